@@ -1,0 +1,326 @@
+//! Pipeline configuration (contract section 1): the configured metrics and their settings.
+//!
+//! Loaded from TOML (default `config/gras.toml`, or a path from the command line or the
+//! `GRAS_CONFIG` environment variable). Unknown keys are refused so that a typo does not
+//! silently fall back to a default.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::MetricId;
+
+/// Environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "GRAS_CONFIG";
+/// Default configuration path, relative to the repository root.
+pub const DEFAULT_CONFIG_PATH: &str = "config/gras.toml";
+
+/// Errors from reading or validating a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        /// The path that was read.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown or mistyped keys.
+    #[error("invalid config{}: {source}", path.as_ref().map(|p| format!(" file {}", p.display())).unwrap_or_default())]
+    Parse {
+        /// The path, when the config came from a file.
+        path: Option<PathBuf>,
+        /// The parser error (with line and column).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is out of its allowed range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// How several rows in one bucket combine (contract section 3, step 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregation {
+    /// Sum of the values.
+    Sum,
+    /// Arithmetic mean of the values.
+    Mean,
+    /// The row with the greatest `ts`; ties: the greatest value.
+    Last,
+}
+
+/// The bucket width of a metric, a whole number of minutes dividing one hour (`1h`, `15m`).
+///
+/// Features are defined in hours (lags of 1h/24h/168h), so only widths that divide an hour
+/// keep every feature meaningful; the GRAS metrics all use `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Frequency {
+    minutes: u32,
+}
+
+impl Frequency {
+    /// One hour, the GRAS default.
+    pub const HOURLY: Frequency = Frequency { minutes: 60 };
+
+    /// Parses `<n>m` or `1h`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let minutes = if let Some(n) = text.strip_suffix('h') {
+            n.parse::<u32>().ok().map(|n| n * 60)
+        } else if let Some(n) = text.strip_suffix("min") {
+            n.parse::<u32>().ok()
+        } else if let Some(n) = text.strip_suffix('m') {
+            n.parse::<u32>().ok()
+        } else {
+            None
+        };
+        match minutes {
+            Some(m) if m > 0 && 60 % m == 0 => Ok(Self { minutes: m }),
+            _ => Err(format!(
+                "frequency {text:?} is not supported: use a width dividing one hour, such as \"1h\" or \"15m\""
+            )),
+        }
+    }
+
+    /// Bucket width in nanoseconds.
+    pub fn nanos(&self) -> i64 {
+        i64::from(self.minutes) * 60 * 1_000_000_000
+    }
+
+    /// Buckets per hour.
+    pub fn per_hour(&self) -> usize {
+        (60 / self.minutes) as usize
+    }
+}
+
+impl TryFrom<String> for Frequency {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Frequency> for String {
+    fn from(value: Frequency) -> Self {
+        if value.minutes == 60 {
+            "1h".to_string()
+        } else {
+            format!("{}m", value.minutes)
+        }
+    }
+}
+
+/// The settings of one metric after defaults are applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricConfig {
+    /// How rows in one bucket combine.
+    pub aggregation: Aggregation,
+    /// Bucket width.
+    pub frequency: Frequency,
+    /// Forecast steps (default 168).
+    pub horizon: u32,
+    /// Nominal coverage of forecast intervals, in (0, 1) (default 0.90).
+    pub interval: f64,
+    /// `|zscore_168h|` above which a row is an outlier (default 3.0).
+    pub outlier_z: f64,
+    /// The metric's holiday calendar: the shared one plus its own dates.
+    pub holidays: BTreeSet<NaiveDate>,
+}
+
+/// The whole configuration: metrics by id, in id order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// The configured metrics.
+    pub metrics: BTreeMap<MetricId, MetricConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    holidays: Vec<NaiveDate>,
+    #[serde(default)]
+    metrics: BTreeMap<String, RawMetric>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetric {
+    aggregation: Option<Aggregation>,
+    frequency: Option<Frequency>,
+    horizon: Option<u32>,
+    interval: Option<f64>,
+    outlier_z: Option<f64>,
+    #[serde(default)]
+    holidays: Vec<NaiveDate>,
+}
+
+impl Config {
+    /// Parses TOML text; `path` is only used in error messages.
+    pub fn from_toml(text: &str, path: Option<&Path>) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.map(Path::to_path_buf),
+            source,
+        })?;
+        if raw.metrics.is_empty() {
+            return Err(ConfigError::Invalid("no metrics configured: add a [metrics.<id>] table".into()));
+        }
+        let mut metrics = BTreeMap::new();
+        for (id, m) in raw.metrics {
+            let metric = MetricId::new(id.clone()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            let aggregation = m.aggregation.unwrap_or(match id.as_str() {
+                "A" | "S" => Aggregation::Mean,
+                _ => Aggregation::Sum,
+            });
+            let interval = m.interval.unwrap_or(0.90);
+            if !(interval > 0.0 && interval < 1.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "metrics.{id}.interval = {interval}: must be strictly between 0 and 1"
+                )));
+            }
+            let outlier_z = m.outlier_z.unwrap_or(3.0);
+            if !(outlier_z.is_finite() && outlier_z > 0.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "metrics.{id}.outlier_z = {outlier_z}: must be a positive number"
+                )));
+            }
+            let horizon = m.horizon.unwrap_or(168);
+            if horizon == 0 || horizon > 24 * 366 {
+                return Err(ConfigError::Invalid(format!(
+                    "metrics.{id}.horizon = {horizon}: must be between 1 and 8784 steps"
+                )));
+            }
+            let holidays = raw.holidays.iter().chain(m.holidays.iter()).copied().collect();
+            metrics.insert(
+                metric,
+                MetricConfig {
+                    aggregation,
+                    frequency: m.frequency.unwrap_or(Frequency::HOURLY),
+                    horizon,
+                    interval,
+                    outlier_z,
+                    holidays,
+                },
+            );
+        }
+        Ok(Self { metrics })
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, Some(path))
+    }
+
+    /// Resolves the config path: an explicit one, else `GRAS_CONFIG`, else the default path
+    /// if it exists, else the built-in GRAS defaults (returned as `None`).
+    pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
+        if let Some(p) = explicit {
+            return Some(p.to_path_buf());
+        }
+        if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        let default = PathBuf::from(DEFAULT_CONFIG_PATH);
+        default.exists().then_some(default)
+    }
+
+    /// Loads the resolved config (see [`Config::resolve_path`]), or the GRAS defaults.
+    pub fn load_or_default(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        match Self::resolve_path(explicit) {
+            Some(p) => Self::load(&p),
+            None => Ok(Self::gras_defaults()),
+        }
+    }
+
+    /// The GRAS set `G`, `R` (sum), `A`, `S` (mean), hourly, with no holidays.
+    pub fn gras_defaults() -> Self {
+        Self::from_toml(
+            "[metrics.G]\n[metrics.R]\n[metrics.A]\n[metrics.S]\n",
+            None,
+        )
+        .expect("built-in defaults are valid")
+    }
+
+    /// The settings of a metric, if configured.
+    pub fn metric(&self, id: &MetricId) -> Option<&MetricConfig> {
+        self.metrics.get(id)
+    }
+
+    /// Looks a metric up by its textual id.
+    pub fn metric_by_name(&self, id: &str) -> Option<(&MetricId, &MetricConfig)> {
+        self.metrics.iter().find(|(m, _)| m.as_str() == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_config_parses_with_gras_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gras.toml");
+        let cfg = Config::load(&path).unwrap();
+        let ids: Vec<_> = cfg.metrics.keys().map(MetricId::as_str).collect();
+        assert_eq!(ids, ["A", "G", "R", "S"]);
+        let g = cfg.metric_by_name("G").unwrap().1;
+        assert_eq!(g.aggregation, Aggregation::Sum);
+        assert_eq!(cfg.metric_by_name("A").unwrap().1.aggregation, Aggregation::Mean);
+        assert_eq!(g.horizon, 168);
+        assert_eq!(g.frequency, Frequency::HOURLY);
+        assert!(g.holidays.contains(&NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()));
+    }
+
+    #[test]
+    fn defaults_and_per_metric_holidays() {
+        let cfg = Config::from_toml(
+            "holidays = [\"2024-01-01\"]\n[metrics.A]\n[metrics.X]\naggregation = \"last\"\nholidays = [\"2024-03-03\"]\n",
+            None,
+        )
+        .unwrap();
+        let (_, a) = cfg.metric_by_name("A").unwrap();
+        assert_eq!(a.aggregation, Aggregation::Mean);
+        assert_eq!(a.interval, 0.90);
+        assert_eq!(a.outlier_z, 3.0);
+        assert_eq!(a.holidays.len(), 1);
+        let (_, x) = cfg.metric_by_name("X").unwrap();
+        assert_eq!(x.aggregation, Aggregation::Last);
+        assert_eq!(x.holidays.len(), 2);
+    }
+
+    #[test]
+    fn bad_files_give_clear_errors() {
+        let cases = [
+            ("[metrics.G]\naggregation = \"median\"\n", "unknown variant"),
+            ("[metrics.G]\nfrequency = \"7m\"\n", "not supported"),
+            ("[metrics.G]\ninterval = 1.5\n", "strictly between 0 and 1"),
+            ("[metrics.G]\nhorizn = 3\n", "unknown field"),
+            ("holidays = [\"2024-13-01\"]\n[metrics.G]\n", "invalid"),
+            ("[metrics.\"a/b\"]\n", "only letters"),
+            ("", "no metrics configured"),
+            ("[metrics.G\n", "invalid config"),
+        ];
+        for (text, want) in cases {
+            let err = Config::from_toml(text, None).unwrap_err().to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn frequencies() {
+        assert_eq!(Frequency::parse("1h").unwrap().nanos(), 3_600_000_000_000);
+        assert_eq!(Frequency::parse("15m").unwrap().per_hour(), 4);
+        assert!(Frequency::parse("2h").is_err());
+        assert!(Frequency::parse("0m").is_err());
+        assert!(Frequency::parse("abc").is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! # gras-shared
+//!
+//! The library behind every gras Lambda and the `gras` CLI: the data contract's types
+//! ([`contract`], [`ids`], [`config`]), the pure core (bronze reading, cleansing, features),
+//! the storage ports with their adapters ([`storage`]), and the use cases that wire them
+//! ([`pipeline`]).
+
+pub mod bronze;
+pub mod cleanse;
+pub mod config;
+pub mod contract;
+pub mod features;
+pub mod generate;
+pub mod ids;
+pub mod pipeline;
+pub mod silver;
+pub mod state;
+pub mod storage;
+
+pub use config::{Aggregation, Config, MetricConfig};
+pub use ids::{MetricId, ModelVersion, SeriesKey};
