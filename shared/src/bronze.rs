@@ -1,1 +1,443 @@
-//! (in progress)
+//! The tolerant bronze reader (contract section 2).
+//!
+//! Reads only the `ts`, `value`, `metric_id` and `series_key` columns of a raw Parquet file,
+//! batch by batch, accepting every physical type the contract lists, and returns the rows
+//! that pass step 1 of cleansing together with the count of rejected rows by reason.
+//! A file that cannot be used at all (not Parquet, truncated, lacking `ts` or `value`, or a
+//! column of an unsupported type) is rejected whole with a [`BronzeError`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use serde::Serialize;
+
+use crate::contract::bronze_col;
+use crate::ids::{MetricId, SeriesKey};
+
+/// Rows read per Arrow batch; bounds memory for large row groups.
+const BATCH_ROWS: usize = 65_536;
+
+/// Why a row was rejected (contract section 3, step 1, and the reader's own checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// `ts` is null.
+    NullTs,
+    /// `ts` cannot be read as an instant (bad RFC 3339 text, out of range).
+    InvalidTs,
+    /// `value` is null.
+    NullValue,
+    /// `value` is NaN.
+    NanValue,
+    /// `value` is infinite.
+    InfiniteValue,
+    /// The metric is not configured.
+    UnknownMetric,
+    /// `metric_id` differs from the path's `metric=`.
+    MetricMismatch,
+    /// `series_key` cannot be used as a key (empty, `#`, control characters, too long).
+    InvalidSeriesKey,
+}
+
+impl RejectReason {
+    /// The snake_case name used in summaries and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RejectReason::NullTs => "null_ts",
+            RejectReason::InvalidTs => "invalid_ts",
+            RejectReason::NullValue => "null_value",
+            RejectReason::NanValue => "nan_value",
+            RejectReason::InfiniteValue => "infinite_value",
+            RejectReason::UnknownMetric => "unknown_metric",
+            RejectReason::MetricMismatch => "metric_mismatch",
+            RejectReason::InvalidSeriesKey => "invalid_series_key",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Counts of rejected rows by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Rejections(pub BTreeMap<RejectReason, u64>);
+
+impl Rejections {
+    /// Adds one rejection.
+    pub fn add(&mut self, reason: RejectReason) {
+        *self.0.entry(reason).or_default() += 1;
+    }
+    /// Adds `n` rejections.
+    pub fn add_n(&mut self, reason: RejectReason, n: u64) {
+        if n > 0 {
+            *self.0.entry(reason).or_default() += n;
+        }
+    }
+    /// Merges another set of counts.
+    pub fn merge(&mut self, other: &Rejections) {
+        for (r, n) in &other.0 {
+            self.add_n(*r, *n);
+        }
+    }
+    /// Total rejected rows.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+impl fmt::Display for Rejections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let parts: Vec<String> = self.0.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// Why a whole file was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum BronzeError {
+    /// Not a Parquet file, truncated, or corrupt.
+    #[error("not a readable Parquet file: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Decoding a column failed.
+    #[error("cannot decode column data: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A required column is absent.
+    #[error("required column `{0}` is missing")]
+    MissingColumn(&'static str),
+    /// A column has a type the contract does not accept.
+    #[error("column `{column}` has unsupported type {data_type}; expected {expected}")]
+    UnsupportedType {
+        /// The column.
+        column: &'static str,
+        /// Its Arrow type.
+        data_type: DataType,
+        /// What the contract accepts.
+        expected: &'static str,
+    },
+}
+
+/// Rows of one metric that passed step 1: columnar, with series interned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BronzeRows {
+    /// Distinct series keys; `series` indexes into it.
+    pub keys: Vec<SeriesKey>,
+    /// Per row: index into `keys`.
+    pub series: Vec<u32>,
+    /// Per row: event time, nanoseconds since the Unix epoch (UTC).
+    pub ts: Vec<i64>,
+    /// Per row: finite value.
+    pub value: Vec<f64>,
+}
+
+impl BronzeRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+    /// True without rows.
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// Appends another set of rows, merging the key dictionaries.
+    pub fn extend_from(&mut self, other: &BronzeRows) {
+        let mut index: HashMap<&SeriesKey, u32> = HashMap::with_capacity(self.keys.len());
+        for (i, k) in self.keys.iter().enumerate() {
+            index.insert(k, i as u32);
+        }
+        let mut remap = Vec::with_capacity(other.keys.len());
+        let mut new_keys = Vec::new();
+        for k in &other.keys {
+            let id = match index.get(k) {
+                Some(&i) => i,
+                None => {
+                    let i = (self.keys.len() + new_keys.len()) as u32;
+                    new_keys.push(k.clone());
+                    i
+                }
+            };
+            remap.push(id);
+        }
+        drop(index);
+        self.keys.extend(new_keys);
+        self.series.extend(other.series.iter().map(|&s| remap[s as usize]));
+        self.ts.extend_from_slice(&other.ts);
+        self.value.extend_from_slice(&other.value);
+    }
+
+    /// Keeps only the rows whose `ts` lies in `[from_ns, to_ns)`.
+    pub fn retain_ts(&mut self, from_ns: i64, to_ns: i64) {
+        let mut w = 0;
+        for r in 0..self.ts.len() {
+            if (from_ns..to_ns).contains(&self.ts[r]) {
+                self.series[w] = self.series[r];
+                self.ts[w] = self.ts[r];
+                self.value[w] = self.value[r];
+                w += 1;
+            }
+        }
+        self.series.truncate(w);
+        self.ts.truncate(w);
+        self.value.truncate(w);
+    }
+}
+
+/// The result of reading one bronze file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BronzeFile {
+    /// Rows that passed step 1.
+    pub rows: BronzeRows,
+    /// Rows in the file.
+    pub rows_read: u64,
+    /// Rejected rows by reason.
+    pub rejected: Rejections,
+}
+
+/// Reads a bronze file of the metric named by its path.
+///
+/// `configured` says whether that metric is in the configuration; when it is not, every row
+/// is rejected as [`RejectReason::UnknownMetric`] (the file itself is still validated).
+pub fn read_bronze(body: Bytes, path_metric: &MetricId, configured: bool) -> Result<BronzeFile, BronzeError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(body)?;
+    let schema = builder.schema().clone();
+    let find = |name: &str| schema.fields().iter().position(|f| f.name() == name);
+    let ts_idx = find(bronze_col::TS).ok_or(BronzeError::MissingColumn(bronze_col::TS))?;
+    let value_idx = find(bronze_col::VALUE).ok_or(BronzeError::MissingColumn(bronze_col::VALUE))?;
+    let metric_idx = find(bronze_col::METRIC_ID);
+    let series_idx = find(bronze_col::SERIES_KEY);
+
+    check_type(bronze_col::TS, schema.field(ts_idx).data_type(), is_ts_type, "timestamp, int64 epoch milliseconds or RFC 3339 string")?;
+    check_type(bronze_col::VALUE, schema.field(value_idx).data_type(), is_value_type, "a float, integer or decimal")?;
+    for (idx, name) in [(metric_idx, bronze_col::METRIC_ID), (series_idx, bronze_col::SERIES_KEY)] {
+        if let Some(i) = idx {
+            check_type(name, schema.field(i).data_type(), is_string_type, "utf8, large utf8 or dictionary of strings")?;
+        }
+    }
+
+    let mut roots: Vec<usize> = [Some(ts_idx), Some(value_idx), metric_idx, series_idx].into_iter().flatten().collect();
+    roots.sort_unstable();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS).build()?;
+
+    let mut out = BronzeFile::default();
+    let mut interner = Interner::default();
+    for batch in reader {
+        let batch = batch?;
+        decode_batch(&batch, path_metric, configured, &mut interner, &mut out)?;
+    }
+    out.rows.keys = interner.keys;
+    Ok(out)
+}
+
+fn check_type(column: &'static str, dt: &DataType, ok: fn(&DataType) -> bool, expected: &'static str) -> Result<(), BronzeError> {
+    if ok(dt) {
+        Ok(())
+    } else {
+        Err(BronzeError::UnsupportedType { column, data_type: dt.clone(), expected })
+    }
+}
+
+fn is_string_type(dt: &DataType) -> bool {
+    match dt {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_string_type(v),
+        _ => false,
+    }
+}
+
+fn is_ts_type(dt: &DataType) -> bool {
+    matches!(dt, DataType::Timestamp(_, _) | DataType::Int64) || is_string_type(dt)
+}
+
+fn is_value_type(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Float16
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Decimal32(_, _)
+            | DataType::Decimal64(_, _)
+            | DataType::Decimal128(_, _)
+            | DataType::Decimal256(_, _)
+    ) || matches!(dt, DataType::Dictionary(_, v) if is_value_type(v))
+}
+
+#[derive(Default)]
+struct Interner {
+    keys: Vec<SeriesKey>,
+    index: HashMap<String, u32>,
+    all: Option<u32>,
+}
+
+impl Interner {
+    fn all(&mut self) -> u32 {
+        if let Some(i) = self.all {
+            return i;
+        }
+        let i = self.intern_valid(SeriesKey::all());
+        self.all = Some(i);
+        i
+    }
+    fn intern(&mut self, s: &str) -> Option<u32> {
+        if let Some(&i) = self.index.get(s) {
+            return Some(i);
+        }
+        let key = SeriesKey::new(s).ok()?;
+        Some(self.intern_valid(key))
+    }
+    fn intern_valid(&mut self, key: SeriesKey) -> u32 {
+        if let Some(&i) = self.index.get(key.as_str()) {
+            return i;
+        }
+        let i = self.keys.len() as u32;
+        self.index.insert(key.as_str().to_string(), i);
+        self.keys.push(key);
+        i
+    }
+}
+
+/// Converts a string-like column to plain Utf8.
+fn to_utf8(col: &ArrayRef) -> Result<ArrayRef, BronzeError> {
+    if col.data_type() == &DataType::Utf8 {
+        return Ok(col.clone());
+    }
+    Ok(arrow_cast::cast(col, &DataType::Utf8)?)
+}
+
+/// Event times as nanoseconds; `Err(reason)` per row that has none.
+fn decode_ts(col: &ArrayRef) -> Result<Vec<Result<i64, RejectReason>>, BronzeError> {
+    let n = col.len();
+    let mut out = Vec::with_capacity(n);
+    fn scaled<T: arrow_array::ArrowPrimitiveType<Native = i64>>(col: &ArrayRef, factor: i64, out: &mut Vec<Result<i64, RejectReason>>) {
+        let a = col.as_primitive::<T>();
+        for i in 0..a.len() {
+            out.push(if a.is_null(i) {
+                Err(RejectReason::NullTs)
+            } else {
+                a.value(i).checked_mul(factor).ok_or(RejectReason::InvalidTs)
+            });
+        }
+    }
+    match col.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => scaled::<TimestampSecondType>(col, 1_000_000_000, &mut out),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => scaled::<TimestampMillisecondType>(col, 1_000_000, &mut out),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => scaled::<TimestampMicrosecondType>(col, 1_000, &mut out),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => scaled::<TimestampNanosecondType>(col, 1, &mut out),
+        DataType::Int64 => scaled::<Int64Type>(col, 1_000_000, &mut out),
+        _ => {
+            let s = to_utf8(col)?;
+            let a = s.as_string::<i32>();
+            for i in 0..n {
+                out.push(if a.is_null(i) { Err(RejectReason::NullTs) } else { parse_ts_text(a.value(i)) });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses RFC 3339 text; without a zone the time is UTC.
+pub fn parse_ts_text(text: &str) -> Result<i64, RejectReason> {
+    let t = text.trim();
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return dt.timestamp_nanos_opt().ok_or(RejectReason::InvalidTs);
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(t, fmt) {
+            return naive.and_utc().timestamp_nanos_opt().ok_or(RejectReason::InvalidTs);
+        }
+    }
+    Err(RejectReason::InvalidTs)
+}
+
+fn decode_batch(
+    batch: &RecordBatch,
+    path_metric: &MetricId,
+    configured: bool,
+    interner: &mut Interner,
+    out: &mut BronzeFile,
+) -> Result<(), BronzeError> {
+    let n = batch.num_rows();
+    out.rows_read += n as u64;
+    let col = |name: &str| batch.column_by_name(name);
+    let ts_col = col(bronze_col::TS).ok_or(BronzeError::MissingColumn(bronze_col::TS))?;
+    let value_col = col(bronze_col::VALUE).ok_or(BronzeError::MissingColumn(bronze_col::VALUE))?;
+    let ts = decode_ts(ts_col)?;
+    let values = arrow_cast::cast(value_col, &DataType::Float64)?;
+    let values = values.as_primitive::<arrow_array::types::Float64Type>();
+    let metric = col(bronze_col::METRIC_ID).map(to_utf8).transpose()?;
+    let metric = metric.as_ref().map(|m| m.as_string::<i32>());
+    let series = col(bronze_col::SERIES_KEY).map(to_utf8).transpose()?;
+    let series = series.as_ref().map(|s| s.as_string::<i32>());
+
+    let rows = &mut out.rows;
+    for i in 0..n {
+        let ts = match ts[i] {
+            Ok(t) => t,
+            Err(r) => {
+                out.rejected.add(r);
+                continue;
+            }
+        };
+        if values.is_null(i) {
+            out.rejected.add(RejectReason::NullValue);
+            continue;
+        }
+        let v = values.value(i);
+        if v.is_nan() {
+            out.rejected.add(RejectReason::NanValue);
+            continue;
+        }
+        if v.is_infinite() {
+            out.rejected.add(RejectReason::InfiniteValue);
+            continue;
+        }
+        if let Some(m) = metric {
+            if !m.is_null(i) && m.value(i) != path_metric.as_str() {
+                out.rejected.add(RejectReason::MetricMismatch);
+                continue;
+            }
+        }
+        if !configured {
+            out.rejected.add(RejectReason::UnknownMetric);
+            continue;
+        }
+        let sid = match series {
+            Some(s) if !s.is_null(i) => match interner.intern(s.value(i)) {
+                Some(id) => id,
+                None => {
+                    out.rejected.add(RejectReason::InvalidSeriesKey);
+                    continue;
+                }
+            },
+            _ => interner.all(),
+        };
+        rows.series.push(sid);
+        rows.ts.push(ts);
+        // -0.0 and 0.0 are the same value: keep one representation so that exact
+        // duplicate detection compares values, not bit patterns.
+        rows.value.push(if v == 0.0 { 0.0 } else { v });
+    }
+    Ok(())
+}

@@ -1,1 +1,271 @@
-//! (in progress)
+//! Cleansing (contract section 3, steps 2-4): exact-duplicate removal, bucketing with the
+//! metric's aggregation, and the per-series timeline with short gaps interpolated.
+//!
+//! Everything here is a pure function of the set of rows, never of their order: rows are
+//! sorted by `(series, ts, value)` before anything is combined, so sums add in one fixed
+//! order and a batch run and any incremental run give bit-identical values.
+
+use crate::bronze::BronzeRows;
+use crate::config::Aggregation;
+use crate::ids::SeriesKey;
+
+/// Longest run of missing buckets that is interpolated (contract section 3, step 4).
+pub const MAX_INTERPOLATED_GAP: i64 = 3;
+
+/// One series' observed (aggregated) buckets, ascending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesBuckets {
+    /// The series.
+    pub key: SeriesKey,
+    /// Bucket starts, nanoseconds since the epoch, strictly ascending.
+    pub buckets: Vec<i64>,
+    /// Aggregated value per bucket.
+    pub values: Vec<f64>,
+}
+
+/// The result of steps 2 and 3.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Aggregated {
+    /// Series in ascending key order.
+    pub series: Vec<SeriesBuckets>,
+    /// Exact duplicate rows dropped (step 2).
+    pub duplicates: u64,
+}
+
+/// `floor(ts, width)` for nanosecond timestamps, also before 1970.
+pub fn bucket_of(ts_ns: i64, width_ns: i64) -> i64 {
+    ts_ns.div_euclid(width_ns) * width_ns
+}
+
+/// Steps 2 and 3: drops exact duplicates, buckets, and combines each bucket's rows.
+pub fn aggregate(rows: &BronzeRows, width_ns: i64, aggregation: Aggregation) -> Aggregated {
+    // Sort row indices by (series key, ts, value): duplicates become adjacent and every
+    // bucket's rows are in a canonical order.
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    let key_rank = rank_keys(&rows.keys);
+    order.sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        key_rank[rows.series[a] as usize]
+            .cmp(&key_rank[rows.series[b] as usize])
+            .then(rows.ts[a].cmp(&rows.ts[b]))
+            .then(rows.value[a].total_cmp(&rows.value[b]))
+    });
+
+    let mut out = Aggregated::default();
+    let mut current: Option<u32> = None;
+    let mut prev: Option<usize> = None;
+    // Accumulator of the open bucket.
+    let mut bucket = i64::MIN;
+    let (mut sum, mut count, mut last) = (0.0f64, 0u64, 0.0f64);
+
+    let flush = |out: &mut Aggregated, bucket: i64, sum: f64, count: u64, last: f64| {
+        if count == 0 {
+            return;
+        }
+        let v = match aggregation {
+            Aggregation::Sum => sum,
+            Aggregation::Mean => sum / count as f64,
+            Aggregation::Last => last,
+        };
+        if let Some(s) = out.series.last_mut() {
+            s.buckets.push(bucket);
+            s.values.push(v);
+        }
+    };
+
+    for &r in &order {
+        let r = r as usize;
+        let sid = rows.series[r];
+        if let Some(p) = prev {
+            if rows.series[p] == sid && rows.ts[p] == rows.ts[r] && rows.value[p] == rows.value[r] {
+                out.duplicates += 1;
+                continue;
+            }
+        }
+        prev = Some(r);
+        let b = bucket_of(rows.ts[r], width_ns);
+        if current != Some(sid) {
+            flush(&mut out, bucket, sum, count, last);
+            out.series.push(SeriesBuckets { key: rows.keys[sid as usize].clone(), buckets: Vec::new(), values: Vec::new() });
+            current = Some(sid);
+            (bucket, sum, count) = (b, 0.0, 0);
+        } else if b != bucket {
+            flush(&mut out, bucket, sum, count, last);
+            (bucket, sum, count) = (b, 0.0, 0);
+        }
+        sum += rows.value[r];
+        count += 1;
+        // Rows are in (ts, value) order, so the last one has the greatest ts and, among
+        // equal ts, the greatest value: exactly the `last` rule.
+        last = rows.value[r];
+    }
+    flush(&mut out, bucket, sum, count, last);
+    out
+}
+
+fn rank_keys(keys: &[SeriesKey]) -> Vec<u32> {
+    let mut idx: Vec<usize> = (0..keys.len()).collect();
+    idx.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    let mut rank = vec![0u32; keys.len()];
+    for (r, &i) in idx.iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    rank
+}
+
+/// A dense stretch of one series' timeline after step 4.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    /// Start of the first bucket of the stretch (nanoseconds).
+    pub start: i64,
+    /// Bucket width (nanoseconds).
+    pub width: i64,
+    /// Per bucket: the value, `None` outside the series' extent or inside a long gap.
+    pub values: Vec<Option<f64>>,
+    /// Per bucket: whether the value was interpolated.
+    pub imputed: Vec<bool>,
+    /// Per bucket: whether the bucket belongs to the series' timeline (its extent).
+    pub in_timeline: Vec<bool>,
+}
+
+/// Step 4 over the stretch `[from, to]` (bucket starts, inclusive).
+///
+/// `observed` must hold every observed bucket in `[from - 4w, to + 4w]` (more is fine);
+/// `extent` is the series' first and last bucket over all bronze data. Buckets outside the
+/// extent are not in the timeline; missing buckets in a gap of at most
+/// [`MAX_INTERPOLATED_GAP`] are interpolated linearly, longer gaps stay `None`.
+pub fn timeline(observed: &SeriesBuckets, extent: (i64, i64), from: i64, to: i64, width: i64) -> Timeline {
+    let n = if to >= from { ((to - from) / width + 1) as usize } else { 0 };
+    let mut values = vec![None; n];
+    let mut imputed = vec![false; n];
+    let in_timeline: Vec<bool> = (0..n).map(|i| {
+        let b = from + i as i64 * width;
+        extent.0 <= b && b <= extent.1
+    }).collect();
+    let slot = |b: i64| -> Option<usize> {
+        (from..=to).contains(&b).then(|| ((b - from) / width) as usize)
+    };
+    let (bs, vs) = (&observed.buckets, &observed.values);
+    for i in 0..bs.len() {
+        if let Some(s) = slot(bs[i]) {
+            values[s] = Some(vs[i]);
+        }
+        if i + 1 < bs.len() {
+            let missing = (bs[i + 1] - bs[i]) / width - 1;
+            if (1..=MAX_INTERPOLATED_GAP).contains(&missing) {
+                let (v0, v1) = (vs[i], vs[i + 1]);
+                for k in 1..=missing {
+                    if let Some(s) = slot(bs[i] + k * width) {
+                        values[s] = Some(v0 + (v1 - v0) * (k as f64 / (missing + 1) as f64));
+                        imputed[s] = true;
+                    }
+                }
+            }
+        }
+    }
+    Timeline { start: from, width, values, imputed, in_timeline }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000_000_000;
+
+    fn rows(data: &[(&str, i64, f64)]) -> BronzeRows {
+        let mut r = BronzeRows::default();
+        for (k, ts, v) in data {
+            let key = SeriesKey::new(*k).unwrap();
+            let id = match r.keys.iter().position(|x| x == &key) {
+                Some(i) => i,
+                None => {
+                    r.keys.push(key);
+                    r.keys.len() - 1
+                }
+            };
+            r.series.push(id as u32);
+            r.ts.push(*ts);
+            r.value.push(*v);
+        }
+        r
+    }
+
+    #[test]
+    fn duplicates_are_exact_and_buckets_aggregate() {
+        let m = 60_000_000_000;
+        let r = rows(&[
+            ("b", 0, 1.0),
+            ("a", 10 * m, 2.0),
+            ("a", 10 * m, 2.0), // exact duplicate
+            ("a", 10 * m, 3.0), // same ts, other value: kept
+            ("a", 70 * m, 5.0), // next bucket
+            ("a", 59 * m, 1.0),
+        ]);
+        let sum = aggregate(&r, H, Aggregation::Sum);
+        assert_eq!(sum.duplicates, 1);
+        assert_eq!(sum.series[0].key.as_str(), "a");
+        assert_eq!(sum.series[0].buckets, vec![0, H]);
+        assert_eq!(sum.series[0].values, vec![6.0, 5.0]);
+        assert_eq!(sum.series[1].values, vec![1.0]);
+        let mean = aggregate(&r, H, Aggregation::Mean);
+        assert_eq!(mean.series[0].values, vec![2.0, 5.0]);
+        let last = aggregate(&r, H, Aggregation::Last);
+        // Greatest ts in bucket 0 is 59m (value 1.0).
+        assert_eq!(last.series[0].values, vec![1.0, 5.0]);
+    }
+
+    #[test]
+    fn last_ties_take_the_greatest_value() {
+        let r = rows(&[("a", 5, 7.0), ("a", 9, 1.0), ("a", 9, 4.0), ("a", 9, -2.0)]);
+        assert_eq!(aggregate(&r, H, Aggregation::Last).series[0].values, vec![4.0]);
+    }
+
+    #[test]
+    fn negative_times_floor_down() {
+        assert_eq!(bucket_of(-1, H), -H);
+        assert_eq!(bucket_of(H + 5, H), H);
+    }
+
+    #[test]
+    fn aggregation_ignores_row_order() {
+        let mut data = vec![("a", 1, 0.1), ("a", 2, 0.2), ("a", 3, 0.3), ("b", 4, 1e16), ("b", 5, 1.0), ("b", 6, -1e16)];
+        let a = aggregate(&rows(&data), H, Aggregation::Sum);
+        data.reverse();
+        let b = aggregate(&rows(&data), H, Aggregation::Sum);
+        assert_eq!(a, b);
+    }
+
+    fn obs(buckets: &[i64], values: &[f64]) -> SeriesBuckets {
+        SeriesBuckets { key: SeriesKey::all(), buckets: buckets.iter().map(|b| b * H).collect(), values: values.to_vec() }
+    }
+
+    #[test]
+    fn gap_of_three_is_interpolated_gap_of_four_is_not() {
+        // Observed at 0 and 4 (3 missing), then 9 (4 missing: 5..8).
+        let o = obs(&[0, 4, 9], &[0.0, 8.0, 100.0]);
+        let t = timeline(&o, (0, 9 * H), 0, 9 * H, H);
+        assert_eq!(
+            t.values,
+            vec![Some(0.0), Some(2.0), Some(4.0), Some(6.0), Some(8.0), None, None, None, None, Some(100.0)]
+        );
+        assert_eq!(t.imputed, vec![false, true, true, true, false, false, false, false, false, false]);
+        assert!(t.in_timeline.iter().all(|&b| b));
+    }
+
+    #[test]
+    fn stretch_outside_extent_is_not_in_timeline() {
+        let o = obs(&[2, 3], &[1.0, 2.0]);
+        let t = timeline(&o, (2 * H, 3 * H), 0, 5 * H, H);
+        assert_eq!(t.in_timeline, vec![false, false, true, true, false, false]);
+        assert_eq!(t.values, vec![None, None, Some(1.0), Some(2.0), None, None]);
+    }
+
+    #[test]
+    fn partial_stretch_interpolates_with_neighbours_outside_it() {
+        // Gap 11..13 between 10 and 14; the stretch is only 12..13.
+        let o = obs(&[10, 14], &[10.0, 14.0]);
+        let t = timeline(&o, (10 * H, 14 * H), 12 * H, 13 * H, H);
+        assert_eq!(t.values, vec![Some(12.0), Some(13.0)]);
+        assert_eq!(t.imputed, vec![true, true]);
+    }
+}

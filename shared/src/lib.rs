@@ -12,6 +12,7 @@ pub mod contract;
 pub mod features;
 pub mod generate;
 pub mod ids;
+pub mod online;
 pub mod pipeline;
 pub mod silver;
 pub mod state;

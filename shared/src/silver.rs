@@ -1,1 +1,164 @@
-//! (in progress)
+//! Silver Parquet partitions (contract section 4): the exact schema, the writer, the reader.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::contract::silver_col as col;
+use crate::features::SilverRows;
+
+/// Errors writing or reading silver.
+#[derive(Debug, thiserror::Error)]
+pub enum SilverError {
+    /// Parquet encoding or decoding failed.
+    #[error("silver parquet error: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// The Arrow data does not fit the schema.
+    #[error("silver arrow error: {0}")]
+    Arrow(#[from] ArrowError),
+    /// A file does not have the silver schema.
+    #[error("not a silver file: {0}")]
+    Schema(String),
+}
+
+/// The silver schema: names, types and nullability of contract section 4.
+pub fn schema() -> SchemaRef {
+    let f64_col = |name: &str| Field::new(name, DataType::Float64, true);
+    let mut fields = vec![
+        Field::new(col::METRIC_ID, DataType::Utf8, false),
+        Field::new(col::SERIES_KEY, DataType::Utf8, false),
+        Field::new(col::TS, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        f64_col(col::VALUE),
+        Field::new(col::IS_IMPUTED, DataType::Boolean, false),
+        Field::new(col::HOUR, DataType::Int32, false),
+        Field::new(col::DAY_OF_WEEK, DataType::Int32, false),
+        Field::new(col::IS_WEEKEND, DataType::Boolean, false),
+        Field::new(col::IS_HOLIDAY, DataType::Boolean, false),
+    ];
+    fields.extend(col::FLOAT_FEATURES.iter().map(|n| f64_col(n)));
+    fields.push(Field::new(col::IS_OUTLIER, DataType::Boolean, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Builds a record batch with the silver schema from rows.
+pub fn to_batch(rows: &SilverRows) -> Result<RecordBatch, SilverError> {
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(&rows.metric_id)),
+        Arc::new(StringArray::from_iter_values(&rows.series_key)),
+        Arc::new(TimestampMicrosecondArray::from(rows.ts_us.clone()).with_timezone("UTC")),
+        Arc::new(Float64Array::from(rows.value.clone())),
+        Arc::new(BooleanArray::from(rows.is_imputed.clone())),
+        Arc::new(Int32Array::from(rows.hour.clone())),
+        Arc::new(Int32Array::from(rows.day_of_week.clone())),
+        Arc::new(BooleanArray::from(rows.is_weekend.clone())),
+        Arc::new(BooleanArray::from(rows.is_holiday.clone())),
+    ];
+    cols.extend(rows.floats.iter().map(|c| Arc::new(Float64Array::from(c.clone())) as ArrayRef));
+    cols.push(Arc::new(BooleanArray::from(rows.is_outlier.clone())));
+    Ok(RecordBatch::try_new(schema(), cols)?)
+}
+
+/// Encodes rows as one silver Parquet file (zstd, statistics on, one row group per 128k rows).
+pub fn write_parquet(rows: &SilverRows) -> Result<Bytes, SilverError> {
+    let batch = to_batch(rows)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(Default::default()))
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_created_by("gras".to_string())
+        .build();
+    let mut buf = Vec::with_capacity(rows.len() * 40 + 4096);
+    let mut writer = ArrowWriter::try_new(&mut buf, schema(), Some(props))?;
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(Bytes::from(buf))
+}
+
+/// Decodes a silver Parquet file, checking it has the silver schema.
+pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(body)?.build()?;
+    let want = schema();
+    let mut rows = SilverRows::default();
+    for batch in reader {
+        let batch = batch?;
+        let got = batch.schema();
+        if got.fields().len() != want.fields().len()
+            || got.fields().iter().zip(want.fields()).any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
+        {
+            return Err(SilverError::Schema(format!("unexpected columns {:?}", got.fields().iter().map(|f| f.name()).collect::<Vec<_>>())));
+        }
+        let c = |i: usize| batch.column(i);
+        let strings = |a: &ArrayRef| a.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_string()).collect::<Vec<_>>();
+        let bools = |a: &ArrayRef| a.as_boolean().iter().map(|b| b.unwrap_or(false)).collect::<Vec<_>>();
+        let floats = |a: &ArrayRef| a.as_primitive::<Float64Type>().iter().collect::<Vec<_>>();
+        let ints = |a: &ArrayRef| a.as_primitive::<Int32Type>().values().to_vec();
+        rows.metric_id.extend(strings(c(0)));
+        rows.series_key.extend(strings(c(1)));
+        rows.ts_us.extend(c(2).as_primitive::<TimestampMicrosecondType>().values().iter().copied());
+        rows.value.extend(floats(c(3)));
+        rows.is_imputed.extend(bools(c(4)));
+        rows.hour.extend(ints(c(5)));
+        rows.day_of_week.extend(ints(c(6)));
+        rows.is_weekend.extend(bools(c(7)));
+        rows.is_holiday.extend(bools(c(8)));
+        for (k, col) in rows.floats.iter_mut().enumerate() {
+            col.extend(floats(c(9 + k)));
+        }
+        rows.is_outlier.extend(bools(c(19)));
+        debug_assert_eq!(batch.num_columns(), 20);
+        let _ = batch.column(0).len();
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_matches_the_contract_column_order_and_types() {
+        let s = schema();
+        let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "metric_id", "series_key", "ts", "value", "is_imputed", "hour", "day_of_week", "is_weekend",
+                "is_holiday", "lag_1h", "lag_24h", "lag_168h", "roll_mean_24h", "roll_std_24h", "roll_mean_168h",
+                "roll_std_168h", "diff_24h", "pct_change_168h", "zscore_168h", "is_outlier"
+            ]
+        );
+        assert_eq!(s.field(2).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+        assert_eq!(s.field(5).data_type(), &DataType::Int32);
+        assert!(s.field(3).is_nullable() && s.field(9).is_nullable());
+    }
+
+    #[test]
+    fn parquet_round_trip() {
+        let mut rows = SilverRows::default();
+        for i in 0..3 {
+            rows.metric_id.push("G".into());
+            rows.series_key.push("_all".into());
+            rows.ts_us.push(1_700_000_000_000_000 + i * 3_600_000_000);
+            rows.value.push(if i == 1 { None } else { Some(i as f64) });
+            rows.is_imputed.push(i == 2);
+            rows.hour.push(i as i32);
+            rows.day_of_week.push(3);
+            rows.is_weekend.push(false);
+            rows.is_holiday.push(true);
+            for c in rows.floats.iter_mut() {
+                c.push(Some(0.5));
+            }
+            rows.is_outlier.push(false);
+        }
+        rows.floats[9][0] = None;
+        let bytes = write_parquet(&rows).unwrap();
+        assert_eq!(read_parquet(bytes).unwrap(), rows);
+    }
+}

@@ -70,11 +70,22 @@ pub async fn table_store(store: &dyn TableStore) {
         .await
         .expect("Equals holds");
     assert!(store.put(t, item("p1", "a", 4.0), Condition::Equals("n".into(), Attr::N(1.0))).await.is_err());
-    assert!(store.put(t, item("p1", "a", 4.0), Condition::LessThan("n".into(), 3.0)).await.is_err());
+    assert!(store.put(t, item("p1", "a", 4.0), Condition::LessThan("n".into(), Attr::N(3.0))).await.is_err());
+    assert!(store.put(t, item("p1", "a", 4.0), Condition::LessThan("n".into(), Attr::S("9".into()))).await.is_err(), "types do not compare");
     store
-        .put(t, item("p1", "a", 4.0), Condition::Or(vec![Condition::NotExists, Condition::LessThan("n".into(), 3.5)]))
+        .put(t, item("p1", "a", 3.0), Condition::AtMost("n".into(), Attr::N(3.0)))
+        .await
+        .expect("AtMost holds on equal");
+    store
+        .put(t, item("p1", "a", 4.0), Condition::Or(vec![Condition::NotExists, Condition::LessThan("n".into(), Attr::N(3.5))]))
         .await
         .expect("Or holds");
+    store
+        .put(t, item("p1", "b", 0.0), Condition::Or(vec![Condition::NotExists, Condition::LessThan("n".into(), Attr::N(0.0))]))
+        .await
+        .expect("Or NotExists holds");
+    assert!(store.put(t, item("p1", "b", 0.0), Condition::LessThan("sk".into(), Attr::S("a".into()))).await.is_err(), "b < a is false");
+    store.put(t, item("p1", "b", 1.0), Condition::LessThan("sk".into(), Attr::S("ba".into()))).await.expect("strings compare bytewise");
     store.put(t, item("p1", "zz", 0.0), Condition::Or(vec![Condition::NotExists])).await.expect("Or NotExists");
 
     let many: Vec<Item> = (0..30).map(|i| item("p2", &format!("2024-01-01T{i:02}:00:00Z"), f64::from(i))).collect();
@@ -130,7 +141,7 @@ pub async fn table_store(store: &dyn TableStore) {
     nan.insert("n".into(), Attr::N(f64::NAN));
     assert!(store.put(t, nan, Condition::Always).await.is_err(), "NaN refused");
 
-    for (pk, sk) in [("p1", "a"), ("p1", "zz"), ("p3", "x")] {
+    for (pk, sk) in [("p1", "a"), ("p1", "b"), ("p1", "zz"), ("p3", "x")] {
         store.delete(t, pk, sk, Condition::Always).await.expect("cleanup");
     }
     for i in 0..30 {

@@ -119,8 +119,11 @@ pub enum Condition {
     Exists,
     /// The item exists and the attribute equals the value.
     Equals(String, Attr),
-    /// The item exists and the attribute is a number below the value.
-    LessThan(String, f64),
+    /// The item exists and the attribute is below the value (numbers with numbers,
+    /// strings with strings by UTF-8 bytes).
+    LessThan(String, Attr),
+    /// The item exists and the attribute is at most the value (same typing as `LessThan`).
+    AtMost(String, Attr),
     /// Any of the conditions holds.
     Or(Vec<Condition>),
 }
@@ -134,10 +137,21 @@ impl Condition {
             Condition::Exists => current.is_some(),
             Condition::Equals(name, v) => current.and_then(|i| i.get(name)) == Some(v),
             Condition::LessThan(name, v) => {
-                current.and_then(|i| i.get(name)).and_then(Attr::as_n).is_some_and(|n| n < *v)
+                compare(current.and_then(|i| i.get(name)), v).is_some_and(|o| o == std::cmp::Ordering::Less)
+            }
+            Condition::AtMost(name, v) => {
+                compare(current.and_then(|i| i.get(name)), v).is_some_and(|o| o != std::cmp::Ordering::Greater)
             }
             Condition::Or(cs) => cs.iter().any(|c| c.holds(current)),
         }
+    }
+}
+
+fn compare(a: Option<&Attr>, b: &Attr) -> Option<std::cmp::Ordering> {
+    match (a?, b) {
+        (Attr::N(x), Attr::N(y)) => x.partial_cmp(y),
+        (Attr::S(x), Attr::S(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        _ => None,
     }
 }
 

@@ -1,0 +1,820 @@
+//! The feature engine use case: bronze objects in, silver partitions and online features out.
+//!
+//! Two entry points share one computation:
+//! - [`FeatureEngine::ingest`]: the incremental path of the features Lambda. For each new,
+//!   late, replayed or replaced bronze object it recomputes exactly the silver partitions the
+//!   object can affect, reading only the bronze of the dates those partitions depend on.
+//! - [`FeatureEngine::batch`]: every bronze object into silver at once.
+//!
+//! Both produce the same silver (contract section 4's invariant), which the property tests
+//! check. How concurrent invocations stay correct is described in `state` and the README.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use super::{system_clock, Clock};
+use crate::bronze::{read_bronze, BronzeError, BronzeRows, Rejections};
+use crate::cleanse::{aggregate, bucket_of, timeline, SeriesBuckets, MAX_INTERPOLATED_GAP};
+use crate::config::{Config, MetricConfig};
+use crate::contract::{self, BronzeKey, BRONZE_PREFIX};
+use crate::features::{series_rows, SilverRows, LOOKBACK_HOURS};
+use crate::ids::{MetricId, SeriesKey};
+use crate::online;
+use crate::silver::{self, SilverError};
+use crate::state::{self, Extent, Manifest};
+use crate::storage::{BlobError, Condition, Stores, TableError};
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+const DAY_NS: i64 = 24 * HOUR_NS;
+/// Whole days of bronze before a recomputed date that its features can read
+/// (168h of lookback plus the interpolation reach, rounded up to days).
+const LOOKBACK_DAYS: i64 = 8;
+/// Objects fetched and decoded at once.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// Errors of the feature engine, classified for the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum FeaturesError {
+    /// The bronze file is unusable; retrying cannot help.
+    #[error("bad bronze file {key}: {source}")]
+    BadFile {
+        /// The object key.
+        key: String,
+        /// Why it was rejected.
+        #[source]
+        source: BronzeError,
+    },
+    /// Lake access failed.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// Table access failed.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// Writing silver failed.
+    #[error(transparent)]
+    Silver(#[from] SilverError),
+    /// Another invocation kept a partition busy past the wait limit.
+    #[error("silver partition metric={metric} date={date} is being rewritten by another invocation")]
+    Busy {
+        /// The metric.
+        metric: MetricId,
+        /// The partition date.
+        date: NaiveDate,
+    },
+}
+
+impl FeaturesError {
+    /// True when the same object may succeed later (throttling, 5xx, a busy partition).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FeaturesError::BadFile { .. } | FeaturesError::Silver(_) => false,
+            FeaturesError::Blob(e) => e.is_retryable(),
+            FeaturesError::Table(e) => e.is_retryable(),
+            FeaturesError::Busy { .. } => true,
+        }
+    }
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum ObjectOutcome {
+    /// Read and its partitions recomputed.
+    Processed,
+    /// Same content as already processed: nothing to do.
+    Replay,
+    /// Not a bronze object key.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+    /// The object no longer exists; its rows were removed from silver.
+    Removed,
+}
+
+/// The result of processing one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectReport {
+    /// The object key.
+    pub key: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: ObjectOutcome,
+    /// Rows in the file.
+    pub rows_read: u64,
+    /// Rejected rows by reason.
+    pub rejected: Rejections,
+    /// Silver partitions written or deleted.
+    pub partitions: BTreeSet<(MetricId, NaiveDate)>,
+    /// Online feature items upserted.
+    pub online_items: u64,
+}
+
+/// A failed object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileFailure {
+    /// The object key.
+    pub key: String,
+    /// The reason.
+    pub reason: String,
+    /// Whether a retry may succeed.
+    pub retryable: bool,
+}
+
+/// Totals of a run over several objects: the one-line summary of `gras features/ingest`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// Bronze objects read (processed or failed).
+    pub files: u64,
+    /// Keys that were not bronze objects.
+    pub ignored: u64,
+    /// Objects skipped as replays of processed content.
+    pub replays: u64,
+    /// Objects found removed.
+    pub removed: u64,
+    /// Rows in the files read.
+    pub rows_read: u64,
+    /// Rejected rows by reason.
+    pub rejected: Rejections,
+    /// Exact duplicate rows dropped (batch runs only; incremental runs re-read shared days).
+    pub duplicates: u64,
+    /// Distinct silver partitions written or deleted.
+    pub partitions_written: u64,
+    /// Online feature items upserted.
+    pub online_items: u64,
+    /// Failed objects.
+    pub failed: Vec<FileFailure>,
+}
+
+impl RunSummary {
+    fn add(&mut self, r: &ObjectReport, partitions: &mut BTreeSet<(MetricId, NaiveDate)>) {
+        match r.outcome {
+            ObjectOutcome::Processed => self.files += 1,
+            ObjectOutcome::Replay => self.replays += 1,
+            ObjectOutcome::Ignored { .. } => self.ignored += 1,
+            ObjectOutcome::Removed => self.removed += 1,
+        }
+        self.rows_read += r.rows_read;
+        self.online_items += r.online_items;
+        self.rejected.merge(&r.rejected);
+        partitions.extend(r.partitions.iter().cloned());
+    }
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "files={} failed={} ignored={} replays={} removed={} rows_read={} rows_rejected={} ({}) duplicates={} partitions_written={} online_items={}",
+            self.files + self.failed.len() as u64,
+            self.failed.len(),
+            self.ignored,
+            self.replays,
+            self.removed,
+            self.rows_read,
+            self.rejected.total(),
+            self.rejected,
+            self.duplicates,
+            self.partitions_written,
+            self.online_items
+        )
+    }
+}
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Lease lifetime on a partition; must exceed the function timeout so that a killed
+    /// invocation can never write after its lease was taken over.
+    pub lease_ttl: Duration,
+    /// How long to wait for a busy partition before failing retryably.
+    pub lease_wait: Duration,
+    /// Retries of a read that answers "not found" (a just-written object), with doubling delay.
+    pub not_found_retries: u32,
+    /// First delay of those retries.
+    pub not_found_delay: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(900),
+            lease_wait: Duration::from_secs(60),
+            not_found_retries: 3,
+            not_found_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The feature engine over a pair of stores.
+#[derive(Clone)]
+pub struct FeatureEngine {
+    stores: Stores,
+    config: Arc<Config>,
+    clock: Clock,
+    owner: String,
+    options: EngineOptions,
+}
+
+impl fmt::Debug for FeatureEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FeatureEngine").field("stores", &self.stores).field("owner", &self.owner).finish()
+    }
+}
+
+/// The (pure) computation of silver for one metric from loaded rows.
+struct MetricInput<'a> {
+    metric: &'a MetricId,
+    cfg: &'a MetricConfig,
+    /// Aggregated observed buckets by series.
+    observed: BTreeMap<SeriesKey, SeriesBuckets>,
+    /// Extents (first, last bucket) by series.
+    extents: BTreeMap<SeriesKey, (i64, i64)>,
+}
+
+/// Silver rows by partition date, plus each series' newest row (date, index) if computed.
+struct MetricOutput {
+    partitions: BTreeMap<NaiveDate, SilverRows>,
+    newest: Vec<(NaiveDate, usize)>,
+}
+
+/// Computes silver rows for buckets in `[emit_from, emit_to]` (whole UTC days).
+fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> MetricOutput {
+    let width = input.cfg.frequency.nanos();
+    let mut partitions: BTreeMap<NaiveDate, SilverRows> = BTreeMap::new();
+    let mut newest = Vec::new();
+    let empty = |key: &SeriesKey| SeriesBuckets { key: key.clone(), buckets: vec![], values: vec![] };
+    for (key, &(first, last)) in &input.extents {
+        let from = first.max(emit_from);
+        let to = last.min(emit_to);
+        if from > to {
+            continue;
+        }
+        let owned;
+        let observed = match input.observed.get(key) {
+            Some(o) => o,
+            None => {
+                owned = empty(key);
+                &owned
+            }
+        };
+        // The stretch starts LOOKBACK_HOURS before the first emitted bucket (clamped to the
+        // series' first bucket), so every lag and window is complete.
+        let start = (from - LOOKBACK_HOURS * HOUR_NS).max(first);
+        let tl = timeline(observed, (first, last), start, to, width);
+        series_rows(input.metric, key, input.cfg, &tl, from, to, &mut partitions);
+        if (emit_from..=emit_to).contains(&last) {
+            let date = DateTime::from_timestamp_nanos(last).date_naive();
+            if let Some(rows) = partitions.get(&date) {
+                newest.push((date, rows.len() - 1));
+            }
+        }
+    }
+    MetricOutput { partitions, newest }
+}
+
+fn day_start(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0)
+}
+
+fn date_of(ns: i64) -> NaiveDate {
+    DateTime::from_timestamp_nanos(ns).date_naive()
+}
+
+/// Partitions written or deleted, and online items upserted.
+type Written = (BTreeSet<(MetricId, NaiveDate)>, u64);
+
+/// Splits a date set into runs of consecutive dates.
+fn runs(dates: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &d in dates {
+        match out.last_mut() {
+            Some((_, end)) if end.succ_opt() == Some(d) => *end = d,
+            _ => out.push((d, d)),
+        }
+    }
+    out
+}
+
+fn fingerprint(body: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(body))
+}
+
+impl FeatureEngine {
+    /// An engine over `stores` with `config`, the system clock and default options.
+    pub fn new(stores: Stores, config: Arc<Config>) -> Self {
+        let owner = format!("{}-{:x}", std::process::id(), rand::random::<u64>());
+        Self { stores, config, clock: system_clock(), owner, options: EngineOptions::default() }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the options.
+    pub fn with_options(mut self, options: EngineOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Processes each key independently, as the features Lambda does for its S3 events:
+    /// a failing object is reported in [`RunSummary::failed`] and does not stop the others.
+    pub async fn ingest(&self, keys: &[String]) -> RunSummary {
+        let mut summary = RunSummary::default();
+        let mut partitions = BTreeSet::new();
+        for key in keys {
+            match self.ingest_one(key).await {
+                Ok(report) => summary.add(&report, &mut partitions),
+                Err(e) => {
+                    warn!(key = %key, error = %e, retryable = e.is_retryable(), "bronze object failed");
+                    summary.failed.push(FileFailure { key: key.clone(), reason: e.to_string(), retryable: e.is_retryable() });
+                }
+            }
+        }
+        summary.partitions_written = partitions.len() as u64;
+        summary
+    }
+
+    async fn get_with_retry(&self, key: &str) -> Result<Option<Bytes>, BlobError> {
+        let mut delay = self.options.not_found_delay;
+        for attempt in 0..=self.options.not_found_retries {
+            match self.stores.blobs.get(key).await {
+                Ok(b) => return Ok(Some(b)),
+                Err(BlobError::NotFound { .. }) if attempt < self.options.not_found_retries => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(BlobError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The incremental path for one object key (already URL-decoded).
+    pub async fn ingest_one(&self, key: &str) -> Result<ObjectReport, FeaturesError> {
+        let mut report = ObjectReport {
+            key: key.to_string(),
+            outcome: ObjectOutcome::Processed,
+            rows_read: 0,
+            rejected: Rejections::default(),
+            partitions: BTreeSet::new(),
+            online_items: 0,
+        };
+        let bk = match BronzeKey::parse(key) {
+            Ok(bk) => bk,
+            Err(e) => {
+                info!(key, reason = e.reason, "ignoring non-bronze key");
+                report.outcome = ObjectOutcome::Ignored { reason: e.reason.to_string() };
+                return Ok(report);
+            }
+        };
+        let Some(body) = self.get_with_retry(key).await? else {
+            return self.remove_one(key).await;
+        };
+        let fp = fingerprint(&body);
+        let tables = &*self.stores.tables;
+        let old = state::get_manifest(tables, key).await?;
+        if old.as_ref().is_some_and(|m| m.done && m.fingerprint == fp) {
+            debug!(key, "replay of processed content");
+            report.outcome = ObjectOutcome::Replay;
+            return Ok(report);
+        }
+        let cfg = self.config.metric(&bk.metric).cloned();
+        let file = match read_bronze(body, &bk.metric, cfg.is_some()) {
+            Ok(f) => f,
+            Err(source) => {
+                if old.is_some() {
+                    // The object was replaced by an unusable one: its previous rows must
+                    // leave silver, as a batch run (which skips the bad file) would have it.
+                    self.remove_one(key).await?;
+                }
+                return Err(FeaturesError::BadFile { key: key.to_string(), source });
+            }
+        };
+        report.rows_read = file.rows_read;
+        report.rejected = file.rejected.clone();
+        let Some(cfg) = cfg else {
+            state::put_manifest(tables, key, &Manifest { fingerprint: fp, dates: BTreeSet::new(), done: true }, (self.clock)()).await?;
+            return Ok(report);
+        };
+        let width = cfg.frequency.nanos();
+
+        // Per-date row counts and per-series bucket ranges of the new content.
+        let mut per_date: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        let mut ranges: HashMap<u32, (i64, i64)> = HashMap::new();
+        for (r, &ts) in file.rows.ts.iter().enumerate() {
+            *per_date.entry(date_of(ts)).or_default() += 1;
+            let b = bucket_of(ts, width);
+            let e = ranges.entry(file.rows.series[r]).or_insert((b, b));
+            e.0 = e.0.min(b);
+            e.1 = e.1.max(b);
+        }
+        let dates: BTreeSet<NaiveDate> = per_date.keys().copied().collect();
+
+        // 1. Index and manifest first (before any lease).
+        for (d, n) in &per_date {
+            state::put_index(tables, &bk.metric, *d, key, *n).await?;
+        }
+        let replaced = old.as_ref().is_some_and(|m| m.fingerprint != fp);
+        if let Some(old) = &old {
+            for d in old.dates.difference(&dates) {
+                state::delete_index(tables, &bk.metric, *d, key).await?;
+            }
+        }
+        let mut manifest = Manifest { fingerprint: fp, dates: dates.clone(), done: false };
+        state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
+
+        if replaced {
+            // Replaced content can shrink a series' extent: rebuild the metric's state.
+            info!(key, "object replaced with new content: rebuilding metric {}", bk.metric);
+            (report.partitions, report.online_items) = self.rebuild_metric(&bk.metric, &cfg).await?;
+        } else {
+            // 2. Widen extents; collect the affected bucket range per series.
+            let mut known = state::load_extents(tables, &bk.metric).await?;
+            let mut affected: BTreeSet<NaiveDate> = BTreeSet::new();
+            let reach = MAX_INTERPOLATED_GAP as i64 * width + width;
+            for (sid, &(lo, hi)) in &ranges {
+                let series = &file.rows.keys[*sid as usize];
+                let prev = state::widen_extent(tables, &bk.metric, series, known.remove(series), lo, hi).await?;
+                let (mut a, mut b) = (lo - reach, hi + reach);
+                let (mut first, mut last) = (lo, hi);
+                if let Some(p) = prev {
+                    if lo < p.first {
+                        b = b.max(p.first + reach);
+                    }
+                    if hi > p.last {
+                        a = a.min(p.last - reach);
+                    }
+                    first = first.min(p.first);
+                    last = last.max(p.last);
+                }
+                // Values change within [a, b]; features read back LOOKBACK_HOURS.
+                let from = a.max(first);
+                let to = (b + LOOKBACK_HOURS * HOUR_NS).min(last);
+                if from <= to {
+                    let mut d = date_of(from);
+                    while d <= date_of(to) {
+                        affected.insert(d);
+                        d = d.succ_opt().unwrap_or(d);
+                        if d == NaiveDate::MAX {
+                            break;
+                        }
+                    }
+                }
+            }
+            // 3. Recompute under leases.
+            for (d1, d2) in runs(&affected) {
+                let (written, online) = self.recompute(&bk.metric, &cfg, d1, d2, false).await?;
+                report.partitions.extend(written);
+                report.online_items += online;
+            }
+        }
+        manifest.done = true;
+        state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
+        Ok(report)
+    }
+
+    /// Handles an object that no longer exists: drops it from the index and rebuilds.
+    pub async fn remove_one(&self, key: &str) -> Result<ObjectReport, FeaturesError> {
+        let tables = &*self.stores.tables;
+        let mut report = ObjectReport {
+            key: key.to_string(),
+            outcome: ObjectOutcome::Removed,
+            rows_read: 0,
+            rejected: Rejections::default(),
+            partitions: BTreeSet::new(),
+            online_items: 0,
+        };
+        let Ok(bk) = BronzeKey::parse(key) else {
+            report.outcome = ObjectOutcome::Ignored { reason: "not a bronze key".into() };
+            return Ok(report);
+        };
+        let Some(old) = state::get_manifest(tables, key).await? else {
+            return Ok(report);
+        };
+        for d in &old.dates {
+            state::delete_index(tables, &bk.metric, *d, key).await?;
+        }
+        if let Some(cfg) = self.config.metric(&bk.metric).cloned() {
+            (report.partitions, report.online_items) = self.rebuild_metric(&bk.metric, &cfg).await?;
+        }
+        state::delete_manifest(tables, key).await?;
+        Ok(report)
+    }
+
+    /// Reads the indexed bronze of `metric` on dates `[from, to]`, keeping rows in `[lo, hi)`.
+    async fn load_rows(&self, metric: &MetricId, from: NaiveDate, to: NaiveDate, lo: i64, hi: i64) -> Result<BronzeRows, FeaturesError> {
+        let entries = state::query_index(&*self.stores.tables, metric, from, to).await?;
+        let keys: BTreeSet<String> = entries.into_iter().map(|(_, k)| k).collect();
+        let files: Vec<BronzeRows> = stream::iter(keys)
+            .map(|key| async move {
+                let body = match self.stores.blobs.get(&key).await {
+                    Ok(b) => b,
+                    // Removed since it was indexed: its own removal event rebuilds.
+                    Err(BlobError::NotFound { .. }) => return Ok(BronzeRows::default()),
+                    Err(e) => return Err(FeaturesError::from(e)),
+                };
+                let m = metric.clone();
+                let parsed = tokio::task::spawn_blocking(move || read_bronze(body, &m, true))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                match parsed {
+                    Ok(mut f) => {
+                        f.rows.retain_ts(lo, hi);
+                        Ok(f.rows)
+                    }
+                    // Replaced by a bad file since it was indexed: skipped, as in batch.
+                    Err(e) => {
+                        warn!(key = %key, error = %e, "indexed object is no longer readable");
+                        Ok(BronzeRows::default())
+                    }
+                }
+            })
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut all = BronzeRows::default();
+        for f in &files {
+            all.extend_from(f);
+        }
+        Ok(all)
+    }
+
+    async fn acquire(&self, metric: &MetricId, dates: &[NaiveDate]) -> Result<(), FeaturesError> {
+        let tables = &*self.stores.tables;
+        let deadline = tokio::time::Instant::now() + self.options.lease_wait;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let mut held = Vec::new();
+            let mut busy = None;
+            for &d in dates {
+                if state::try_lease(tables, metric, d, &self.owner, (self.clock)(), self.options.lease_ttl).await? {
+                    held.push(d);
+                } else {
+                    busy = Some(d);
+                    break;
+                }
+            }
+            let Some(busy) = busy else { return Ok(()) };
+            for d in held {
+                state::release_lease(tables, metric, d, &self.owner).await?;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(FeaturesError::Busy { metric: metric.clone(), date: busy });
+            }
+            let jitter = Duration::from_millis(rand::random::<u64>() % 20);
+            tokio::time::sleep(backoff + jitter).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn release(&self, metric: &MetricId, dates: &[NaiveDate]) {
+        for &d in dates {
+            if let Err(e) = state::release_lease(&*self.stores.tables, metric, d, &self.owner).await {
+                warn!(metric = %metric, date = %d, error = %e, "lease release failed; it expires by itself");
+            }
+        }
+    }
+
+    /// Recomputes the silver partitions of `metric` for dates `[d1, d2]` under leases.
+    /// With `rebuild`, online items are written unconditionally (extents may have shrunk).
+    async fn recompute(&self, metric: &MetricId, cfg: &MetricConfig, d1: NaiveDate, d2: NaiveDate, rebuild: bool) -> Result<Written, FeaturesError> {
+        let dates: Vec<NaiveDate> = d1.iter_days().take_while(|d| *d <= d2).collect();
+        self.acquire(metric, &dates).await?;
+        let result = self.recompute_locked(metric, cfg, d1, d2, rebuild).await;
+        self.release(metric, &dates).await;
+        result
+    }
+
+    async fn recompute_locked(&self, metric: &MetricId, cfg: &MetricConfig, d1: NaiveDate, d2: NaiveDate, rebuild: bool) -> Result<Written, FeaturesError> {
+        let tables = &*self.stores.tables;
+        let extents: BTreeMap<SeriesKey, (i64, i64)> =
+            state::load_extents(tables, metric).await?.into_iter().map(|(k, e): (SeriesKey, Extent)| (k, (e.first, e.last))).collect();
+        let load_from = d1 - chrono::Days::new(LOOKBACK_DAYS as u64);
+        let load_to = d2 + chrono::Days::new(1);
+        let rows = self.load_rows(metric, load_from, load_to, day_start(load_from), day_start(load_to) + DAY_NS).await?;
+        let (emit_from, emit_to) = (day_start(d1), day_start(d2) + DAY_NS - 1);
+        let metric2 = metric.clone();
+        let cfg2 = cfg.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let agg = aggregate(&rows, cfg2.frequency.nanos(), cfg2.aggregation);
+            let observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
+            let input = MetricInput { metric: &metric2, cfg: &cfg2, observed, extents };
+            compute_metric(&input, emit_from, emit_to)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let dates: Vec<NaiveDate> = d1.iter_days().take_while(|d| *d <= d2).collect();
+        self.write_partitions(metric, &dates, &out, rebuild).await
+    }
+
+    /// Writes (or deletes, when empty) each partition of `dates`, then the online items:
+    /// normally only when newer than the stored one, unconditionally with `force`.
+    async fn write_partitions(&self, metric: &MetricId, dates: &[NaiveDate], out: &MetricOutput, force: bool) -> Result<Written, FeaturesError> {
+        let mut written = BTreeSet::new();
+        for &d in dates {
+            let key = contract::silver_key(metric, d);
+            match out.partitions.get(&d) {
+                Some(rows) if !rows.is_empty() => {
+                    let body = silver::write_parquet(rows)?;
+                    self.stores.blobs.put(&key, body).await?;
+                }
+                _ => self.stores.blobs.delete(&key).await?,
+            }
+            written.insert((metric.clone(), d));
+        }
+        let now = (self.clock)();
+        let mut online = 0;
+        for &(date, i) in &out.newest {
+            let Some(rows) = out.partitions.get(&date) else { continue };
+            let item = online::item(rows, i, now);
+            let ts = item.get(online::attr::TS).cloned().unwrap_or(crate::storage::Attr::Null);
+            // Newest row wins: a concurrent writer of an older date never overwrites it.
+            let cond = if force {
+                Condition::Always
+            } else {
+                Condition::Or(vec![Condition::NotExists, Condition::AtMost(online::attr::TS.into(), ts)])
+            };
+            match self.stores.tables.put(&online::FEATURES, item, cond).await {
+                Ok(()) => online += 1,
+                Err(TableError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((written, online))
+    }
+
+    /// Rebuilds a metric's extents from its indexed bronze and recomputes every partition
+    /// from the earliest to the latest date (deleting partitions that no longer have rows).
+    async fn rebuild_metric(&self, metric: &MetricId, cfg: &MetricConfig) -> Result<Written, FeaturesError> {
+        let tables = &*self.stores.tables;
+        let index = state::query_index_all(tables, metric).await?;
+        let (Some(min), Some(max)) = (index.iter().map(|e| e.0).min(), index.iter().map(|e| e.0).max()) else {
+            self.replace_extents(metric, &BTreeMap::new()).await?;
+            return Ok((self.delete_stale_partitions(metric, &BTreeSet::new()).await?, 0));
+        };
+        let rows = self.load_rows(metric, min, max, i64::MIN, i64::MAX).await?;
+        let agg = aggregate(&rows, cfg.frequency.nanos(), cfg.aggregation);
+        let extents: BTreeMap<SeriesKey, (i64, i64)> = agg
+            .series
+            .iter()
+            .filter_map(|s| Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?))))
+            .collect();
+        self.replace_extents(metric, &extents).await?;
+        let (mut done, mut online) = (BTreeSet::new(), 0);
+        if let (Some(first), Some(last)) = (extents.values().map(|e| e.0).min(), extents.values().map(|e| e.1).max()) {
+            (done, online) = self.recompute(metric, cfg, date_of(first), date_of(last), true).await?;
+        }
+        let keep: BTreeSet<NaiveDate> = done.iter().map(|(_, d)| *d).collect();
+        done.extend(self.delete_stale_partitions(metric, &keep).await?);
+        Ok((done, online))
+    }
+
+    /// Replaces a metric's extents and deletes the online items of series that vanished.
+    async fn replace_extents(&self, metric: &MetricId, extents: &BTreeMap<SeriesKey, (i64, i64)>) -> Result<(), FeaturesError> {
+        let tables = &*self.stores.tables;
+        for gone in state::load_extents(tables, metric).await?.keys().filter(|k| !extents.contains_key(*k)) {
+            tables.delete(&online::FEATURES, &online::pk(metric.as_str(), gone.as_str()), "", Condition::Always).await?;
+        }
+        state::replace_extents(tables, metric, extents).await?;
+        Ok(())
+    }
+
+    async fn delete_stale_partitions(&self, metric: &MetricId, keep: &BTreeSet<NaiveDate>) -> Result<BTreeSet<(MetricId, NaiveDate)>, FeaturesError> {
+        let mut deleted = BTreeSet::new();
+        for meta in self.stores.blobs.list(&contract::silver_metric_prefix(metric)).await? {
+            if let Some((m, d)) = contract::parse_silver_key(&meta.key) {
+                if &m == metric && !keep.contains(&d) {
+                    self.stores.blobs.delete(&meta.key).await?;
+                    deleted.insert((m, d));
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The batch path: every bronze object into silver; rebuilds the pipeline state.
+    ///
+    /// Bad files are reported in the summary and skipped; the run fails only on storage
+    /// errors. It must not run concurrently with incremental ingestion of the same lake.
+    pub async fn batch(&self) -> Result<RunSummary, FeaturesError> {
+        let mut summary = RunSummary::default();
+        let listing = self.stores.blobs.list(BRONZE_PREFIX).await?;
+        let mut by_metric: BTreeMap<MetricId, Vec<(String, BronzeRows)>> = BTreeMap::new();
+        let reads: Vec<(String, Result<(BronzeKey, crate::bronze::BronzeFile, String), FeaturesError>)> = stream::iter(listing)
+            .filter_map(|meta| async move {
+                match BronzeKey::parse(&meta.key) {
+                    Ok(bk) => Some((meta.key, bk)),
+                    Err(e) => {
+                        info!(key = %meta.key, reason = e.reason, "ignoring non-bronze key");
+                        None
+                    }
+                }
+            })
+            .map(|(key, bk)| async move {
+                let res = async {
+                    let body = self.stores.blobs.get(&key).await?;
+                    let fp = fingerprint(&body);
+                    let configured = self.config.metric(&bk.metric).is_some();
+                    let m = bk.metric.clone();
+                    let file = tokio::task::spawn_blocking(move || read_bronze(body, &m, configured))
+                        .await
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                        .map_err(|source| FeaturesError::BadFile { key: key.clone(), source })?;
+                    Ok((bk, file, fp))
+                }
+                .await;
+                (key, res)
+            })
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .collect()
+            .await;
+        let tables = &*self.stores.tables;
+        let mut manifests = Vec::new();
+        for (key, res) in reads {
+            match res {
+                Ok((bk, file, fp)) => {
+                    summary.files += 1;
+                    summary.rows_read += file.rows_read;
+                    summary.rejected.merge(&file.rejected);
+                    let dates: BTreeSet<NaiveDate> = file.rows.ts.iter().map(|&t| date_of(t)).collect();
+                    manifests.push((key.clone(), bk.metric.clone(), Manifest { fingerprint: fp, dates, done: true }));
+                    by_metric.entry(bk.metric).or_default().push((key, file.rows));
+                }
+                Err(e) if !e.is_retryable() => {
+                    warn!(key = %key, error = %e, "bad bronze file skipped");
+                    summary.failed.push(FileFailure { key, reason: e.to_string(), retryable: false });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut metrics: BTreeSet<MetricId> = self.config.metrics.keys().cloned().collect();
+        metrics.extend(by_metric.keys().cloned());
+        let mut partitions = 0u64;
+        for metric in metrics {
+            let files = by_metric.remove(&metric).unwrap_or_default();
+            // Rebuild the index of this metric from scratch.
+            for (d, key) in state::query_index_all(tables, &metric).await? {
+                state::delete_index(tables, &metric, d, &key).await?;
+            }
+            let mut rows = BronzeRows::default();
+            for (key, f) in &files {
+                let mut per_date: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+                for &t in &f.ts {
+                    *per_date.entry(date_of(t)).or_default() += 1;
+                }
+                for (d, n) in per_date {
+                    state::put_index(tables, &metric, d, key, n).await?;
+                }
+                rows.extend_from(f);
+            }
+            drop(files);
+            let Some(cfg) = self.config.metric(&metric).cloned() else { continue };
+            let metric2 = metric.clone();
+            let (out, extents, duplicates) = tokio::task::spawn_blocking(move || {
+                let agg = aggregate(&rows, cfg.frequency.nanos(), cfg.aggregation);
+                drop(rows);
+                let extents: BTreeMap<SeriesKey, (i64, i64)> = agg
+                    .series
+                    .iter()
+                    .filter_map(|s| Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?))))
+                    .collect();
+                let observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
+                let input = MetricInput { metric: &metric2, cfg: &cfg, observed, extents: extents.clone() };
+                (compute_metric(&input, i64::MIN / 2, i64::MAX / 2), extents, agg.duplicates)
+            })
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            summary.duplicates += duplicates;
+            self.replace_extents(&metric, &extents).await?;
+            let dates: Vec<NaiveDate> = out.partitions.keys().copied().collect();
+            let (written, online) = self.write_partitions(&metric, &dates, &out, true).await?;
+            summary.online_items += online;
+            let keep: BTreeSet<NaiveDate> = written.iter().map(|(_, d)| *d).collect();
+            let deleted = self.delete_stale_partitions(&metric, &keep).await?;
+            partitions += (written.len() + deleted.len()) as u64;
+        }
+        let now = (self.clock)();
+        for (key, _, m) in &manifests {
+            state::put_manifest(tables, key, m, now).await?;
+        }
+        summary.partitions_written = partitions;
+        Ok(summary)
+    }
+}

@@ -1,0 +1,16 @@
+//! Use cases: each wires the pure core to the storage ports. Handlers (Lambda, CLI, HTTP)
+//! translate their input to one call here and the result back.
+
+pub mod features;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+/// A source of the current time, injectable for tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}

@@ -1,0 +1,272 @@
+//! Contract section 4's invariant: after any sequence of bronze uploads, in any order, with
+//! replays and late files, silver equals what one batch run over all bronze produces. So do
+//! the online features.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMillisecondArray};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use common::{assert_silver_eq, online, parquet, silver};
+use gras_shared::contract::BronzeKey;
+use gras_shared::pipeline::features::{EngineOptions, FeatureEngine, ObjectOutcome};
+use gras_shared::storage::Stores;
+use gras_shared::{Config, MetricId};
+use proptest::prelude::*;
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+
+fn config() -> Arc<Config> {
+    Arc::new(
+        Config::from_toml(
+            "holidays = [\"2024-01-03\"]\n[metrics.G]\naggregation = \"sum\"\n[metrics.A]\naggregation = \"mean\"\n[metrics.L]\naggregation = \"last\"\noutlier_z = 1.5\n",
+            None,
+        )
+        .unwrap(),
+    )
+}
+
+fn day(d: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(d as u64)
+}
+
+/// One generated bronze file.
+#[derive(Debug, Clone)]
+struct File {
+    metric: &'static str,
+    day: i64,
+    name: String,
+    rows: Vec<(Option<&'static str>, i64, f64)>,
+}
+
+impl File {
+    fn key(&self) -> String {
+        BronzeKey::key(&MetricId::new(self.metric).unwrap(), day(self.day), &self.name)
+    }
+    fn body(&self) -> Bytes {
+        let series: ArrayRef = Arc::new(StringArray::from(self.rows.iter().map(|r| r.0).collect::<Vec<_>>()));
+        let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(self.rows.iter().map(|r| r.1).collect::<Vec<_>>()));
+        let v: ArrayRef = Arc::new(Float64Array::from(self.rows.iter().map(|r| r.2).collect::<Vec<_>>()));
+        parquet(vec![("series_key", series), ("ts", ts), ("value", v)])
+    }
+}
+
+fn file_strategy(idx: usize) -> impl Strategy<Value = File> {
+    (
+        prop::sample::select(vec!["G", "A", "L"]),
+        0i64..14,
+        // density of hours present, row multiplicity, value spread
+        prop::collection::vec((prop::sample::select(vec![Some("a"), Some("b"), None]), 0i64..24 * 60, 0u8..6, any::<bool>()), 10..120),
+        0u8..10,
+    )
+        .prop_map(move |(metric, d, raw, late)| {
+            let mut rows = Vec::new();
+            for (s, minute, v, dup) in raw {
+                // A late file occasionally carries rows of the previous or next day.
+                let shift = match late {
+                    0 => -DAY_MS,
+                    1 => DAY_MS,
+                    _ => 0,
+                };
+                let ts = d * DAY_MS + minute * 60_000 + shift + 1_704_067_200_000;
+                let value = f64::from(v) * 1.5 + if minute % 7 == 0 { 40.0 } else { 0.0 };
+                rows.push((s, ts, value));
+                if dup {
+                    rows.push((s, ts, value)); // exact duplicate
+                }
+            }
+            File { metric, day: d, name: format!("part-{idx}.parquet"), rows }
+        })
+}
+
+/// Dense-ish hourly data so that the 24h/168h windows reach their minimum counts.
+fn dense_file(metric: &'static str, d: i64, name: &str, skip: &[i64]) -> File {
+    let mut rows = Vec::new();
+    for h in 0..24 {
+        if skip.contains(&h) {
+            continue;
+        }
+        for s in [Some("a"), None] {
+            let ts = 1_704_067_200_000 + d * DAY_MS + h * HOUR_MS + 60_000 * (h % 3);
+            rows.push((s, ts, 10.0 + ((h * 7 + d * 3) % 11) as f64));
+        }
+    }
+    File { metric, day: d, name: name.into(), rows }
+}
+
+async fn batch(files: &[File]) -> Stores {
+    let stores = Stores::memory();
+    for f in files {
+        stores.blobs.put(&f.key(), f.body()).await.unwrap();
+    }
+    let s = FeatureEngine::new(stores.clone(), config()).batch().await.unwrap();
+    assert!(s.failed.is_empty(), "{s}");
+    stores
+}
+
+fn engine(stores: &Stores) -> FeatureEngine {
+    FeatureEngine::new(stores.clone(), config()).with_options(EngineOptions { not_found_retries: 0, ..EngineOptions::default() })
+}
+
+fn pks() -> Vec<String> {
+    let mut out = Vec::new();
+    for m in ["G", "A", "L"] {
+        for s in ["a", "b", "_all"] {
+            out.push(format!("{m}#{s}"));
+        }
+    }
+    out
+}
+
+async fn assert_same(a: &Stores, b: &Stores) {
+    assert_silver_eq(&silver(&*a.blobs).await, &silver(&*b.blobs).await);
+    assert_eq!(online(&*a.tables, &pks()).await, online(&*b.tables, &pks()).await, "online features differ");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn in_order_daily_files_equal_batch() {
+    runtime().block_on(async {
+        let mut files = Vec::new();
+        for d in 0..12 {
+            // Day 5 has a gap of 3 (interpolated), day 6 a gap of 4 (not); day 9 is missing.
+            let skip: &[i64] = match d {
+                5 => &[3, 4, 5],
+                6 => &[10, 11, 12, 13],
+                _ => &[],
+            };
+            if d != 9 {
+                files.push(dense_file("G", d, "part-0.parquet", skip));
+            }
+        }
+        let expected = batch(&files).await;
+        let inc = Stores::memory();
+        let e = engine(&inc);
+        for f in &files {
+            inc.blobs.put(&f.key(), f.body()).await.unwrap();
+            let r = e.ingest_one(&f.key()).await.unwrap();
+            assert_eq!(r.outcome, ObjectOutcome::Processed);
+            // In-order arrival only touches the file's day and the day before (after the
+            // missing day 9, also the day 9 partition of nulls).
+            let most = if f.day == 10 { 3 } else { 2 };
+            assert!(r.partitions.len() <= most, "{:?}", r.partitions);
+        }
+        assert_same(&expected, &inc).await;
+        let silver = silver(&*inc.blobs).await;
+        // Day 9 exists as a partition of null values (a long gap inside the timeline).
+        let d9 = &silver["silver/gras/features/metric=G/date=2024-01-10/part-0.parquet"];
+        assert!(d9.value.iter().all(Option::is_none) && d9.len() == 48);
+        let d5 = &silver["silver/gras/features/metric=G/date=2024-01-06/part-0.parquet"];
+        assert_eq!(d5.is_imputed.iter().filter(|b| **b).count(), 6, "3 buckets x 2 series");
+    });
+}
+
+#[test]
+fn reverse_order_late_files_and_replays_equal_batch() {
+    runtime().block_on(async {
+        let mut files: Vec<File> = (0..11).map(|d| dense_file("A", d, "part-0.parquet", &[])).collect();
+        files.push(dense_file("A", 3, "late-1.parquet", &[1, 2]));
+        let expected = batch(&files).await;
+        let inc = Stores::memory();
+        let e = engine(&inc);
+        for f in files.iter().rev() {
+            inc.blobs.put(&f.key(), f.body()).await.unwrap();
+            e.ingest_one(&f.key()).await.unwrap();
+        }
+        for f in &files {
+            let r = e.ingest_one(&f.key()).await.unwrap();
+            assert_eq!(r.outcome, ObjectOutcome::Replay);
+            assert!(r.partitions.is_empty());
+        }
+        assert_same(&expected, &inc).await;
+    });
+}
+
+#[test]
+fn replaced_and_removed_objects_and_bad_files() {
+    runtime().block_on(async {
+        let files: Vec<File> = (0..9).map(|d| dense_file("L", d, "part-0.parquet", &[])).collect();
+        let inc = Stores::memory();
+        let e = engine(&inc);
+        for f in &files {
+            inc.blobs.put(&f.key(), f.body()).await.unwrap();
+            e.ingest_one(&f.key()).await.unwrap();
+        }
+        // Replace the last day's object with one hour only: the extent shrinks.
+        let mut short = dense_file("L", 8, "part-0.parquet", &[]);
+        short.rows.truncate(2);
+        inc.blobs.put(&short.key(), short.body()).await.unwrap();
+        e.ingest_one(&short.key()).await.unwrap();
+        let mut now = files[..8].to_vec();
+        now.push(short.clone());
+        assert_same(&batch(&now).await, &inc).await;
+
+        // Remove day 7: the object is gone when its event is handled.
+        inc.blobs.delete(&files[7].key()).await.unwrap();
+        let r = e.ingest_one(&files[7].key()).await.unwrap();
+        assert_eq!(r.outcome, ObjectOutcome::Removed);
+        now.remove(7);
+        assert_same(&batch(&now).await, &inc).await;
+
+        // A bad file fails alone and changes nothing; a non-bronze key is ignored.
+        let bad = "bronze/gras/metric=L/year=2024/month=01/day=02/broken.parquet";
+        inc.blobs.put(bad, Bytes::from_static(b"PAR1 not really")).await.unwrap();
+        let summary = e.ingest(&[bad.to_string(), "bronze/gras/readme.txt".to_string(), files[0].key()]).await;
+        assert_eq!(summary.failed.len(), 1, "{summary}");
+        assert!(!summary.failed[0].retryable);
+        assert_eq!((summary.ignored, summary.replays), (1, 1), "{summary}");
+        inc.blobs.delete(bad).await.unwrap();
+        assert_same(&batch(&now).await, &inc).await;
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, .. ProptestConfig::default() })]
+
+    /// Random files; a random upload order with replays; checked against a batch run of the
+    /// files uploaded so far at a random midpoint and at the end.
+    #[test]
+    fn any_order_with_replays_equals_batch(
+        files in (2usize..9).prop_flat_map(|n| (0..n).map(file_strategy).collect::<Vec<_>>()),
+        order_seed in any::<u64>(),
+        replays in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        mid in any::<prop::sample::Index>(),
+    ) {
+        runtime().block_on(async {
+            // Random permutation from the seed, then replays inserted after their first upload.
+            let mut order: Vec<usize> = (0..files.len()).collect();
+            let mut s = order_seed;
+            for i in (1..order.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                order.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let mut steps = order.clone();
+            for r in &replays {
+                let pos = r.index(steps.len());
+                steps.insert(pos + 1, steps[pos]);
+            }
+            let mid = mid.index(steps.len());
+            let inc = Stores::memory();
+            let e = engine(&inc);
+            let mut uploaded: Vec<usize> = Vec::new();
+            for (i, &f) in steps.iter().enumerate() {
+                inc.blobs.put(&files[f].key(), files[f].body()).await.unwrap();
+                e.ingest_one(&files[f].key()).await.unwrap();
+                if !uploaded.contains(&f) {
+                    uploaded.push(f);
+                }
+                if i == mid {
+                    let so_far: Vec<File> = uploaded.iter().map(|&u| files[u].clone()).collect();
+                    assert_same(&batch(&so_far).await, &inc).await;
+                }
+            }
+            assert_same(&batch(&files).await, &inc).await;
+        });
+    }
+}
