@@ -14,6 +14,8 @@ use crate::ids::MetricId;
 
 /// Environment variable naming the configuration file.
 pub const CONFIG_ENV: &str = "GRAS_CONFIG";
+/// The repository's `config/gras.toml`, compiled in as the Lambdas' default.
+pub const EMBEDDED_CONFIG: &str = include_str!("../../config/gras.toml");
 /// Default configuration path, relative to the repository root.
 pub const DEFAULT_CONFIG_PATH: &str = "config/gras.toml";
 
@@ -240,6 +242,20 @@ impl Config {
             Some(p) => Self::load(&p),
             None => Ok(Self::gras_defaults()),
         }
+    }
+
+    /// The configuration for a Lambda: the file named by `GRAS_CONFIG`, else the TOML text in
+    /// `GRAS_CONFIG_TOML`, else the repository's `config/gras.toml` compiled into the binary.
+    pub fn from_lambda_env() -> Result<Self, ConfigError> {
+        if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+            return Self::load(Path::new(&p));
+        }
+        if let Ok(text) = std::env::var("GRAS_CONFIG_TOML") {
+            if !text.trim().is_empty() {
+                return Self::from_toml(&text, None);
+            }
+        }
+        Self::from_toml(EMBEDDED_CONFIG, None)
     }
 
     /// The GRAS set `G`, `R` (sum), `A`, `S` (mean), hourly, with no holidays.

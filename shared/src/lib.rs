@@ -9,14 +9,20 @@ pub mod bronze;
 pub mod cleanse;
 pub mod config;
 pub mod contract;
+pub mod events;
 pub mod features;
 pub mod generate;
 pub mod ids;
+#[cfg(feature = "aws")]
+pub mod lambda;
+pub mod metrics;
 pub mod online;
 pub mod pipeline;
 pub mod silver;
 pub mod state;
 pub mod storage;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use config::{Aggregation, Config, MetricConfig};
 pub use ids::{MetricId, ModelVersion, SeriesKey};

@@ -1,15 +1,13 @@
 //! Every physical type of contract section 2 read from a Parquet file written here, and
 //! every kind of bad file rejected cleanly.
 
-mod common;
-
 use std::sync::Arc;
 
 use arrow_array::builder::{Decimal128Builder, StringDictionaryBuilder};
 use arrow_array::types::Int32Type;
 use arrow_array::*;
 use bytes::Bytes;
-use common::parquet;
+use gras_shared::testkit::parquet;
 use gras_shared::bronze::{read_bronze, BronzeError, RejectReason};
 use gras_shared::MetricId;
 

@@ -2,22 +2,16 @@
 //! replays and late files, silver equals what one batch run over all bronze produces. So do
 //! the online features.
 
-mod common;
-
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMillisecondArray};
 use bytes::Bytes;
-use chrono::NaiveDate;
-use common::{assert_silver_eq, online, parquet, silver};
-use gras_shared::contract::BronzeKey;
+use gras_shared::testkit::{assert_silver_eq, online, silver, BronzeFile};
 use gras_shared::pipeline::features::{EngineOptions, FeatureEngine, ObjectOutcome};
 use gras_shared::storage::Stores;
-use gras_shared::{Config, MetricId};
+use gras_shared::Config;
 use proptest::prelude::*;
 
-const DAY_MS: i64 = 86_400_000;
-const HOUR_MS: i64 = 3_600_000;
+use gras_shared::testkit::DAY_MS;
 
 fn config() -> Arc<Config> {
     Arc::new(
@@ -29,30 +23,8 @@ fn config() -> Arc<Config> {
     )
 }
 
-fn day(d: i64) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(d as u64)
-}
 
-/// One generated bronze file.
-#[derive(Debug, Clone)]
-struct File {
-    metric: &'static str,
-    day: i64,
-    name: String,
-    rows: Vec<(Option<&'static str>, i64, f64)>,
-}
-
-impl File {
-    fn key(&self) -> String {
-        BronzeKey::key(&MetricId::new(self.metric).unwrap(), day(self.day), &self.name)
-    }
-    fn body(&self) -> Bytes {
-        let series: ArrayRef = Arc::new(StringArray::from(self.rows.iter().map(|r| r.0).collect::<Vec<_>>()));
-        let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(self.rows.iter().map(|r| r.1).collect::<Vec<_>>()));
-        let v: ArrayRef = Arc::new(Float64Array::from(self.rows.iter().map(|r| r.2).collect::<Vec<_>>()));
-        parquet(vec![("series_key", series), ("ts", ts), ("value", v)])
-    }
-}
+type File = BronzeFile;
 
 fn file_strategy(idx: usize) -> impl Strategy<Value = File> {
     (
@@ -80,21 +52,6 @@ fn file_strategy(idx: usize) -> impl Strategy<Value = File> {
             }
             File { metric, day: d, name: format!("part-{idx}.parquet"), rows }
         })
-}
-
-/// Dense-ish hourly data so that the 24h/168h windows reach their minimum counts.
-fn dense_file(metric: &'static str, d: i64, name: &str, skip: &[i64]) -> File {
-    let mut rows = Vec::new();
-    for h in 0..24 {
-        if skip.contains(&h) {
-            continue;
-        }
-        for s in [Some("a"), None] {
-            let ts = 1_704_067_200_000 + d * DAY_MS + h * HOUR_MS + 60_000 * (h % 3);
-            rows.push((s, ts, 10.0 + ((h * 7 + d * 3) % 11) as f64));
-        }
-    }
-    File { metric, day: d, name: name.into(), rows }
 }
 
 async fn batch(files: &[File]) -> Stores {
@@ -142,7 +99,7 @@ fn in_order_daily_files_equal_batch() {
                 _ => &[],
             };
             if d != 9 {
-                files.push(dense_file("G", d, "part-0.parquet", skip));
+                files.push(BronzeFile::dense("G", d, "part-0.parquet", skip));
             }
         }
         let expected = batch(&files).await;
@@ -170,8 +127,8 @@ fn in_order_daily_files_equal_batch() {
 #[test]
 fn reverse_order_late_files_and_replays_equal_batch() {
     runtime().block_on(async {
-        let mut files: Vec<File> = (0..11).map(|d| dense_file("A", d, "part-0.parquet", &[])).collect();
-        files.push(dense_file("A", 3, "late-1.parquet", &[1, 2]));
+        let mut files: Vec<File> = (0..11).map(|d| BronzeFile::dense("A", d, "part-0.parquet", &[])).collect();
+        files.push(BronzeFile::dense("A", 3, "late-1.parquet", &[1, 2]));
         let expected = batch(&files).await;
         let inc = Stores::memory();
         let e = engine(&inc);
@@ -191,7 +148,7 @@ fn reverse_order_late_files_and_replays_equal_batch() {
 #[test]
 fn replaced_and_removed_objects_and_bad_files() {
     runtime().block_on(async {
-        let files: Vec<File> = (0..9).map(|d| dense_file("L", d, "part-0.parquet", &[])).collect();
+        let files: Vec<File> = (0..9).map(|d| BronzeFile::dense("L", d, "part-0.parquet", &[])).collect();
         let inc = Stores::memory();
         let e = engine(&inc);
         for f in &files {
@@ -199,7 +156,7 @@ fn replaced_and_removed_objects_and_bad_files() {
             e.ingest_one(&f.key()).await.unwrap();
         }
         // Replace the last day's object with one hour only: the extent shrinks.
-        let mut short = dense_file("L", 8, "part-0.parquet", &[]);
+        let mut short = BronzeFile::dense("L", 8, "part-0.parquet", &[]);
         short.rows.truncate(2);
         inc.blobs.put(&short.key(), short.body()).await.unwrap();
         e.ingest_one(&short.key()).await.unwrap();

@@ -6,6 +6,8 @@
 //!
 //! Adapters live one per module; [`conformance`] is the one test suite all of them pass.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod blob;
 pub mod conformance;
 pub mod fs;

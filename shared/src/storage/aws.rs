@@ -1,0 +1,540 @@
+//! AWS adapters: the lake bucket on S3 and the tables on DynamoDB, with the official SDK.
+//!
+//! Clients are built once per cold start by [`AwsSettings::from_env`]; endpoint, region and
+//! S3 path-style addressing are settable by environment so the same binary runs against
+//! AWS and against an emulator (moto). Errors are classified here: throttling, 5xx and
+//! transport failures are retryable, everything else is not.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use bytes::Bytes;
+
+use super::blob::{validate_key, BlobError, BlobStore, ObjectMeta};
+use super::table::{validate_item, Attr, Condition, Item, Page, Query, SkRange, TableError, TableSpec, TableStore, TxOp};
+
+/// Environment variable: the lake bucket name.
+pub const ENV_BUCKET: &str = "GRAS_LAKE_BUCKET";
+/// Environment variable: prefix prepended to every DynamoDB table name (default none).
+pub const ENV_TABLE_PREFIX: &str = "GRAS_TABLE_PREFIX";
+/// Environment variable: `true` for path-style S3 addressing (emulators).
+pub const ENV_PATH_STYLE: &str = "GRAS_S3_FORCE_PATH_STYLE";
+/// Environment variable: endpoint for every AWS service (emulators); the SDK's own
+/// `AWS_ENDPOINT_URL` works too.
+pub const ENV_ENDPOINT: &str = "GRAS_AWS_ENDPOINT";
+
+/// Settings and shared SDK configuration, read once per cold start.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    /// The SDK configuration (region, credentials, endpoint).
+    pub sdk: aws_config::SdkConfig,
+    /// Force path-style S3 addressing.
+    pub path_style: bool,
+    /// Prefix of table names.
+    pub table_prefix: String,
+}
+
+impl AwsSettings {
+    /// Loads the SDK configuration from the environment (region, credentials,
+    /// `AWS_ENDPOINT_URL`), plus `GRAS_AWS_ENDPOINT`, `GRAS_S3_FORCE_PATH_STYLE` and
+    /// `GRAS_TABLE_PREFIX`.
+    pub async fn from_env() -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Ok(endpoint) = std::env::var(ENV_ENDPOINT) {
+            if !endpoint.is_empty() {
+                loader = loader.endpoint_url(endpoint);
+            }
+        }
+        let sdk = loader.load().await;
+        let path_style = std::env::var(ENV_PATH_STYLE).is_ok_and(|v| v == "true" || v == "1");
+        let table_prefix = std::env::var(ENV_TABLE_PREFIX).unwrap_or_default();
+        Self { sdk, path_style, table_prefix }
+    }
+
+    /// An S3 client honouring the path-style setting.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.path_style).build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// A DynamoDB client.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+    }
+
+    /// An SQS client.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    /// A CloudWatch client.
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk)
+    }
+}
+
+/// Error codes that mean "slow down / try again".
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "InternalError",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+type SdkError<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>;
+
+/// Classifies an SDK error: retryable when it is a transport failure, a timeout, an HTTP
+/// 429/5xx, or a throttling/internal error code.
+fn retryable<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            status == 429 || status >= 500 || err.code().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+        }
+        _ => false,
+    }
+}
+
+fn status_of<E>(err: &SdkError<E>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// The error with its whole chain of causes, as one message.
+fn describe<E: std::error::Error + 'static>(err: &SdkError<E>) -> String {
+    aws_sdk_s3::error::DisplayErrorContext(err).to_string()
+}
+
+/// The lake bucket on S3.
+#[derive(Debug, Clone)]
+pub struct S3BlobStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3BlobStore {
+    /// A store over `bucket`.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into() }
+    }
+
+    fn backend<E: ProvideErrorMetadata + std::error::Error + 'static>(key: &str, err: SdkError<E>) -> BlobError {
+        BlobError::Backend { key: key.to_string(), retryable: retryable(&err), source: describe(&err).into() }
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        validate_key(key)?;
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => out
+                .body
+                .collect()
+                .await
+                .map(|b| b.into_bytes())
+                .map_err(|e| BlobError::Backend { key: key.into(), retryable: true, source: Box::new(e) }),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status_of(&e) == Some(404) => {
+                Err(BlobError::NotFound { key: key.into() })
+            }
+            Err(e) => Err(Self::backend(key, e)),
+        }
+    }
+
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError> {
+        validate_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| Self::backend(key, e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        validate_key(key)?;
+        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(|e| Self::backend(key, e))?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, BlobError> {
+        let mut out = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Self::backend(prefix, e))?;
+            for o in page.contents() {
+                if let Some(k) = o.key() {
+                    out.push(ObjectMeta { key: k.to_string(), size: o.size().unwrap_or(0).max(0) as u64 });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+/// DynamoDB tables.
+#[derive(Debug, Clone)]
+pub struct DynamoTableStore {
+    client: aws_sdk_dynamodb::Client,
+    prefix: String,
+}
+
+/// Formats a number for DynamoDB's `N` (decimal text, round-trips through `f64`).
+pub fn format_n(n: f64) -> String {
+    let a = n.abs();
+    if a != 0.0 && !(1e-7..1e21).contains(&a) {
+        format!("{n:e}")
+    } else {
+        format!("{n}")
+    }
+}
+
+/// Converts an attribute to DynamoDB's representation.
+pub fn to_av(a: &Attr) -> AttributeValue {
+    match a {
+        Attr::S(s) => AttributeValue::S(s.clone()),
+        Attr::N(n) => AttributeValue::N(format_n(*n)),
+        Attr::Bool(b) => AttributeValue::Bool(*b),
+        Attr::Null => AttributeValue::Null(true),
+        Attr::M(m) => AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()),
+        Attr::L(l) => AttributeValue::L(l.iter().map(to_av).collect()),
+    }
+}
+
+/// Converts DynamoDB's representation to an attribute (sets and binaries are not used by
+/// gras and are refused).
+pub fn from_av(a: &AttributeValue) -> Result<Attr, String> {
+    Ok(match a {
+        AttributeValue::S(s) => Attr::S(s.clone()),
+        AttributeValue::N(n) => Attr::N(n.parse().map_err(|_| format!("bad number {n:?}"))?),
+        AttributeValue::Bool(b) => Attr::Bool(*b),
+        AttributeValue::Null(_) => Attr::Null,
+        AttributeValue::M(m) => Attr::M(m.iter().map(|(k, v)| Ok((k.clone(), from_av(v)?))).collect::<Result<_, String>>()?),
+        AttributeValue::L(l) => Attr::L(l.iter().map(from_av).collect::<Result<_, _>>()?),
+        other => return Err(format!("unsupported attribute type {other:?}")),
+    })
+}
+
+fn to_item(item: &Item) -> HashMap<String, AttributeValue> {
+    item.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()
+}
+
+fn from_item(table: &'static str, item: &HashMap<String, AttributeValue>) -> Result<Item, TableError> {
+    item.iter()
+        .map(|(k, v)| Ok((k.clone(), from_av(v).map_err(|reason| TableError::InvalidItem { table, reason })?)))
+        .collect()
+}
+
+/// A condition expression with its placeholders.
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn name(&mut self, n: &str) -> String {
+        let p = format!("#n{}", self.names.len());
+        self.names.insert(p.clone(), n.to_string());
+        p
+    }
+    fn value(&mut self, v: &Attr) -> String {
+        let p = format!(":v{}", self.values.len());
+        self.values.insert(p.clone(), to_av(v));
+        p
+    }
+    /// `None` for a condition that always holds.
+    fn condition(&mut self, table: &TableSpec, c: &Condition) -> Option<String> {
+        Some(match c {
+            Condition::Always => return None,
+            Condition::NotExists => format!("attribute_not_exists({})", self.name(table.pk)),
+            Condition::Exists => format!("attribute_exists({})", self.name(table.pk)),
+            Condition::Equals(n, v) => format!("{} = {}", self.name(n), self.value(v)),
+            Condition::LessThan(n, v) => format!("{} < {}", self.name(n), self.value(v)),
+            Condition::AtMost(n, v) => format!("{} <= {}", self.name(n), self.value(v)),
+            Condition::Or(cs) => {
+                let mut parts = Vec::new();
+                for c in cs {
+                    // One alternative that always holds makes the whole condition hold.
+                    parts.push(self.condition(table, c)?);
+                }
+                if parts.is_empty() {
+                    // An empty disjunction never holds.
+                    let pk = self.name(table.pk);
+                    return Some(format!("(attribute_exists({pk}) AND attribute_not_exists({pk}))"));
+                }
+                format!("({})", parts.join(" OR "))
+            }
+        })
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+impl DynamoTableStore {
+    /// A store whose table names are `prefix + name`.
+    pub fn new(client: aws_sdk_dynamodb::Client, prefix: impl Into<String>) -> Self {
+        Self { client, prefix: prefix.into() }
+    }
+
+    /// The physical table name of a table.
+    pub fn table_name(&self, t: &TableSpec) -> String {
+        format!("{}{}", self.prefix, t.name)
+    }
+
+    fn key(t: &TableSpec, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+        let mut k = HashMap::new();
+        k.insert(t.pk.to_string(), AttributeValue::S(pk.to_string()));
+        if let Some(s) = t.sk {
+            k.insert(s.to_string(), AttributeValue::S(sk.to_string()));
+        }
+        k
+    }
+
+    fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(table: &'static str, e: SdkError<E>) -> TableError {
+        if e.code() == Some("ConditionalCheckFailedException") {
+            return TableError::ConditionFailed { table };
+        }
+        TableError::Backend { table, retryable: retryable(&e), source: describe(&e).into() }
+    }
+}
+
+#[async_trait]
+impl TableStore for DynamoTableStore {
+    async fn get(&self, table: &TableSpec, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table_name(table))
+            .set_key(Some(Self::key(table, pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Self::err(table.name, e))?;
+        out.item().map(|i| from_item(table.name, i)).transpose()
+    }
+
+    async fn put(&self, table: &TableSpec, item: Item, condition: Condition) -> Result<(), TableError> {
+        validate_item(table, &item)?;
+        let mut expr = Expr::default();
+        let cond = expr.condition(table, &condition);
+        self.client
+            .put_item()
+            .table_name(self.table_name(table))
+            .set_item(Some(to_item(&item)))
+            .set_condition_expression(cond)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await
+            .map_err(|e| Self::err(table.name, e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, table: &TableSpec, pk: &str, sk: &str, condition: Condition) -> Result<(), TableError> {
+        let mut expr = Expr::default();
+        let cond = expr.condition(table, &condition);
+        self.client
+            .delete_item()
+            .table_name(self.table_name(table))
+            .set_key(Some(Self::key(table, pk, sk)))
+            .set_condition_expression(cond)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await
+            .map_err(|e| Self::err(table.name, e))?;
+        Ok(())
+    }
+
+    /// BatchWriteItem in chunks of 25, retrying unprocessed items with exponential backoff
+    /// (up to 10 attempts per chunk).
+    async fn batch_put(&self, table: &TableSpec, items: Vec<Item>) -> Result<(), TableError> {
+        // A batch may not hold one key twice: keep the last write of each key.
+        let mut by_key: Vec<((String, String), Item)> = Vec::with_capacity(items.len());
+        let mut seen: HashMap<(String, String), usize> = HashMap::new();
+        for item in items {
+            let k = validate_item(table, &item)?;
+            match seen.get(&k) {
+                Some(&i) => by_key[i].1 = item,
+                None => {
+                    seen.insert(k.clone(), by_key.len());
+                    by_key.push((k, item));
+                }
+            }
+        }
+        let name = self.table_name(table);
+        for chunk in by_key.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(_, item)| {
+                    let put = PutRequest::builder().set_item(Some(to_item(item))).build().map_err(|e| TableError::InvalidItem {
+                        table: table.name,
+                        reason: e.to_string(),
+                    })?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, TableError>>()?;
+            let mut delay = Duration::from_millis(25);
+            for attempt in 0.. {
+                let out = match self.client.batch_write_item().request_items(&name, requests.clone()).send().await {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let err = Self::err(table.name, e);
+                        if err.is_retryable() && attempt < 10 {
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(5));
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                };
+                requests = out.unprocessed_items().and_then(|m| m.get(&name)).cloned().unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt >= 10 {
+                    return Err(TableError::Backend {
+                        table: table.name,
+                        retryable: true,
+                        source: format!("{} items still unprocessed after retries", requests.len()).into(),
+                    });
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+        Ok(())
+    }
+
+    async fn query(&self, table: &TableSpec, q: &Query) -> Result<Page, TableError> {
+        let mut expr = Expr::default();
+        let pk_name = expr.name(table.pk);
+        let pk_value = expr.value(&Attr::S(q.pk.clone()));
+        let mut key_cond = format!("{pk_name} = {pk_value}");
+        if let Some(sk) = table.sk {
+            match &q.range {
+                SkRange::All => {}
+                SkRange::Between(a, b) => {
+                    let n = expr.name(sk);
+                    let (a, b) = (expr.value(&Attr::S(a.clone())), expr.value(&Attr::S(b.clone())));
+                    key_cond.push_str(&format!(" AND {n} BETWEEN {a} AND {b}"));
+                }
+                SkRange::BeginsWith(p) => {
+                    let n = expr.name(sk);
+                    let p = expr.value(&Attr::S(p.clone()));
+                    key_cond.push_str(&format!(" AND begins_with({n}, {p})"));
+                }
+                SkRange::From(a) => {
+                    let n = expr.name(sk);
+                    let a = expr.value(&Attr::S(a.clone()));
+                    key_cond.push_str(&format!(" AND {n} >= {a}"));
+                }
+            }
+        }
+        let start = q.start_after.as_ref().map(|sk| Self::key(table, &q.pk, sk));
+        let out = self
+            .client
+            .query()
+            .table_name(self.table_name(table))
+            .key_condition_expression(key_cond)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .scan_index_forward(q.forward)
+            .consistent_read(true)
+            .set_limit(q.limit.map(|l| l.clamp(1, i32::MAX as usize) as i32))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Self::err(table.name, e))?;
+        let items = out.items().iter().map(|i| from_item(table.name, i)).collect::<Result<Vec<_>, _>>()?;
+        let last_sk = out
+            .last_evaluated_key()
+            .and_then(|k| table.sk.and_then(|s| k.get(s)))
+            .and_then(|v| v.as_s().ok().cloned());
+        Ok(Page { items, last_sk })
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), TableError> {
+        let mut items = Vec::with_capacity(ops.len());
+        let mut first_table = "transaction";
+        for (i, op) in ops.iter().enumerate() {
+            let mut expr = Expr::default();
+            let built = match op {
+                TxOp::Put { table, item, condition } => {
+                    validate_item(table, item)?;
+                    if i == 0 {
+                        first_table = table.name;
+                    }
+                    let cond = expr.condition(table, condition);
+                    let put = Put::builder()
+                        .table_name(self.table_name(table))
+                        .set_item(Some(to_item(item)))
+                        .set_condition_expression(cond)
+                        .set_expression_attribute_names(expr.names())
+                        .set_expression_attribute_values(expr.values())
+                        .build()
+                        .map_err(|e| TableError::InvalidItem { table: table.name, reason: e.to_string() })?;
+                    TransactWriteItem::builder().put(put).build()
+                }
+                TxOp::Check { table, pk, sk, condition } => {
+                    // A condition check needs an expression even when it always holds.
+                    let cond = expr.condition(table, condition).unwrap_or_else(|| {
+                        let pk = expr.name(table.pk);
+                        format!("(attribute_exists({pk}) OR attribute_not_exists({pk}))")
+                    });
+                    let check = ConditionCheck::builder()
+                        .table_name(self.table_name(table))
+                        .set_key(Some(Self::key(table, pk, sk)))
+                        .condition_expression(cond)
+                        .set_expression_attribute_names(expr.names())
+                        .set_expression_attribute_values(expr.values())
+                        .build()
+                        .map_err(|e| TableError::InvalidItem { table: table.name, reason: e.to_string() })?;
+                    TransactWriteItem::builder().condition_check(check).build()
+                }
+            };
+            items.push(built);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let failed_check = e
+                    .as_service_error()
+                    .and_then(|s| match s {
+                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                            Some(c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")))
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or(false)
+                    || e.to_string().contains("ConditionalCheckFailed");
+                if failed_check {
+                    Err(TableError::ConditionFailed { table: first_table })
+                } else {
+                    Err(Self::err(first_table, e))
+                }
+            }
+        }
+    }
+}
