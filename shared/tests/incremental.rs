@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gras_shared::testkit::{assert_silver_eq, online, silver, BronzeFile};
 use gras_shared::pipeline::features::{EngineOptions, FeatureEngine, ObjectOutcome};
 use gras_shared::storage::Stores;
+use gras_shared::testkit::{assert_silver_eq, online, silver, BronzeFile};
 use gras_shared::Config;
 use proptest::prelude::*;
 
@@ -23,7 +23,6 @@ fn config() -> Arc<Config> {
     )
 }
 
-
 type File = BronzeFile;
 
 fn file_strategy(idx: usize) -> impl Strategy<Value = File> {
@@ -31,7 +30,15 @@ fn file_strategy(idx: usize) -> impl Strategy<Value = File> {
         prop::sample::select(vec!["G", "A", "L"]),
         0i64..14,
         // density of hours present, row multiplicity, value spread
-        prop::collection::vec((prop::sample::select(vec![Some("a"), Some("b"), None]), 0i64..24 * 60, 0u8..6, any::<bool>()), 10..120),
+        prop::collection::vec(
+            (
+                prop::sample::select(vec![Some("a"), Some("b"), None]),
+                0i64..24 * 60,
+                0u8..6,
+                any::<bool>(),
+            ),
+            10..120,
+        ),
         0u8..10,
     )
         .prop_map(move |(metric, d, raw, late)| {
@@ -50,7 +57,12 @@ fn file_strategy(idx: usize) -> impl Strategy<Value = File> {
                     rows.push((s, ts, value)); // exact duplicate
                 }
             }
-            File { metric, day: d, name: format!("part-{idx}.parquet"), rows }
+            File {
+                metric,
+                day: d,
+                name: format!("part-{idx}.parquet"),
+                rows,
+            }
         })
 }
 
@@ -59,13 +71,19 @@ async fn batch(files: &[File]) -> Stores {
     for f in files {
         stores.blobs.put(&f.key(), f.body()).await.unwrap();
     }
-    let s = FeatureEngine::new(stores.clone(), config()).batch().await.unwrap();
+    let s = FeatureEngine::new(stores.clone(), config())
+        .batch()
+        .await
+        .unwrap();
     assert!(s.failed.is_empty(), "{s}");
     stores
 }
 
 fn engine(stores: &Stores) -> FeatureEngine {
-    FeatureEngine::new(stores.clone(), config()).with_options(EngineOptions { not_found_retries: 0, ..EngineOptions::default() })
+    FeatureEngine::new(stores.clone(), config()).with_options(EngineOptions {
+        not_found_retries: 0,
+        ..EngineOptions::default()
+    })
 }
 
 fn pks() -> Vec<String> {
@@ -80,11 +98,19 @@ fn pks() -> Vec<String> {
 
 async fn assert_same(a: &Stores, b: &Stores) {
     assert_silver_eq(&silver(&*a.blobs).await, &silver(&*b.blobs).await);
-    assert_eq!(online(&*a.tables, &pks()).await, online(&*b.tables, &pks()).await, "online features differ");
+    assert_eq!(
+        online(&*a.tables, &pks()).await,
+        online(&*b.tables, &pks()).await,
+        "online features differ"
+    );
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -120,14 +146,20 @@ fn in_order_daily_files_equal_batch() {
         let d9 = &silver["silver/gras/features/metric=G/date=2024-01-10/part-0.parquet"];
         assert!(d9.value.iter().all(Option::is_none) && d9.len() == 48);
         let d5 = &silver["silver/gras/features/metric=G/date=2024-01-06/part-0.parquet"];
-        assert_eq!(d5.is_imputed.iter().filter(|b| **b).count(), 6, "3 buckets x 2 series");
+        assert_eq!(
+            d5.is_imputed.iter().filter(|b| **b).count(),
+            6,
+            "3 buckets x 2 series"
+        );
     });
 }
 
 #[test]
 fn reverse_order_late_files_and_replays_equal_batch() {
     runtime().block_on(async {
-        let mut files: Vec<File> = (0..11).map(|d| BronzeFile::dense("A", d, "part-0.parquet", &[])).collect();
+        let mut files: Vec<File> = (0..11)
+            .map(|d| BronzeFile::dense("A", d, "part-0.parquet", &[]))
+            .collect();
         files.push(BronzeFile::dense("A", 3, "late-1.parquet", &[1, 2]));
         let expected = batch(&files).await;
         let inc = Stores::memory();
@@ -148,7 +180,9 @@ fn reverse_order_late_files_and_replays_equal_batch() {
 #[test]
 fn replaced_and_removed_objects_and_bad_files() {
     runtime().block_on(async {
-        let files: Vec<File> = (0..9).map(|d| BronzeFile::dense("L", d, "part-0.parquet", &[])).collect();
+        let files: Vec<File> = (0..9)
+            .map(|d| BronzeFile::dense("L", d, "part-0.parquet", &[]))
+            .collect();
         let inc = Stores::memory();
         let e = engine(&inc);
         for f in &files {
@@ -173,8 +207,17 @@ fn replaced_and_removed_objects_and_bad_files() {
 
         // A bad file fails alone and changes nothing; a non-bronze key is ignored.
         let bad = "bronze/gras/metric=L/year=2024/month=01/day=02/broken.parquet";
-        inc.blobs.put(bad, Bytes::from_static(b"PAR1 not really")).await.unwrap();
-        let summary = e.ingest(&[bad.to_string(), "bronze/gras/readme.txt".to_string(), files[0].key()]).await;
+        inc.blobs
+            .put(bad, Bytes::from_static(b"PAR1 not really"))
+            .await
+            .unwrap();
+        let summary = e
+            .ingest(&[
+                bad.to_string(),
+                "bronze/gras/readme.txt".to_string(),
+                files[0].key(),
+            ])
+            .await;
         assert_eq!(summary.failed.len(), 1, "{summary}");
         assert!(!summary.failed[0].retryable);
         assert_eq!((summary.ignored, summary.replays), (1, 1), "{summary}");
@@ -226,4 +269,81 @@ proptest! {
             assert_same(&batch(&files).await, &inc).await;
         });
     }
+}
+
+/// A lake that answers "not found" to the first `misses` reads of each key, as S3 can
+/// briefly do for an object that was just written.
+#[derive(Debug)]
+struct LaggingBlobs {
+    inner: Arc<dyn gras_shared::storage::BlobStore>,
+    misses: u32,
+    seen: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+#[async_trait::async_trait]
+impl gras_shared::storage::BlobStore for LaggingBlobs {
+    async fn get(&self, key: &str) -> Result<Bytes, gras_shared::storage::BlobError> {
+        let n = {
+            let mut seen = self.seen.lock().unwrap();
+            let n = seen.entry(key.to_string()).or_default();
+            *n += 1;
+            *n
+        };
+        if n <= self.misses {
+            return Err(gras_shared::storage::BlobError::NotFound { key: key.into() });
+        }
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), gras_shared::storage::BlobError> {
+        self.inner.put(key, body).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), gras_shared::storage::BlobError> {
+        self.inner.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<gras_shared::storage::ObjectMeta>, gras_shared::storage::BlobError> {
+        self.inner.list(prefix).await
+    }
+}
+
+#[test]
+fn a_just_written_object_that_reads_as_missing_is_retried() {
+    runtime().block_on(async {
+        let f = BronzeFile::dense("G", 0, "part-0.parquet", &[]);
+        for (misses, retries, processed) in [(2, 3, true), (4, 3, false)] {
+            let mem = Stores::memory();
+            mem.blobs.put(&f.key(), f.body()).await.unwrap();
+            let lagging = Stores {
+                blobs: Arc::new(LaggingBlobs {
+                    inner: mem.blobs.clone(),
+                    misses,
+                    seen: Default::default(),
+                }),
+                tables: mem.tables.clone(),
+            };
+            let opts = EngineOptions {
+                not_found_retries: retries,
+                not_found_delay: std::time::Duration::from_millis(1),
+                ..EngineOptions::default()
+            };
+            let r = FeatureEngine::new(lagging, config())
+                .with_options(opts)
+                .ingest_one(&f.key())
+                .await
+                .unwrap();
+            if processed {
+                assert_eq!(
+                    r.outcome,
+                    ObjectOutcome::Processed,
+                    "{misses} misses within {retries} retries"
+                );
+            } else {
+                // Still missing after every retry: handled as a removed object (nothing to remove).
+                assert_eq!(r.outcome, ObjectOutcome::Removed);
+                assert!(r.partitions.is_empty());
+            }
+        }
+    });
 }

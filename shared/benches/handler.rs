@@ -1,0 +1,110 @@
+//! The features handler's time for one day-file of 100k rows (issue: features Lambda).
+//!
+//! `cargo bench -p gras-shared --features testkit --bench handler`
+//! Builds a bronze day-file of metric G with 200 series x 24 hours x ~21 sub-hour events
+//! (100,800 rows), then times the incremental path on in-memory stores: in order (the file
+//! extends 7 days of history: the common case) and as a late file (it changes the next 7
+//! days too). Reports the median of several runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMillisecondArray};
+use gras_shared::contract::BronzeKey;
+use gras_shared::pipeline::features::FeatureEngine;
+use gras_shared::storage::Stores;
+use gras_shared::testkit::{parquet, DAY_MS, T0_MS};
+use gras_shared::{Config, MetricId};
+
+const SERIES: usize = 200;
+const EVENTS_PER_HOUR: usize = 21;
+
+fn day_file(day: i64) -> (String, bytes::Bytes, usize) {
+    let names: Vec<String> = (0..SERIES).map(|s| format!("store-{s:04}")).collect();
+    let (mut series, mut ts, mut value) = (Vec::new(), Vec::new(), Vec::new());
+    for h in 0..24i64 {
+        for (s, name) in names.iter().enumerate() {
+            for e in 0..EVENTS_PER_HOUR as i64 {
+                series.push(name.clone());
+                ts.push(T0_MS + day * DAY_MS + h * 3_600_000 + e * 170_000 + s as i64);
+                value.push(1.0 + ((h * 13 + e * 7 + s as i64) % 17) as f64);
+            }
+        }
+    }
+    let n = ts.len();
+    let body = parquet(vec![
+        (
+            "series_key",
+            Arc::new(StringArray::from(series)) as ArrayRef,
+        ),
+        (
+            "ts",
+            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")) as ArrayRef,
+        ),
+        ("value", Arc::new(Float64Array::from(value)) as ArrayRef),
+    ]);
+    let date =
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date") + chrono::Days::new(day as u64);
+    (
+        BronzeKey::key(&MetricId::new("G").expect("G"), date, "part-0000.parquet"),
+        body,
+        n,
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config = Arc::new(Config::gras_defaults());
+    let days: Vec<_> = (0..15).map(day_file).collect();
+    let rows = days[0].2;
+    let runs = 5;
+    let (mut in_order, mut late) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        rt.block_on(async {
+            let stores = Stores::memory();
+            let engine = FeatureEngine::new(stores.clone(), config.clone());
+            // 7 days of history, then time day 8 arriving in order.
+            for (key, body, _) in &days[..7] {
+                stores.blobs.put(key, body.clone()).await.expect("put");
+                engine.ingest_one(key).await.expect("ingest");
+            }
+            let (key, body, _) = &days[7];
+            stores.blobs.put(key, body.clone()).await.expect("put");
+            let t = Instant::now();
+            engine.ingest_one(key).await.expect("ingest");
+            in_order.push(t.elapsed().as_secs_f64());
+            // Days 9..15, then day 9 replaced by a late version: recomputes 8 partitions.
+            for (key, body, _) in &days[9..] {
+                stores.blobs.put(key, body.clone()).await.expect("put");
+                engine.ingest_one(key).await.expect("ingest");
+            }
+            let (key, body, _) = &days[8];
+            stores.blobs.put(key, body.clone()).await.expect("put");
+            let t = Instant::now();
+            let r = engine.ingest_one(key).await.expect("ingest");
+            late.push(t.elapsed().as_secs_f64());
+            assert!(
+                r.partitions.len() >= 8,
+                "late file recomputes the following week"
+            );
+        });
+    }
+    println!("day-file rows: {rows}, series: {SERIES}, runs: {runs}");
+    println!(
+        "in-order day-file: median {:.3}s ({:.0} rows/s)",
+        median(in_order.clone()),
+        rows as f64 / median(in_order)
+    );
+    println!(
+        "late day-file (rewrites 8 partitions): median {:.3}s",
+        median(late)
+    );
+}
