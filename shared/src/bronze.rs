@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType};
+use arrow_array::types::{
+    Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
@@ -174,7 +177,8 @@ impl BronzeRows {
         }
         drop(index);
         self.keys.extend(new_keys);
-        self.series.extend(other.series.iter().map(|&s| remap[s as usize]));
+        self.series
+            .extend(other.series.iter().map(|&s| remap[s as usize]));
         self.ts.extend_from_slice(&other.ts);
         self.value.extend_from_slice(&other.value);
     }
@@ -211,7 +215,11 @@ pub struct BronzeFile {
 ///
 /// `configured` says whether that metric is in the configuration; when it is not, every row
 /// is rejected as [`RejectReason::UnknownMetric`] (the file itself is still validated).
-pub fn read_bronze(body: Bytes, path_metric: &MetricId, configured: bool) -> Result<BronzeFile, BronzeError> {
+pub fn read_bronze(
+    body: Bytes,
+    path_metric: &MetricId,
+    configured: bool,
+) -> Result<BronzeFile, BronzeError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(body)?;
     let schema = builder.schema().clone();
     let find = |name: &str| schema.fields().iter().position(|f| f.name() == name);
@@ -220,18 +228,42 @@ pub fn read_bronze(body: Bytes, path_metric: &MetricId, configured: bool) -> Res
     let metric_idx = find(bronze_col::METRIC_ID);
     let series_idx = find(bronze_col::SERIES_KEY);
 
-    check_type(bronze_col::TS, schema.field(ts_idx).data_type(), is_ts_type, "timestamp, int64 epoch milliseconds or RFC 3339 string")?;
-    check_type(bronze_col::VALUE, schema.field(value_idx).data_type(), is_value_type, "a float, integer or decimal")?;
-    for (idx, name) in [(metric_idx, bronze_col::METRIC_ID), (series_idx, bronze_col::SERIES_KEY)] {
+    check_type(
+        bronze_col::TS,
+        schema.field(ts_idx).data_type(),
+        is_ts_type,
+        "timestamp, int64 epoch milliseconds or RFC 3339 string",
+    )?;
+    check_type(
+        bronze_col::VALUE,
+        schema.field(value_idx).data_type(),
+        is_value_type,
+        "a float, integer or decimal",
+    )?;
+    for (idx, name) in [
+        (metric_idx, bronze_col::METRIC_ID),
+        (series_idx, bronze_col::SERIES_KEY),
+    ] {
         if let Some(i) = idx {
-            check_type(name, schema.field(i).data_type(), is_string_type, "utf8, large utf8 or dictionary of strings")?;
+            check_type(
+                name,
+                schema.field(i).data_type(),
+                is_string_type,
+                "utf8, large utf8 or dictionary of strings",
+            )?;
         }
     }
 
-    let mut roots: Vec<usize> = [Some(ts_idx), Some(value_idx), metric_idx, series_idx].into_iter().flatten().collect();
+    let mut roots: Vec<usize> = [Some(ts_idx), Some(value_idx), metric_idx, series_idx]
+        .into_iter()
+        .flatten()
+        .collect();
     roots.sort_unstable();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS).build()?;
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()?;
 
     let mut out = BronzeFile::default();
     let mut interner = Interner::default();
@@ -243,11 +275,20 @@ pub fn read_bronze(body: Bytes, path_metric: &MetricId, configured: bool) -> Res
     Ok(out)
 }
 
-fn check_type(column: &'static str, dt: &DataType, ok: fn(&DataType) -> bool, expected: &'static str) -> Result<(), BronzeError> {
+fn check_type(
+    column: &'static str,
+    dt: &DataType,
+    ok: fn(&DataType) -> bool,
+    expected: &'static str,
+) -> Result<(), BronzeError> {
     if ok(dt) {
         Ok(())
     } else {
-        Err(BronzeError::UnsupportedType { column, data_type: dt.clone(), expected })
+        Err(BronzeError::UnsupportedType {
+            column,
+            data_type: dt.clone(),
+            expected,
+        })
     }
 }
 
@@ -330,27 +371,45 @@ fn to_utf8(col: &ArrayRef) -> Result<ArrayRef, BronzeError> {
 fn decode_ts(col: &ArrayRef) -> Result<Vec<Result<i64, RejectReason>>, BronzeError> {
     let n = col.len();
     let mut out = Vec::with_capacity(n);
-    fn scaled<T: arrow_array::ArrowPrimitiveType<Native = i64>>(col: &ArrayRef, factor: i64, out: &mut Vec<Result<i64, RejectReason>>) {
+    fn scaled<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
+        col: &ArrayRef,
+        factor: i64,
+        out: &mut Vec<Result<i64, RejectReason>>,
+    ) {
         let a = col.as_primitive::<T>();
         for i in 0..a.len() {
             out.push(if a.is_null(i) {
                 Err(RejectReason::NullTs)
             } else {
-                a.value(i).checked_mul(factor).ok_or(RejectReason::InvalidTs)
+                a.value(i)
+                    .checked_mul(factor)
+                    .ok_or(RejectReason::InvalidTs)
             });
         }
     }
     match col.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => scaled::<TimestampSecondType>(col, 1_000_000_000, &mut out),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => scaled::<TimestampMillisecondType>(col, 1_000_000, &mut out),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => scaled::<TimestampMicrosecondType>(col, 1_000, &mut out),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => scaled::<TimestampNanosecondType>(col, 1, &mut out),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            scaled::<TimestampSecondType>(col, 1_000_000_000, &mut out)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            scaled::<TimestampMillisecondType>(col, 1_000_000, &mut out)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            scaled::<TimestampMicrosecondType>(col, 1_000, &mut out)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            scaled::<TimestampNanosecondType>(col, 1, &mut out)
+        }
         DataType::Int64 => scaled::<Int64Type>(col, 1_000_000, &mut out),
         _ => {
             let s = to_utf8(col)?;
             let a = s.as_string::<i32>();
             for i in 0..n {
-                out.push(if a.is_null(i) { Err(RejectReason::NullTs) } else { parse_ts_text(a.value(i)) });
+                out.push(if a.is_null(i) {
+                    Err(RejectReason::NullTs)
+                } else {
+                    parse_ts_text(a.value(i))
+                });
             }
         }
     }
@@ -365,7 +424,10 @@ pub fn parse_ts_text(text: &str) -> Result<i64, RejectReason> {
     }
     for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(t, fmt) {
-            return naive.and_utc().timestamp_nanos_opt().ok_or(RejectReason::InvalidTs);
+            return naive
+                .and_utc()
+                .timestamp_nanos_opt()
+                .ok_or(RejectReason::InvalidTs);
         }
     }
     Err(RejectReason::InvalidTs)

@@ -86,7 +86,11 @@ pub fn aggregate(rows: &BronzeRows, width_ns: i64, aggregation: Aggregation) -> 
         let b = bucket_of(rows.ts[r], width_ns);
         if current != Some(sid) {
             flush(&mut out, bucket, sum, count, last);
-            out.series.push(SeriesBuckets { key: rows.keys[sid as usize].clone(), buckets: Vec::new(), values: Vec::new() });
+            out.series.push(SeriesBuckets {
+                key: rows.keys[sid as usize].clone(),
+                buckets: Vec::new(),
+                values: Vec::new(),
+            });
             current = Some(sid);
             (bucket, sum, count) = (b, 0.0, 0);
         } else if b != bucket {
@@ -134,16 +138,30 @@ pub struct Timeline {
 /// `extent` is the series' first and last bucket over all bronze data. Buckets outside the
 /// extent are not in the timeline; missing buckets in a gap of at most
 /// [`MAX_INTERPOLATED_GAP`] are interpolated linearly, longer gaps stay `None`.
-pub fn timeline(observed: &SeriesBuckets, extent: (i64, i64), from: i64, to: i64, width: i64) -> Timeline {
-    let n = if to >= from { ((to - from) / width + 1) as usize } else { 0 };
+pub fn timeline(
+    observed: &SeriesBuckets,
+    extent: (i64, i64),
+    from: i64,
+    to: i64,
+    width: i64,
+) -> Timeline {
+    let n = if to >= from {
+        ((to - from) / width + 1) as usize
+    } else {
+        0
+    };
     let mut values = vec![None; n];
     let mut imputed = vec![false; n];
-    let in_timeline: Vec<bool> = (0..n).map(|i| {
-        let b = from + i as i64 * width;
-        extent.0 <= b && b <= extent.1
-    }).collect();
+    let in_timeline: Vec<bool> = (0..n)
+        .map(|i| {
+            let b = from + i as i64 * width;
+            extent.0 <= b && b <= extent.1
+        })
+        .collect();
     let slot = |b: i64| -> Option<usize> {
-        (from..=to).contains(&b).then(|| ((b - from) / width) as usize)
+        (from..=to)
+            .contains(&b)
+            .then(|| ((b - from) / width) as usize)
     };
     let (bs, vs) = (&observed.buckets, &observed.values);
     for i in 0..bs.len() {
@@ -163,7 +181,13 @@ pub fn timeline(observed: &SeriesBuckets, extent: (i64, i64), from: i64, to: i64
             }
         }
     }
-    Timeline { start: from, width, values, imputed, in_timeline }
+    Timeline {
+        start: from,
+        width,
+        values,
+        imputed,
+        in_timeline,
+    }
 }
 
 #[cfg(test)]
@@ -217,7 +241,10 @@ mod tests {
     #[test]
     fn last_ties_take_the_greatest_value() {
         let r = rows(&[("a", 5, 7.0), ("a", 9, 1.0), ("a", 9, 4.0), ("a", 9, -2.0)]);
-        assert_eq!(aggregate(&r, H, Aggregation::Last).series[0].values, vec![4.0]);
+        assert_eq!(
+            aggregate(&r, H, Aggregation::Last).series[0].values,
+            vec![4.0]
+        );
     }
 
     #[test]
@@ -228,7 +255,14 @@ mod tests {
 
     #[test]
     fn aggregation_ignores_row_order() {
-        let mut data = vec![("a", 1, 0.1), ("a", 2, 0.2), ("a", 3, 0.3), ("b", 4, 1e16), ("b", 5, 1.0), ("b", 6, -1e16)];
+        let mut data = vec![
+            ("a", 1, 0.1),
+            ("a", 2, 0.2),
+            ("a", 3, 0.3),
+            ("b", 4, 1e16),
+            ("b", 5, 1.0),
+            ("b", 6, -1e16),
+        ];
         let a = aggregate(&rows(&data), H, Aggregation::Sum);
         data.reverse();
         let b = aggregate(&rows(&data), H, Aggregation::Sum);
@@ -236,7 +270,11 @@ mod tests {
     }
 
     fn obs(buckets: &[i64], values: &[f64]) -> SeriesBuckets {
-        SeriesBuckets { key: SeriesKey::all(), buckets: buckets.iter().map(|b| b * H).collect(), values: values.to_vec() }
+        SeriesBuckets {
+            key: SeriesKey::all(),
+            buckets: buckets.iter().map(|b| b * H).collect(),
+            values: values.to_vec(),
+        }
     }
 
     #[test]
@@ -246,9 +284,23 @@ mod tests {
         let t = timeline(&o, (0, 9 * H), 0, 9 * H, H);
         assert_eq!(
             t.values,
-            vec![Some(0.0), Some(2.0), Some(4.0), Some(6.0), Some(8.0), None, None, None, None, Some(100.0)]
+            vec![
+                Some(0.0),
+                Some(2.0),
+                Some(4.0),
+                Some(6.0),
+                Some(8.0),
+                None,
+                None,
+                None,
+                None,
+                Some(100.0)
+            ]
         );
-        assert_eq!(t.imputed, vec![false, true, true, true, false, false, false, false, false, false]);
+        assert_eq!(
+            t.imputed,
+            vec![false, true, true, true, false, false, false, false, false, false]
+        );
         assert!(t.in_timeline.iter().all(|&b| b));
     }
 

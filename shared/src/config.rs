@@ -171,11 +171,14 @@ impl Config {
             source,
         })?;
         if raw.metrics.is_empty() {
-            return Err(ConfigError::Invalid("no metrics configured: add a [metrics.<id>] table".into()));
+            return Err(ConfigError::Invalid(
+                "no metrics configured: add a [metrics.<id>] table".into(),
+            ));
         }
         let mut metrics = BTreeMap::new();
         for (id, m) in raw.metrics {
-            let metric = MetricId::new(id.clone()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            let metric =
+                MetricId::new(id.clone()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
             let aggregation = m.aggregation.unwrap_or(match id.as_str() {
                 "A" | "S" => Aggregation::Mean,
                 _ => Aggregation::Sum,
@@ -198,7 +201,12 @@ impl Config {
                     "metrics.{id}.horizon = {horizon}: must be between 1 and 8784 steps"
                 )));
             }
-            let holidays = raw.holidays.iter().chain(m.holidays.iter()).copied().collect();
+            let holidays = raw
+                .holidays
+                .iter()
+                .chain(m.holidays.iter())
+                .copied()
+                .collect();
             metrics.insert(
                 metric,
                 MetricConfig {
@@ -260,11 +268,8 @@ impl Config {
 
     /// The GRAS set `G`, `R` (sum), `A`, `S` (mean), hourly, with no holidays.
     pub fn gras_defaults() -> Self {
-        Self::from_toml(
-            "[metrics.G]\n[metrics.R]\n[metrics.A]\n[metrics.S]\n",
-            None,
-        )
-        .expect("built-in defaults are valid")
+        Self::from_toml("[metrics.G]\n[metrics.R]\n[metrics.A]\n[metrics.S]\n", None)
+            .expect("built-in defaults are valid")
     }
 
     /// The settings of a metric, if configured.
@@ -290,10 +295,15 @@ mod tests {
         assert_eq!(ids, ["A", "G", "R", "S"]);
         let g = cfg.metric_by_name("G").unwrap().1;
         assert_eq!(g.aggregation, Aggregation::Sum);
-        assert_eq!(cfg.metric_by_name("A").unwrap().1.aggregation, Aggregation::Mean);
+        assert_eq!(
+            cfg.metric_by_name("A").unwrap().1.aggregation,
+            Aggregation::Mean
+        );
         assert_eq!(g.horizon, 168);
         assert_eq!(g.frequency, Frequency::HOURLY);
-        assert!(g.holidays.contains(&NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()));
+        assert!(g
+            .holidays
+            .contains(&NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()));
     }
 
     #[test]

@@ -122,8 +122,13 @@ impl BronzeKey {
     /// Parses `bronze/gras/metric=<M>/year=<YYYY>/month=<MM>/day=<DD>/<name>.parquet`.
     /// The key must already be URL-decoded.
     pub fn parse(key: &str) -> Result<Self, NotBronze> {
-        let err = |reason| NotBronze { key: key.to_string(), reason };
-        let rest = key.strip_prefix(BRONZE_PREFIX).ok_or_else(|| err("outside bronze/gras/"))?;
+        let err = |reason| NotBronze {
+            key: key.to_string(),
+            reason,
+        };
+        let rest = key
+            .strip_prefix(BRONZE_PREFIX)
+            .ok_or_else(|| err("outside bronze/gras/"))?;
         let parts: Vec<&str> = rest.split('/').collect();
         if parts.len() != 5 {
             return Err(err("expected metric=/year=/month=/day=/<name>.parquet"));
@@ -140,7 +145,9 @@ impl BronzeKey {
             return Err(err("year=YYYY/month=MM/day=DD expected"));
         }
         let date = match (y.parse(), m.parse(), d.parse()) {
-            (Ok(y), Ok(m), Ok(d)) => NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| err("no such date"))?,
+            (Ok(y), Ok(m), Ok(d)) => {
+                NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| err("no such date"))?
+            }
             _ => return Err(err("non-numeric date segment")),
         };
         let name = parts[4];
@@ -163,7 +170,10 @@ impl BronzeKey {
 
 /// The silver partition key of a metric and UTC date (contract section 4).
 pub fn silver_key(metric: &MetricId, date: NaiveDate) -> String {
-    format!("{SILVER_PREFIX}metric={metric}/date={}/part-0.parquet", date.format("%Y-%m-%d"))
+    format!(
+        "{SILVER_PREFIX}metric={metric}/date={}/part-0.parquet",
+        date.format("%Y-%m-%d")
+    )
 }
 
 /// The prefix holding every silver partition of a metric.
@@ -182,7 +192,10 @@ pub fn parse_silver_key(key: &str) -> Option<(MetricId, NaiveDate)> {
 
 /// The S3 copy of a run's predictions (contract section 7; date = the run's UTC date).
 pub fn predictions_key(metric: &MetricId, run_date: NaiveDate) -> String {
-    format!("{PREDICTIONS_PREFIX}metric={metric}/date={}/data.parquet", run_date.format("%Y%m%d"))
+    format!(
+        "{PREDICTIONS_PREFIX}metric={metric}/date={}/data.parquet",
+        run_date.format("%Y%m%d")
+    )
 }
 
 /// The artifact key of a model version (contract section 6).
@@ -202,8 +215,17 @@ mod tests {
     fn bronze_keys_round_trip() {
         let g = MetricId::new("G").unwrap();
         let key = BronzeKey::key(&g, d(2024, 1, 5), "part 1.parquet");
-        assert_eq!(key, "bronze/gras/metric=G/year=2024/month=01/day=05/part 1.parquet");
-        assert_eq!(BronzeKey::parse(&key).unwrap(), BronzeKey { metric: g, date: d(2024, 1, 5) });
+        assert_eq!(
+            key,
+            "bronze/gras/metric=G/year=2024/month=01/day=05/part 1.parquet"
+        );
+        assert_eq!(
+            BronzeKey::parse(&key).unwrap(),
+            BronzeKey {
+                metric: g,
+                date: d(2024, 1, 5)
+            }
+        );
     }
 
     #[test]
@@ -226,10 +248,19 @@ mod tests {
     fn output_keys_follow_the_contract() {
         let g = MetricId::new("G").unwrap();
         let k = silver_key(&g, d(2024, 1, 29));
-        assert_eq!(k, "silver/gras/features/metric=G/date=2024-01-29/part-0.parquet");
+        assert_eq!(
+            k,
+            "silver/gras/features/metric=G/date=2024-01-29/part-0.parquet"
+        );
         assert_eq!(parse_silver_key(&k), Some((g.clone(), d(2024, 1, 29))));
-        assert_eq!(predictions_key(&g, d(2024, 1, 29)), "predictions/metric=G/date=20240129/data.parquet");
+        assert_eq!(
+            predictions_key(&g, d(2024, 1, 29)),
+            "predictions/metric=G/date=20240129/data.parquet"
+        );
         let v = ModelVersion::new("v20240129140000-ab12cd").unwrap();
-        assert_eq!(model_artifact_key(&g, &v), "models/metric=G/version=v20240129140000-ab12cd/model.json");
+        assert_eq!(
+            model_artifact_key(&g, &v),
+            "models/metric=G/version=v20240129140000-ab12cd/model.json"
+        );
     }
 }

@@ -96,7 +96,9 @@ pub fn decode_body(body: &str) -> Result<Notification, DecodeError> {
     if parsed.event.as_deref() == Some("s3:TestEvent") {
         return Ok(Notification::Test);
     }
-    let records = parsed.records.ok_or_else(|| DecodeError::Shape("no Records".into()))?;
+    let records = parsed
+        .records
+        .ok_or_else(|| DecodeError::Shape("no Records".into()))?;
     let mut out = Vec::with_capacity(records.len());
     for r in records {
         let key = decode_key(&r.s3.object.key)?;
@@ -106,7 +108,9 @@ pub fn decode_body(body: &str) -> Result<Notification, DecodeError> {
         } else if r.event_name.starts_with("ObjectRemoved:") {
             S3Change::Removed { bucket, key }
         } else {
-            S3Change::Other { event: r.event_name }
+            S3Change::Other {
+                event: r.event_name,
+            }
         });
     }
     Ok(Notification::Changes(out))
@@ -118,7 +122,10 @@ mod tests {
 
     #[test]
     fn keys_are_form_decoded() {
-        assert_eq!(decode_key("bronze/gras/metric%3DG/a+b%2Bc.parquet").unwrap(), "bronze/gras/metric=G/a b+c.parquet");
+        assert_eq!(
+            decode_key("bronze/gras/metric%3DG/a+b%2Bc.parquet").unwrap(),
+            "bronze/gras/metric=G/a b+c.parquet"
+        );
         assert_eq!(decode_key("caf%C3%A9").unwrap(), "café");
         assert!(decode_key("bad%FF").is_err());
         assert_eq!(decode_key("100%").unwrap(), "100%", "a lone % stays as is");
@@ -134,14 +141,28 @@ mod tests {
         assert_eq!(
             decode_body(body).unwrap(),
             Notification::Changes(vec![
-                S3Change::Created { bucket: "lake".into(), key: "bronze/gras/metric=G/x.parquet".into() },
-                S3Change::Removed { bucket: "lake".into(), key: "k".into() },
-                S3Change::Other { event: "ObjectRestore:Completed".into() },
+                S3Change::Created {
+                    bucket: "lake".into(),
+                    key: "bronze/gras/metric=G/x.parquet".into()
+                },
+                S3Change::Removed {
+                    bucket: "lake".into(),
+                    key: "k".into()
+                },
+                S3Change::Other {
+                    event: "ObjectRestore:Completed".into()
+                },
             ])
         );
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-01-01T00:00:00.000Z","Bucket":"lake","RequestId":"x","HostId":"y"}"#;
         assert_eq!(decode_body(test).unwrap(), Notification::Test);
-        for bad in ["", "not json", "{}", r#"{"Records":[{"eventName":"x"}]}"#, "[1,2]"] {
+        for bad in [
+            "",
+            "not json",
+            "{}",
+            r#"{"Records":[{"eventName":"x"}]}"#,
+            "[1,2]",
+        ] {
             assert!(decode_body(bad).is_err(), "{bad:?}");
         }
     }

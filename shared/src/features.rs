@@ -94,10 +94,19 @@ pub fn window_stats(window: &[Option<f64>], min_count: usize) -> (Option<f64>, O
 
 /// Features of the bucket at index `i` of `values` (a dense hourly-or-finer stretch).
 /// `per_hour` is the number of buckets per hour; indices before 0 read as null.
-pub fn features_at(values: &[Option<f64>], i: usize, per_hour: usize, outlier_z: f64) -> FeatureRow {
+pub fn features_at(
+    values: &[Option<f64>],
+    i: usize,
+    per_hour: usize,
+    outlier_z: f64,
+) -> FeatureRow {
     let at = |back_hours: usize| -> Option<f64> {
         let back = back_hours * per_hour;
-        if back > i { None } else { values[i - back] }
+        if back > i {
+            None
+        } else {
+            values[i - back]
+        }
     };
     let window = |hours: usize| -> &[Option<f64>] {
         // The buckets of t-(hours-1)h .. t, inclusive.
@@ -118,7 +127,18 @@ pub fn features_at(values: &[Option<f64>], i: usize, per_hour: usize, outlier_z:
         _ => None,
     };
     FeatureRow {
-        floats: [lag_1h, lag_24h, lag_168h, mean_24, std_24, mean_168, std_168, diff_24h, pct_change_168h, zscore_168h],
+        floats: [
+            lag_1h,
+            lag_24h,
+            lag_168h,
+            mean_24,
+            std_24,
+            mean_168,
+            std_168,
+            diff_24h,
+            pct_change_168h,
+            zscore_168h,
+        ],
         is_outlier: zscore_168h.is_some_and(|z| z.abs() > outlier_z),
     }
 }
@@ -246,7 +266,9 @@ mod tests {
     #[test]
     fn zscore_and_outlier_threshold() {
         // 167 values alternating 0/2 (mean near 1) and a spike.
-        let mut values: Vec<Option<f64>> = (0..167).map(|i| Some(if i % 2 == 0 { 0.0 } else { 2.0 })).collect();
+        let mut values: Vec<Option<f64>> = (0..167)
+            .map(|i| Some(if i % 2 == 0 { 0.0 } else { 2.0 }))
+            .collect();
         values.push(Some(30.0));
         let w: Vec<f64> = values.iter().flatten().copied().collect();
         let mean = w.iter().sum::<f64>() / 168.0;

@@ -31,11 +31,18 @@ impl MetricId {
     /// Validates and wraps a metric id.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
         let value = value.into();
-        let bad = |reason| InvalidId { kind: "metric_id", value: value.clone(), reason };
+        let bad = |reason| InvalidId {
+            kind: "metric_id",
+            value: value.clone(),
+            reason,
+        };
         if value.is_empty() || value.len() > 64 {
             return Err(bad("must be 1 to 64 characters"));
         }
-        if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(bad("only letters, digits, '_' and '-' are allowed"));
         }
         Ok(Self(value))
@@ -81,7 +88,11 @@ impl SeriesKey {
     /// Validates and wraps a series key.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
         let value = value.into();
-        let bad = |reason| InvalidId { kind: "series_key", value: value.clone(), reason };
+        let bad = |reason| InvalidId {
+            kind: "series_key",
+            value: value.clone(),
+            reason,
+        };
         if value.is_empty() || value.len() > 256 {
             return Err(bad("must be 1 to 256 bytes"));
         }
@@ -140,7 +151,9 @@ impl ModelVersion {
             && value.as_bytes()[1..15].iter().all(u8::is_ascii_digit)
             && value.as_bytes()[15] == b'-'
             && (1..=16).contains(&(value.len() - 16))
-            && value[16..].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            && value[16..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if ok {
             Ok(Self(value))
         } else {
@@ -153,7 +166,10 @@ impl ModelVersion {
     }
 
     /// Builds a version from its creation time and a short id (lowercase alphanumerics).
-    pub fn from_parts(created: chrono::DateTime<chrono::Utc>, short_id: &str) -> Result<Self, InvalidId> {
+    pub fn from_parts(
+        created: chrono::DateTime<chrono::Utc>,
+        short_id: &str,
+    ) -> Result<Self, InvalidId> {
         Self::new(format!("v{}-{}", created.format("%Y%m%d%H%M%S"), short_id))
     }
 

@@ -24,15 +24,22 @@ pub struct EnvError {
 pub fn required_env(name: &'static str) -> Result<String, EnvError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(v),
-        Ok(_) => Err(EnvError { name, problem: "is empty".into() }),
-        Err(_) => Err(EnvError { name, problem: "is not set".into() }),
+        Ok(_) => Err(EnvError {
+            name,
+            problem: "is empty".into(),
+        }),
+        Err(_) => Err(EnvError {
+            name,
+            problem: "is not set".into(),
+        }),
     }
 }
 
 /// Structured JSON logs on stdout (CloudWatch Logs), with the Lambda request id from the
 /// runtime's span; level from `RUST_LOG` (default `info`).
 pub fn init_json_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -63,16 +70,29 @@ impl AwsEnv {
         let settings = AwsSettings::from_env().await;
         let stores = Stores {
             blobs: Arc::new(S3BlobStore::new(settings.s3(), bucket.clone())),
-            tables: Arc::new(DynamoTableStore::new(settings.dynamodb(), settings.table_prefix.clone())),
+            tables: Arc::new(DynamoTableStore::new(
+                settings.dynamodb(),
+                settings.table_prefix.clone(),
+            )),
         };
         let metrics: Arc<dyn MetricsSink> = match std::env::var(ENV_METRICS).as_deref() {
             Ok("emf") => Arc::new(EmfMetrics),
             Ok("off") => Arc::new(NoMetrics),
-            Ok("cloudwatch") | Ok("") | Err(_) => Arc::new(CloudWatchMetrics::new(settings.cloudwatch())),
+            Ok("cloudwatch") | Ok("") | Err(_) => {
+                Arc::new(CloudWatchMetrics::new(settings.cloudwatch()))
+            }
             Ok(other) => {
-                return Err(EnvError { name: ENV_METRICS, problem: format!("{other:?} is not cloudwatch, emf or off") })
+                return Err(EnvError {
+                    name: ENV_METRICS,
+                    problem: format!("{other:?} is not cloudwatch, emf or off"),
+                })
             }
         };
-        Ok(Self { settings, bucket, stores, metrics })
+        Ok(Self {
+            settings,
+            bucket,
+            stores,
+            metrics,
+        })
     }
 }

@@ -57,7 +57,10 @@ impl Datum {
             name: name.into(),
             value,
             unit,
-            dimensions: dimensions.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            dimensions: dimensions
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
         }
     }
 }
@@ -101,7 +104,10 @@ impl MemoryMetrics {
 #[async_trait]
 impl MetricsSink for MemoryMetrics {
     async fn put(&self, namespace: &str, data: Vec<Datum>) -> Result<(), MetricsError> {
-        self.data.lock().unwrap_or_else(|e| e.into_inner()).extend(data.into_iter().map(|d| (namespace.to_string(), d)));
+        self.data
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(data.into_iter().map(|d| (namespace.to_string(), d)));
         Ok(())
     }
 }
@@ -176,7 +182,10 @@ impl MetricsSink for CloudWatchMetrics {
                         .unit(StandardUnit::from(d.unit.as_str()))
                         .timestamp(now)
                         .set_dimensions(Some(
-                            d.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect(),
+                            d.dimensions
+                                .iter()
+                                .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                                .collect(),
                         ))
                         .build()
                 })
@@ -187,7 +196,9 @@ impl MetricsSink for CloudWatchMetrics {
                 .set_metric_data(Some(datums))
                 .send()
                 .await
-                .map_err(|e| MetricsError(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| {
+                    MetricsError(aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string())
+                })?;
         }
         Ok(())
     }
@@ -199,12 +210,23 @@ mod tests {
 
     #[test]
     fn emf_document_shape() {
-        let d = Datum::new("RowsRejected", 3.0, Unit::Count, &[("Function", "features"), ("Reason", "nan_value")]);
+        let d = Datum::new(
+            "RowsRejected",
+            3.0,
+            Unit::Count,
+            &[("Function", "features"), ("Reason", "nan_value")],
+        );
         let v = emf_line(NAMESPACE, &d, 1_700_000_000_000);
         assert_eq!(v["RowsRejected"], 3.0);
         assert_eq!(v["Reason"], "nan_value");
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "GRAS");
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][1], "Reason");
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"], "Count");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][1],
+            "Reason"
+        );
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+            "Count"
+        );
     }
 }

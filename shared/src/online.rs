@@ -8,7 +8,11 @@ use crate::features::SilverRows;
 use crate::storage::table::{Attr, Item, TableSpec};
 
 /// The online store table: hash key `pk = "<metric_id>#<series_key>"`.
-pub const FEATURES: TableSpec = TableSpec { name: table::FEATURES, pk: "pk", sk: None };
+pub const FEATURES: TableSpec = TableSpec {
+    name: table::FEATURES,
+    pk: "pk",
+    sk: None,
+};
 
 /// Attribute names of online items beyond the feature columns.
 pub mod attr {
@@ -40,22 +44,34 @@ pub fn rfc3339_us(ts_us: i64) -> String {
 /// The online item for row `i` of `rows`, written at `now`.
 pub fn item(rows: &SilverRows, i: usize, now: DateTime<Utc>) -> Item {
     let mut it = Item::new();
-    it.insert(attr::PK.into(), Attr::S(pk(&rows.metric_id[i], &rows.series_key[i])));
+    it.insert(
+        attr::PK.into(),
+        Attr::S(pk(&rows.metric_id[i], &rows.series_key[i])),
+    );
     it.insert(col::METRIC_ID.into(), Attr::S(rows.metric_id[i].clone()));
     it.insert(col::SERIES_KEY.into(), Attr::S(rows.series_key[i].clone()));
     it.insert(attr::TS.into(), Attr::S(rfc3339_us(rows.ts_us[i])));
     it.insert(col::VALUE.into(), Attr::opt_n(rows.value[i]));
     it.insert(col::IS_IMPUTED.into(), Attr::Bool(rows.is_imputed[i]));
     it.insert(col::HOUR.into(), Attr::N(f64::from(rows.hour[i])));
-    it.insert(col::DAY_OF_WEEK.into(), Attr::N(f64::from(rows.day_of_week[i])));
+    it.insert(
+        col::DAY_OF_WEEK.into(),
+        Attr::N(f64::from(rows.day_of_week[i])),
+    );
     it.insert(col::IS_WEEKEND.into(), Attr::Bool(rows.is_weekend[i]));
     it.insert(col::IS_HOLIDAY.into(), Attr::Bool(rows.is_holiday[i]));
     for (name, values) in col::FLOAT_FEATURES.iter().zip(&rows.floats) {
         it.insert((*name).into(), Attr::opt_n(values[i]));
     }
     it.insert(col::IS_OUTLIER.into(), Attr::Bool(rows.is_outlier[i]));
-    it.insert(attr::UPDATED_AT.into(), Attr::S(now.to_rfc3339_opts(SecondsFormat::Secs, true)));
-    it.insert(attr::TTL.into(), Attr::N((now.timestamp() + TTL_SECS) as f64));
+    it.insert(
+        attr::UPDATED_AT.into(),
+        Attr::S(now.to_rfc3339_opts(SecondsFormat::Secs, true)),
+    );
+    it.insert(
+        attr::TTL.into(),
+        Attr::N((now.timestamp() + TTL_SECS) as f64),
+    );
     it
 }
 

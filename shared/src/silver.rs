@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, TimestampMicrosecondType};
-use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -35,7 +38,11 @@ pub fn schema() -> SchemaRef {
     let mut fields = vec![
         Field::new(col::METRIC_ID, DataType::Utf8, false),
         Field::new(col::SERIES_KEY, DataType::Utf8, false),
-        Field::new(col::TS, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            col::TS,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         f64_col(col::VALUE),
         Field::new(col::IS_IMPUTED, DataType::Boolean, false),
         Field::new(col::HOUR, DataType::Int32, false),
@@ -61,7 +68,11 @@ pub fn to_batch(rows: &SilverRows) -> Result<RecordBatch, SilverError> {
         Arc::new(BooleanArray::from(rows.is_weekend.clone())),
         Arc::new(BooleanArray::from(rows.is_holiday.clone())),
     ];
-    cols.extend(rows.floats.iter().map(|c| Arc::new(Float64Array::from(c.clone())) as ArrayRef));
+    cols.extend(
+        rows.floats
+            .iter()
+            .map(|c| Arc::new(Float64Array::from(c.clone())) as ArrayRef),
+    );
     cols.push(Arc::new(BooleanArray::from(rows.is_outlier.clone())));
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
@@ -90,18 +101,40 @@ pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
         let batch = batch?;
         let got = batch.schema();
         if got.fields().len() != want.fields().len()
-            || got.fields().iter().zip(want.fields()).any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
+            || got
+                .fields()
+                .iter()
+                .zip(want.fields())
+                .any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
         {
-            return Err(SilverError::Schema(format!("unexpected columns {:?}", got.fields().iter().map(|f| f.name()).collect::<Vec<_>>())));
+            return Err(SilverError::Schema(format!(
+                "unexpected columns {:?}",
+                got.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+            )));
         }
         let c = |i: usize| batch.column(i);
-        let strings = |a: &ArrayRef| a.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_string()).collect::<Vec<_>>();
-        let bools = |a: &ArrayRef| a.as_boolean().iter().map(|b| b.unwrap_or(false)).collect::<Vec<_>>();
+        let strings = |a: &ArrayRef| {
+            a.as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        };
+        let bools = |a: &ArrayRef| {
+            a.as_boolean()
+                .iter()
+                .map(|b| b.unwrap_or(false))
+                .collect::<Vec<_>>()
+        };
         let floats = |a: &ArrayRef| a.as_primitive::<Float64Type>().iter().collect::<Vec<_>>();
         let ints = |a: &ArrayRef| a.as_primitive::<Int32Type>().values().to_vec();
         rows.metric_id.extend(strings(c(0)));
         rows.series_key.extend(strings(c(1)));
-        rows.ts_us.extend(c(2).as_primitive::<TimestampMicrosecondType>().values().iter().copied());
+        rows.ts_us.extend(
+            c(2).as_primitive::<TimestampMicrosecondType>()
+                .values()
+                .iter()
+                .copied(),
+        );
         rows.value.extend(floats(c(3)));
         rows.is_imputed.extend(bools(c(4)));
         rows.hour.extend(ints(c(5)));
@@ -129,12 +162,32 @@ mod tests {
         assert_eq!(
             names,
             [
-                "metric_id", "series_key", "ts", "value", "is_imputed", "hour", "day_of_week", "is_weekend",
-                "is_holiday", "lag_1h", "lag_24h", "lag_168h", "roll_mean_24h", "roll_std_24h", "roll_mean_168h",
-                "roll_std_168h", "diff_24h", "pct_change_168h", "zscore_168h", "is_outlier"
+                "metric_id",
+                "series_key",
+                "ts",
+                "value",
+                "is_imputed",
+                "hour",
+                "day_of_week",
+                "is_weekend",
+                "is_holiday",
+                "lag_1h",
+                "lag_24h",
+                "lag_168h",
+                "roll_mean_24h",
+                "roll_std_24h",
+                "roll_mean_168h",
+                "roll_std_168h",
+                "diff_24h",
+                "pct_change_168h",
+                "zscore_168h",
+                "is_outlier"
             ]
         );
-        assert_eq!(s.field(2).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+        assert_eq!(
+            s.field(2).data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
         assert_eq!(s.field(5).data_type(), &DataType::Int32);
         assert!(s.field(3).is_nullable() && s.field(9).is_nullable());
     }

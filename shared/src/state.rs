@@ -16,10 +16,16 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::ids::{MetricId, SeriesKey};
-use crate::storage::table::{query_all, Attr, Condition, Item, Query, TableError, TableSpec, TableStore};
+use crate::storage::table::{
+    query_all, Attr, Condition, Item, Query, TableError, TableSpec, TableStore,
+};
 
 /// The state table: hash key `pk`, range key `sk`.
-pub const STATE: TableSpec = TableSpec { name: crate::contract::table::STATE, pk: "pk", sk: Some("sk") };
+pub const STATE: TableSpec = TableSpec {
+    name: crate::contract::table::STATE,
+    pk: "pk",
+    sk: Some("sk"),
+};
 
 const PK: &str = "pk";
 const SK: &str = "sk";
@@ -64,44 +70,86 @@ pub struct Manifest {
 
 /// Reads an object's manifest.
 pub async fn get_manifest(t: &dyn TableStore, key: &str) -> Result<Option<Manifest>, TableError> {
-    let Some(item) = t.get(&STATE, &format!("obj#{key}"), SINGLETON).await? else { return Ok(None) };
-    let fingerprint = item.get(A_FP).and_then(Attr::as_s).unwrap_or_default().to_string();
+    let Some(item) = t.get(&STATE, &format!("obj#{key}"), SINGLETON).await? else {
+        return Ok(None);
+    };
+    let fingerprint = item
+        .get(A_FP)
+        .and_then(Attr::as_s)
+        .unwrap_or_default()
+        .to_string();
     let dates = item
         .get(A_DATES)
         .and_then(Attr::as_l)
         .unwrap_or_default()
         .iter()
-        .filter_map(|d| d.as_s().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
+        .filter_map(|d| {
+            d.as_s()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        })
         .collect();
     let done = item.get(A_STATUS).and_then(Attr::as_s) == Some("done");
-    Ok(Some(Manifest { fingerprint, dates, done }))
+    Ok(Some(Manifest {
+        fingerprint,
+        dates,
+        done,
+    }))
 }
 
 /// Writes an object's manifest.
-pub async fn put_manifest(t: &dyn TableStore, key: &str, m: &Manifest, now: DateTime<Utc>) -> Result<(), TableError> {
+pub async fn put_manifest(
+    t: &dyn TableStore,
+    key: &str,
+    m: &Manifest,
+    now: DateTime<Utc>,
+) -> Result<(), TableError> {
     let mut item = key_item(format!("obj#{key}"), SINGLETON.into());
     item.insert(A_FP.into(), s(&m.fingerprint));
-    item.insert(A_DATES.into(), Attr::L(m.dates.iter().map(|d| s(date_str(*d))).collect()));
+    item.insert(
+        A_DATES.into(),
+        Attr::L(m.dates.iter().map(|d| s(date_str(*d))).collect()),
+    );
     item.insert(A_STATUS.into(), s(if m.done { "done" } else { "pending" }));
-    item.insert(A_UPDATED.into(), s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    item.insert(
+        A_UPDATED.into(),
+        s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    );
     t.put(&STATE, item, Condition::Always).await
 }
 
 /// Deletes an object's manifest.
 pub async fn delete_manifest(t: &dyn TableStore, key: &str) -> Result<(), TableError> {
-    t.delete(&STATE, &format!("obj#{key}"), SINGLETON, Condition::Always).await
+    t.delete(&STATE, &format!("obj#{key}"), SINGLETON, Condition::Always)
+        .await
 }
 
 /// Records that `key` holds `rows` valid rows of `metric` on `date`.
-pub async fn put_index(t: &dyn TableStore, metric: &MetricId, date: NaiveDate, key: &str, rows: u64) -> Result<(), TableError> {
+pub async fn put_index(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    date: NaiveDate,
+    key: &str,
+    rows: u64,
+) -> Result<(), TableError> {
     let mut item = key_item(format!("idx#{metric}"), format!("{}#{key}", date_str(date)));
     item.insert(A_ROWS.into(), Attr::N(rows as f64));
     t.put(&STATE, item, Condition::Always).await
 }
 
 /// Removes an index entry.
-pub async fn delete_index(t: &dyn TableStore, metric: &MetricId, date: NaiveDate, key: &str) -> Result<(), TableError> {
-    t.delete(&STATE, &format!("idx#{metric}"), &format!("{}#{key}", date_str(date)), Condition::Always).await
+pub async fn delete_index(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    date: NaiveDate,
+    key: &str,
+) -> Result<(), TableError> {
+    t.delete(
+        &STATE,
+        &format!("idx#{metric}"),
+        &format!("{}#{key}", date_str(date)),
+        Condition::Always,
+    )
+    .await
 }
 
 /// The bronze objects holding rows of `metric` on dates in `[from, to]`, as `(date, key)`.
@@ -112,20 +160,36 @@ pub async fn query_index(
     to: NaiveDate,
 ) -> Result<Vec<(NaiveDate, String)>, TableError> {
     // '$' sorts after '#', so "<to>$" bounds every "<to>#<key>".
-    let q = Query::between(format!("idx#{metric}"), format!("{}#", date_str(from)), format!("{}$", date_str(to)));
+    let q = Query::between(
+        format!("idx#{metric}"),
+        format!("{}#", date_str(from)),
+        format!("{}$", date_str(to)),
+    );
     let items = query_all(t, &STATE, &q).await?;
-    Ok(items.iter().filter_map(|i| parse_index_sk(i.get(SK)?.as_s()?)).collect())
+    Ok(items
+        .iter()
+        .filter_map(|i| parse_index_sk(i.get(SK)?.as_s()?))
+        .collect())
 }
 
 /// Every index entry of a metric.
-pub async fn query_index_all(t: &dyn TableStore, metric: &MetricId) -> Result<Vec<(NaiveDate, String)>, TableError> {
+pub async fn query_index_all(
+    t: &dyn TableStore,
+    metric: &MetricId,
+) -> Result<Vec<(NaiveDate, String)>, TableError> {
     let items = query_all(t, &STATE, &Query::all(format!("idx#{metric}"))).await?;
-    Ok(items.iter().filter_map(|i| parse_index_sk(i.get(SK)?.as_s()?)).collect())
+    Ok(items
+        .iter()
+        .filter_map(|i| parse_index_sk(i.get(SK)?.as_s()?))
+        .collect())
 }
 
 fn parse_index_sk(sk: &str) -> Option<(NaiveDate, String)> {
     let (d, key) = sk.split_once('#')?;
-    Some((NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?, key.to_string()))
+    Some((
+        NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?,
+        key.to_string(),
+    ))
 }
 
 /// A series' first and last bucket (nanoseconds), with the version used for
@@ -141,7 +205,10 @@ pub struct Extent {
 }
 
 /// Every stored extent of a metric, by series.
-pub async fn load_extents(t: &dyn TableStore, metric: &MetricId) -> Result<BTreeMap<SeriesKey, Extent>, TableError> {
+pub async fn load_extents(
+    t: &dyn TableStore,
+    metric: &MetricId,
+) -> Result<BTreeMap<SeriesKey, Extent>, TableError> {
     let items = query_all(t, &STATE, &Query::all(format!("ext#{metric}"))).await?;
     let mut out = BTreeMap::new();
     for item in items {
@@ -152,9 +219,18 @@ pub async fn load_extents(t: &dyn TableStore, metric: &MetricId) -> Result<BTree
         ) else {
             continue;
         };
-        let Ok(key) = SeriesKey::new(sk) else { continue };
+        let Ok(key) = SeriesKey::new(sk) else {
+            continue;
+        };
         let version = item.get(A_VERSION).and_then(Attr::as_n).unwrap_or(0.0) as u64;
-        out.insert(key, Extent { first: first as i64 * NANOS, last: last as i64 * NANOS, version });
+        out.insert(
+            key,
+            Extent {
+                first: first as i64 * NANOS,
+                last: last as i64 * NANOS,
+                version,
+            },
+        );
     }
     Ok(out)
 }
@@ -181,8 +257,16 @@ pub async fn widen_extent(
     for attempt in 0..64u32 {
         let new = match known {
             Some(e) if e.first <= first && e.last >= last => return Ok(Some(e)),
-            Some(e) => Extent { first: e.first.min(first), last: e.last.max(last), version: e.version + 1 },
-            None => Extent { first, last, version: 1 },
+            Some(e) => Extent {
+                first: e.first.min(first),
+                last: e.last.max(last),
+                version: e.version + 1,
+            },
+            None => Extent {
+                first,
+                last,
+                version: 1,
+            },
         };
         let cond = match known {
             Some(e) => Condition::Equals(A_VERSION.into(), Attr::N(e.version as f64)),
@@ -192,7 +276,9 @@ pub async fn widen_extent(
             Ok(()) => return Ok(known),
             Err(TableError::ConditionFailed { .. }) => {
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)) * 5)).await;
-                let item = t.get(&STATE, &format!("ext#{metric}"), series.as_str()).await?;
+                let item = t
+                    .get(&STATE, &format!("ext#{metric}"), series.as_str())
+                    .await?;
                 known = item.and_then(|i| {
                     Some(Extent {
                         first: i.get(A_FIRST)?.as_n()? as i64 * NANOS,
@@ -207,7 +293,8 @@ pub async fn widen_extent(
     Err(TableError::Backend {
         table: STATE.name,
         retryable: true,
-        source: format!("extent of {metric}#{series} kept changing under concurrent writers").into(),
+        source: format!("extent of {metric}#{series} kept changing under concurrent writers")
+            .into(),
     })
 }
 
@@ -219,13 +306,27 @@ pub async fn replace_extents(
 ) -> Result<(), TableError> {
     let old = load_extents(t, metric).await?;
     for series in old.keys().filter(|k| !extents.contains_key(*k)) {
-        t.delete(&STATE, &format!("ext#{metric}"), series.as_str(), Condition::Always).await?;
+        t.delete(
+            &STATE,
+            &format!("ext#{metric}"),
+            series.as_str(),
+            Condition::Always,
+        )
+        .await?;
     }
     let items = extents
         .iter()
         .map(|(k, (first, last))| {
             let version = old.get(k).map_or(1, |e| e.version + 1);
-            extent_item(metric, k, &Extent { first: *first, last: *last, version })
+            extent_item(
+                metric,
+                k,
+                &Extent {
+                    first: *first,
+                    last: *last,
+                    version,
+                },
+            )
         })
         .collect();
     t.batch_put(&STATE, items).await
@@ -241,9 +342,15 @@ pub async fn try_lease(
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> Result<bool, TableError> {
-    let mut item = key_item(format!("lease#{metric}#{}", date_str(date)), SINGLETON.into());
+    let mut item = key_item(
+        format!("lease#{metric}#{}", date_str(date)),
+        SINGLETON.into(),
+    );
     item.insert(A_OWNER.into(), s(owner));
-    item.insert(A_UNTIL.into(), Attr::N((now.timestamp() + ttl.as_secs() as i64) as f64));
+    item.insert(
+        A_UNTIL.into(),
+        Attr::N((now.timestamp() + ttl.as_secs() as i64) as f64),
+    );
     let cond = Condition::Or(vec![
         Condition::NotExists,
         Condition::LessThan(A_UNTIL.into(), Attr::N(now.timestamp() as f64)),
@@ -257,9 +364,22 @@ pub async fn try_lease(
 }
 
 /// Releases a lease held by `owner` (a lease taken over by someone else is left alone).
-pub async fn release_lease(t: &dyn TableStore, metric: &MetricId, date: NaiveDate, owner: &str) -> Result<(), TableError> {
+pub async fn release_lease(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    date: NaiveDate,
+    owner: &str,
+) -> Result<(), TableError> {
     let pk = format!("lease#{metric}#{}", date_str(date));
-    match t.delete(&STATE, &pk, SINGLETON, Condition::Equals(A_OWNER.into(), s(owner))).await {
+    match t
+        .delete(
+            &STATE,
+            &pk,
+            SINGLETON,
+            Condition::Equals(A_OWNER.into(), s(owner)),
+        )
+        .await
+    {
         Ok(()) | Err(TableError::ConditionFailed { .. }) => Ok(()),
         Err(e) => Err(e),
     }
@@ -278,12 +398,27 @@ mod tests {
     async fn index_queries_by_date_range() {
         let t = MemoryTableStore::default();
         let g = MetricId::new("G").unwrap();
-        for (day, key) in [(1, "k/a"), (2, "k/b"), (2, "k/c#x"), (3, "k/d"), (10, "k/e")] {
+        for (day, key) in [
+            (1, "k/a"),
+            (2, "k/b"),
+            (2, "k/c#x"),
+            (3, "k/d"),
+            (10, "k/e"),
+        ] {
             put_index(&t, &g, d(day), key, 5).await.unwrap();
         }
-        put_index(&t, &MetricId::new("GX").unwrap(), d(2), "other", 1).await.unwrap();
+        put_index(&t, &MetricId::new("GX").unwrap(), d(2), "other", 1)
+            .await
+            .unwrap();
         let got = query_index(&t, &g, d(2), d(3)).await.unwrap();
-        assert_eq!(got, vec![(d(2), "k/b".into()), (d(2), "k/c#x".into()), (d(3), "k/d".into())]);
+        assert_eq!(
+            got,
+            vec![
+                (d(2), "k/b".into()),
+                (d(2), "k/c#x".into()),
+                (d(3), "k/d".into())
+            ]
+        );
         assert_eq!(query_index_all(&t, &g).await.unwrap().len(), 5);
         delete_index(&t, &g, d(2), "k/b").await.unwrap();
         assert_eq!(query_index(&t, &g, d(2), d(2)).await.unwrap().len(), 1);
@@ -295,14 +430,22 @@ mod tests {
         let g = MetricId::new("G").unwrap();
         let a = SeriesKey::new("a").unwrap();
         let h = 3600 * NANOS;
-        assert_eq!(widen_extent(&t, &g, &a, None, 5 * h, 9 * h).await.unwrap(), None);
+        assert_eq!(
+            widen_extent(&t, &g, &a, None, 5 * h, 9 * h).await.unwrap(),
+            None
+        );
         // A stale view (None) is refreshed after the failed condition.
-        let old = widen_extent(&t, &g, &a, None, 2 * h, 6 * h).await.unwrap().unwrap();
+        let old = widen_extent(&t, &g, &a, None, 2 * h, 6 * h)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((old.first, old.last), (5 * h, 9 * h));
         let e = load_extents(&t, &g).await.unwrap()[&a];
         assert_eq!((e.first, e.last, e.version), (2 * h, 9 * h, 2));
         // Covered: no write.
-        widen_extent(&t, &g, &a, Some(e), 3 * h, 4 * h).await.unwrap();
+        widen_extent(&t, &g, &a, Some(e), 3 * h, 4 * h)
+            .await
+            .unwrap();
         assert_eq!(load_extents(&t, &g).await.unwrap()[&a].version, 2);
     }
 
@@ -314,21 +457,39 @@ mod tests {
         let ttl = Duration::from_secs(900);
         assert!(try_lease(&t, &g, d(1), "a", now, ttl).await.unwrap());
         assert!(!try_lease(&t, &g, d(1), "b", now, ttl).await.unwrap());
-        assert!(try_lease(&t, &g, d(2), "b", now, ttl).await.unwrap(), "other partition is free");
-        assert!(try_lease(&t, &g, d(1), "a", now, ttl).await.unwrap(), "re-entrant for its owner");
+        assert!(
+            try_lease(&t, &g, d(2), "b", now, ttl).await.unwrap(),
+            "other partition is free"
+        );
+        assert!(
+            try_lease(&t, &g, d(1), "a", now, ttl).await.unwrap(),
+            "re-entrant for its owner"
+        );
         release_lease(&t, &g, d(1), "b").await.unwrap();
-        assert!(!try_lease(&t, &g, d(1), "b", now, ttl).await.unwrap(), "only the owner releases");
+        assert!(
+            !try_lease(&t, &g, d(1), "b", now, ttl).await.unwrap(),
+            "only the owner releases"
+        );
         release_lease(&t, &g, d(1), "a").await.unwrap();
         assert!(try_lease(&t, &g, d(1), "b", now, ttl).await.unwrap());
         let later = now + chrono::Duration::seconds(901);
-        assert!(try_lease(&t, &g, d(1), "c", later, ttl).await.unwrap(), "expired lease is taken over");
+        assert!(
+            try_lease(&t, &g, d(1), "c", later, ttl).await.unwrap(),
+            "expired lease is taken over"
+        );
     }
 
     #[tokio::test]
     async fn manifests_round_trip() {
         let t = MemoryTableStore::default();
-        let m = Manifest { fingerprint: "abc".into(), dates: [d(1), d(3)].into_iter().collect(), done: true };
-        put_manifest(&t, "bronze/x.parquet", &m, Utc::now()).await.unwrap();
+        let m = Manifest {
+            fingerprint: "abc".into(),
+            dates: [d(1), d(3)].into_iter().collect(),
+            done: true,
+        };
+        put_manifest(&t, "bronze/x.parquet", &m, Utc::now())
+            .await
+            .unwrap();
         assert_eq!(get_manifest(&t, "bronze/x.parquet").await.unwrap(), Some(m));
         delete_manifest(&t, "bronze/x.parquet").await.unwrap();
         assert_eq!(get_manifest(&t, "bronze/x.parquet").await.unwrap(), None);

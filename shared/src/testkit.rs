@@ -23,9 +23,13 @@ pub const DAY_MS: i64 = 86_400_000;
 
 /// Writes columns as one Parquet file (nullable fields).
 pub fn parquet(cols: Vec<(&str, ArrayRef)>) -> Bytes {
-    let fields: Vec<Field> = cols.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), cols.into_iter().map(|(_, a)| a).collect()).expect("columns fit");
+    let batch = RecordBatch::try_new(schema.clone(), cols.into_iter().map(|(_, a)| a).collect())
+        .expect("columns fit");
     let mut buf = Vec::new();
     let mut w = ArrowWriter::try_new(&mut buf, schema, None).expect("writer");
     w.write(&batch).expect("write");
@@ -49,15 +53,26 @@ pub struct BronzeFile {
 impl BronzeFile {
     /// The object key.
     pub fn key(&self) -> String {
-        let date = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date") + chrono::Days::new(self.day as u64);
-        BronzeKey::key(&MetricId::new(self.metric).expect("metric"), date, &self.name)
+        let date = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date")
+            + chrono::Days::new(self.day as u64);
+        BronzeKey::key(
+            &MetricId::new(self.metric).expect("metric"),
+            date,
+            &self.name,
+        )
     }
 
     /// The Parquet bytes.
     pub fn body(&self) -> Bytes {
-        let series: ArrayRef = Arc::new(StringArray::from(self.rows.iter().map(|r| r.0).collect::<Vec<_>>()));
-        let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(self.rows.iter().map(|r| r.1).collect::<Vec<_>>()));
-        let v: ArrayRef = Arc::new(Float64Array::from(self.rows.iter().map(|r| r.2).collect::<Vec<_>>()));
+        let series: ArrayRef = Arc::new(StringArray::from(
+            self.rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        ));
+        let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(
+            self.rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        ));
+        let v: ArrayRef = Arc::new(Float64Array::from(
+            self.rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        ));
         parquet(vec![("series_key", series), ("ts", ts), ("value", v)])
     }
 
@@ -73,7 +88,12 @@ impl BronzeFile {
                 rows.push((s, ts, 10.0 + ((h * 7 + d * 3) % 11) as f64));
             }
         }
-        Self { metric, day: d, name: name.into(), rows }
+        Self {
+            metric,
+            day: d,
+            name: name.into(),
+            rows,
+        }
     }
 }
 
@@ -82,7 +102,10 @@ pub async fn silver(blobs: &dyn BlobStore) -> BTreeMap<String, SilverRows> {
     let mut out = BTreeMap::new();
     for m in blobs.list("silver/").await.expect("list silver") {
         let body = blobs.get(&m.key).await.expect("get silver");
-        out.insert(m.key.clone(), crate::silver::read_parquet(body).expect("silver parquet"));
+        out.insert(
+            m.key.clone(),
+            crate::silver::read_parquet(body).expect("silver parquet"),
+        );
     }
     out
 }
@@ -91,7 +114,11 @@ pub async fn silver(blobs: &dyn BlobStore) -> BTreeMap<String, SilverRows> {
 pub async fn online(tables: &dyn TableStore, pks: &[String]) -> BTreeMap<String, Item> {
     let mut out = BTreeMap::new();
     for pk in pks {
-        if let Some(mut item) = tables.get(&crate::online::FEATURES, pk, "").await.expect("get online item") {
+        if let Some(mut item) = tables
+            .get(&crate::online::FEATURES, pk, "")
+            .await
+            .expect("get online item")
+        {
             item.remove("updated_at");
             item.remove("ttl");
             out.insert(pk.clone(), item);
@@ -113,7 +140,11 @@ pub fn assert_silver_eq(a: &BTreeMap<String, SilverRows>, b: &BTreeMap<String, S
         assert_eq!(ra.series_key, rb.series_key, "{k}: series");
         assert_eq!(ra.ts_us, rb.ts_us, "{k}: ts");
         assert_eq!(ra.is_imputed, rb.is_imputed, "{k}: is_imputed");
-        assert_eq!((&ra.hour, &ra.day_of_week, &ra.is_weekend), (&rb.hour, &rb.day_of_week, &rb.is_weekend), "{k}: calendar");
+        assert_eq!(
+            (&ra.hour, &ra.day_of_week, &ra.is_weekend),
+            (&rb.hour, &rb.day_of_week, &rb.is_weekend),
+            "{k}: calendar"
+        );
         assert_eq!(ra.is_outlier, rb.is_outlier, "{k}: is_outlier");
         assert_eq!(ra.is_holiday, rb.is_holiday, "{k}: is_holiday");
         let close = |x: &Option<f64>, y: &Option<f64>| match (x, y) {

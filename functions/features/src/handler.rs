@@ -10,12 +10,20 @@ use tracing::info;
 
 /// Handles one SQS batch; never fails as a whole: failed messages are listed in the
 /// response so that SQS redelivers only them.
-pub async fn handle(engine: &FeatureEngine, bucket: &str, metrics: &dyn MetricsSink, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+pub async fn handle(
+    engine: &FeatureEngine,
+    bucket: &str,
+    metrics: &dyn MetricsSink,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
     let messages: Vec<Message> = event
         .payload
         .records
         .into_iter()
-        .map(|r| Message { id: r.message_id.unwrap_or_default(), body: r.body.unwrap_or_default() })
+        .map(|r| Message {
+            id: r.message_id.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+        })
         .collect();
     let outcome = handle_batch(engine, bucket, &messages, metrics).await;
     info!(summary = %outcome.summary, failed_messages = outcome.failures.len(), test_events = outcome.test_events, "batch done");

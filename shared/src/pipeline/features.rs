@@ -62,7 +62,9 @@ pub enum FeaturesError {
     #[error(transparent)]
     Silver(#[from] SilverError),
     /// Another invocation kept a partition busy past the wait limit.
-    #[error("silver partition metric={metric} date={date} is being rewritten by another invocation")]
+    #[error(
+        "silver partition metric={metric} date={date} is being rewritten by another invocation"
+    )]
     Busy {
         /// The metric.
         metric: MetricId,
@@ -226,7 +228,10 @@ pub struct FeatureEngine {
 
 impl fmt::Debug for FeatureEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FeatureEngine").field("stores", &self.stores).field("owner", &self.owner).finish()
+        f.debug_struct("FeatureEngine")
+            .field("stores", &self.stores)
+            .field("owner", &self.owner)
+            .finish()
     }
 }
 
@@ -251,7 +256,11 @@ fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> Metr
     let width = input.cfg.frequency.nanos();
     let mut partitions: BTreeMap<NaiveDate, SilverRows> = BTreeMap::new();
     let mut newest = Vec::new();
-    let empty = |key: &SeriesKey| SeriesBuckets { key: key.clone(), buckets: vec![], values: vec![] };
+    let empty = |key: &SeriesKey| SeriesBuckets {
+        key: key.clone(),
+        buckets: vec![],
+        values: vec![],
+    };
     for (key, &(first, last)) in &input.extents {
         let from = first.max(emit_from);
         let to = last.min(emit_to);
@@ -282,7 +291,9 @@ fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> Metr
 }
 
 fn day_start(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0)
+    d.and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_nanos_opt().unwrap_or(0))
+        .unwrap_or(0)
 }
 
 fn date_of(ns: i64) -> NaiveDate {
@@ -312,7 +323,13 @@ impl FeatureEngine {
     /// An engine over `stores` with `config`, the system clock and default options.
     pub fn new(stores: Stores, config: Arc<Config>) -> Self {
         let owner = format!("{}-{:x}", std::process::id(), rand::random::<u64>());
-        Self { stores, config, clock: system_clock(), owner, options: EngineOptions::default() }
+        Self {
+            stores,
+            config,
+            clock: system_clock(),
+            owner,
+            options: EngineOptions::default(),
+        }
     }
 
     /// Replaces the clock (tests).
@@ -342,7 +359,11 @@ impl FeatureEngine {
                 Ok(report) => summary.add(&report, &mut partitions),
                 Err(e) => {
                     warn!(key = %key, error = %e, retryable = e.is_retryable(), "bronze object failed");
-                    summary.failed.push(FileFailure { key: key.clone(), reason: e.to_string(), retryable: e.is_retryable() });
+                    summary.failed.push(FileFailure {
+                        key: key.clone(),
+                        reason: e.to_string(),
+                        retryable: e.is_retryable(),
+                    });
                 }
             }
         }
@@ -380,7 +401,9 @@ impl FeatureEngine {
             Ok(bk) => bk,
             Err(e) => {
                 info!(key, reason = e.reason, "ignoring non-bronze key");
-                report.outcome = ObjectOutcome::Ignored { reason: e.reason.to_string() };
+                report.outcome = ObjectOutcome::Ignored {
+                    reason: e.reason.to_string(),
+                };
                 return Ok(report);
             }
         };
@@ -404,13 +427,26 @@ impl FeatureEngine {
                     // leave silver, as a batch run (which skips the bad file) would have it.
                     self.remove_one(key).await?;
                 }
-                return Err(FeaturesError::BadFile { key: key.to_string(), source });
+                return Err(FeaturesError::BadFile {
+                    key: key.to_string(),
+                    source,
+                });
             }
         };
         report.rows_read = file.rows_read;
         report.rejected = file.rejected.clone();
         let Some(cfg) = cfg else {
-            state::put_manifest(tables, key, &Manifest { fingerprint: fp, dates: BTreeSet::new(), done: true }, (self.clock)()).await?;
+            state::put_manifest(
+                tables,
+                key,
+                &Manifest {
+                    fingerprint: fp,
+                    dates: BTreeSet::new(),
+                    done: true,
+                },
+                (self.clock)(),
+            )
+            .await?;
             return Ok(report);
         };
         let width = cfg.frequency.nanos();
@@ -437,13 +473,21 @@ impl FeatureEngine {
                 state::delete_index(tables, &bk.metric, *d, key).await?;
             }
         }
-        let mut manifest = Manifest { fingerprint: fp, dates: dates.clone(), done: false };
+        let mut manifest = Manifest {
+            fingerprint: fp,
+            dates: dates.clone(),
+            done: false,
+        };
         state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
 
         if replaced {
             // Replaced content can shrink a series' extent: rebuild the metric's state.
-            info!(key, "object replaced with new content: rebuilding metric {}", bk.metric);
-            (report.partitions, report.online_items) = self.rebuild_metric(&bk.metric, &cfg).await?;
+            info!(
+                key,
+                "object replaced with new content: rebuilding metric {}", bk.metric
+            );
+            (report.partitions, report.online_items) =
+                self.rebuild_metric(&bk.metric, &cfg).await?;
         } else {
             // 2. Widen extents; collect the affected bucket range per series.
             let mut known = state::load_extents(tables, &bk.metric).await?;
@@ -451,7 +495,9 @@ impl FeatureEngine {
             let reach = MAX_INTERPOLATED_GAP as i64 * width + width;
             for (sid, &(lo, hi)) in &ranges {
                 let series = &file.rows.keys[*sid as usize];
-                let prev = state::widen_extent(tables, &bk.metric, series, known.remove(series), lo, hi).await?;
+                let prev =
+                    state::widen_extent(tables, &bk.metric, series, known.remove(series), lo, hi)
+                        .await?;
                 let (mut a, mut b) = (lo - reach, hi + reach);
                 let (mut first, mut last) = (lo, hi);
                 if let Some(p) = prev {
@@ -502,7 +548,9 @@ impl FeatureEngine {
             online_items: 0,
         };
         let Ok(bk) = BronzeKey::parse(key) else {
-            report.outcome = ObjectOutcome::Ignored { reason: "not a bronze key".into() };
+            report.outcome = ObjectOutcome::Ignored {
+                reason: "not a bronze key".into(),
+            };
             return Ok(report);
         };
         let Some(old) = state::get_manifest(tables, key).await? else {
@@ -512,14 +560,22 @@ impl FeatureEngine {
             state::delete_index(tables, &bk.metric, *d, key).await?;
         }
         if let Some(cfg) = self.config.metric(&bk.metric).cloned() {
-            (report.partitions, report.online_items) = self.rebuild_metric(&bk.metric, &cfg).await?;
+            (report.partitions, report.online_items) =
+                self.rebuild_metric(&bk.metric, &cfg).await?;
         }
         state::delete_manifest(tables, key).await?;
         Ok(report)
     }
 
     /// Reads the indexed bronze of `metric` on dates `[from, to]`, keeping rows in `[lo, hi)`.
-    async fn load_rows(&self, metric: &MetricId, from: NaiveDate, to: NaiveDate, lo: i64, hi: i64) -> Result<BronzeRows, FeaturesError> {
+    async fn load_rows(
+        &self,
+        metric: &MetricId,
+        from: NaiveDate,
+        to: NaiveDate,
+        lo: i64,
+        hi: i64,
+    ) -> Result<BronzeRows, FeaturesError> {
         let entries = state::query_index(&*self.stores.tables, metric, from, to).await?;
         let keys: BTreeSet<String> = entries.into_iter().map(|(_, k)| k).collect();
         let files: Vec<BronzeRows> = stream::iter(keys)
@@ -564,7 +620,16 @@ impl FeatureEngine {
             let mut held = Vec::new();
             let mut busy = None;
             for &d in dates {
-                if state::try_lease(tables, metric, d, &self.owner, (self.clock)(), self.options.lease_ttl).await? {
+                if state::try_lease(
+                    tables,
+                    metric,
+                    d,
+                    &self.owner,
+                    (self.clock)(),
+                    self.options.lease_ttl,
+                )
+                .await?
+                {
                     held.push(d);
                 } else {
                     busy = Some(d);
@@ -576,7 +641,10 @@ impl FeatureEngine {
                 state::release_lease(tables, metric, d, &self.owner).await?;
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(FeaturesError::Busy { metric: metric.clone(), date: busy });
+                return Err(FeaturesError::Busy {
+                    metric: metric.clone(),
+                    date: busy,
+                });
             }
             let jitter = Duration::from_millis(rand::random::<u64>() % 20);
             tokio::time::sleep(backoff + jitter).await;
@@ -586,7 +654,8 @@ impl FeatureEngine {
 
     async fn release(&self, metric: &MetricId, dates: &[NaiveDate]) {
         for &d in dates {
-            if let Err(e) = state::release_lease(&*self.stores.tables, metric, d, &self.owner).await {
+            if let Err(e) = state::release_lease(&*self.stores.tables, metric, d, &self.owner).await
+            {
                 warn!(metric = %metric, date = %d, error = %e, "lease release failed; it expires by itself");
             }
         }
@@ -594,7 +663,14 @@ impl FeatureEngine {
 
     /// Recomputes the silver partitions of `metric` for dates `[d1, d2]` under leases.
     /// With `rebuild`, online items are written unconditionally (extents may have shrunk).
-    async fn recompute(&self, metric: &MetricId, cfg: &MetricConfig, d1: NaiveDate, d2: NaiveDate, rebuild: bool) -> Result<Written, FeaturesError> {
+    async fn recompute(
+        &self,
+        metric: &MetricId,
+        cfg: &MetricConfig,
+        d1: NaiveDate,
+        d2: NaiveDate,
+        rebuild: bool,
+    ) -> Result<Written, FeaturesError> {
         let dates: Vec<NaiveDate> = d1.iter_days().take_while(|d| *d <= d2).collect();
         self.acquire(metric, &dates).await?;
         let result = self.recompute_locked(metric, cfg, d1, d2, rebuild).await;
@@ -602,20 +678,43 @@ impl FeatureEngine {
         result
     }
 
-    async fn recompute_locked(&self, metric: &MetricId, cfg: &MetricConfig, d1: NaiveDate, d2: NaiveDate, rebuild: bool) -> Result<Written, FeaturesError> {
+    async fn recompute_locked(
+        &self,
+        metric: &MetricId,
+        cfg: &MetricConfig,
+        d1: NaiveDate,
+        d2: NaiveDate,
+        rebuild: bool,
+    ) -> Result<Written, FeaturesError> {
         let tables = &*self.stores.tables;
-        let extents: BTreeMap<SeriesKey, (i64, i64)> =
-            state::load_extents(tables, metric).await?.into_iter().map(|(k, e): (SeriesKey, Extent)| (k, (e.first, e.last))).collect();
+        let extents: BTreeMap<SeriesKey, (i64, i64)> = state::load_extents(tables, metric)
+            .await?
+            .into_iter()
+            .map(|(k, e): (SeriesKey, Extent)| (k, (e.first, e.last)))
+            .collect();
         let load_from = d1 - chrono::Days::new(LOOKBACK_DAYS as u64);
         let load_to = d2 + chrono::Days::new(1);
-        let rows = self.load_rows(metric, load_from, load_to, day_start(load_from), day_start(load_to) + DAY_NS).await?;
+        let rows = self
+            .load_rows(
+                metric,
+                load_from,
+                load_to,
+                day_start(load_from),
+                day_start(load_to) + DAY_NS,
+            )
+            .await?;
         let (emit_from, emit_to) = (day_start(d1), day_start(d2) + DAY_NS - 1);
         let metric2 = metric.clone();
         let cfg2 = cfg.clone();
         let out = tokio::task::spawn_blocking(move || {
             let agg = aggregate(&rows, cfg2.frequency.nanos(), cfg2.aggregation);
             let observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
-            let input = MetricInput { metric: &metric2, cfg: &cfg2, observed, extents };
+            let input = MetricInput {
+                metric: &metric2,
+                cfg: &cfg2,
+                observed,
+                extents,
+            };
             compute_metric(&input, emit_from, emit_to)
         })
         .await
@@ -626,7 +725,13 @@ impl FeatureEngine {
 
     /// Writes (or deletes, when empty) each partition of `dates`, then the online items:
     /// normally only when newer than the stored one, unconditionally with `force`.
-    async fn write_partitions(&self, metric: &MetricId, dates: &[NaiveDate], out: &MetricOutput, force: bool) -> Result<Written, FeaturesError> {
+    async fn write_partitions(
+        &self,
+        metric: &MetricId,
+        dates: &[NaiveDate],
+        out: &MetricOutput,
+        force: bool,
+    ) -> Result<Written, FeaturesError> {
         let mut written = BTreeSet::new();
         for &d in dates {
             let key = contract::silver_key(metric, d);
@@ -642,14 +747,22 @@ impl FeatureEngine {
         let now = (self.clock)();
         let mut online = 0;
         for &(date, i) in &out.newest {
-            let Some(rows) = out.partitions.get(&date) else { continue };
+            let Some(rows) = out.partitions.get(&date) else {
+                continue;
+            };
             let item = online::item(rows, i, now);
-            let ts = item.get(online::attr::TS).cloned().unwrap_or(crate::storage::Attr::Null);
+            let ts = item
+                .get(online::attr::TS)
+                .cloned()
+                .unwrap_or(crate::storage::Attr::Null);
             // Newest row wins: a concurrent writer of an older date never overwrites it.
             let cond = if force {
                 Condition::Always
             } else {
-                Condition::Or(vec![Condition::NotExists, Condition::AtMost(online::attr::TS.into(), ts)])
+                Condition::Or(vec![
+                    Condition::NotExists,
+                    Condition::AtMost(online::attr::TS.into(), ts),
+                ])
             };
             match self.stores.tables.put(&online::FEATURES, item, cond).await {
                 Ok(()) => online += 1,
@@ -662,12 +775,23 @@ impl FeatureEngine {
 
     /// Rebuilds a metric's extents from its indexed bronze and recomputes every partition
     /// from the earliest to the latest date (deleting partitions that no longer have rows).
-    async fn rebuild_metric(&self, metric: &MetricId, cfg: &MetricConfig) -> Result<Written, FeaturesError> {
+    async fn rebuild_metric(
+        &self,
+        metric: &MetricId,
+        cfg: &MetricConfig,
+    ) -> Result<Written, FeaturesError> {
         let tables = &*self.stores.tables;
         let index = state::query_index_all(tables, metric).await?;
-        let (Some(min), Some(max)) = (index.iter().map(|e| e.0).min(), index.iter().map(|e| e.0).max()) else {
+        let (Some(min), Some(max)) = (
+            index.iter().map(|e| e.0).min(),
+            index.iter().map(|e| e.0).max(),
+        ) else {
             self.replace_extents(metric, &BTreeMap::new()).await?;
-            return Ok((self.delete_stale_partitions(metric, &BTreeSet::new()).await?, 0));
+            return Ok((
+                self.delete_stale_partitions(metric, &BTreeSet::new())
+                    .await?,
+                0,
+            ));
         };
         let rows = self.load_rows(metric, min, max, i64::MIN, i64::MAX).await?;
         let agg = aggregate(&rows, cfg.frequency.nanos(), cfg.aggregation);
@@ -678,8 +802,13 @@ impl FeatureEngine {
             .collect();
         self.replace_extents(metric, &extents).await?;
         let (mut done, mut online) = (BTreeSet::new(), 0);
-        if let (Some(first), Some(last)) = (extents.values().map(|e| e.0).min(), extents.values().map(|e| e.1).max()) {
-            (done, online) = self.recompute(metric, cfg, date_of(first), date_of(last), true).await?;
+        if let (Some(first), Some(last)) = (
+            extents.values().map(|e| e.0).min(),
+            extents.values().map(|e| e.1).max(),
+        ) {
+            (done, online) = self
+                .recompute(metric, cfg, date_of(first), date_of(last), true)
+                .await?;
         }
         let keep: BTreeSet<NaiveDate> = done.iter().map(|(_, d)| *d).collect();
         done.extend(self.delete_stale_partitions(metric, &keep).await?);
@@ -687,18 +816,42 @@ impl FeatureEngine {
     }
 
     /// Replaces a metric's extents and deletes the online items of series that vanished.
-    async fn replace_extents(&self, metric: &MetricId, extents: &BTreeMap<SeriesKey, (i64, i64)>) -> Result<(), FeaturesError> {
+    async fn replace_extents(
+        &self,
+        metric: &MetricId,
+        extents: &BTreeMap<SeriesKey, (i64, i64)>,
+    ) -> Result<(), FeaturesError> {
         let tables = &*self.stores.tables;
-        for gone in state::load_extents(tables, metric).await?.keys().filter(|k| !extents.contains_key(*k)) {
-            tables.delete(&online::FEATURES, &online::pk(metric.as_str(), gone.as_str()), "", Condition::Always).await?;
+        for gone in state::load_extents(tables, metric)
+            .await?
+            .keys()
+            .filter(|k| !extents.contains_key(*k))
+        {
+            tables
+                .delete(
+                    &online::FEATURES,
+                    &online::pk(metric.as_str(), gone.as_str()),
+                    "",
+                    Condition::Always,
+                )
+                .await?;
         }
         state::replace_extents(tables, metric, extents).await?;
         Ok(())
     }
 
-    async fn delete_stale_partitions(&self, metric: &MetricId, keep: &BTreeSet<NaiveDate>) -> Result<BTreeSet<(MetricId, NaiveDate)>, FeaturesError> {
+    async fn delete_stale_partitions(
+        &self,
+        metric: &MetricId,
+        keep: &BTreeSet<NaiveDate>,
+    ) -> Result<BTreeSet<(MetricId, NaiveDate)>, FeaturesError> {
         let mut deleted = BTreeSet::new();
-        for meta in self.stores.blobs.list(&contract::silver_metric_prefix(metric)).await? {
+        for meta in self
+            .stores
+            .blobs
+            .list(&contract::silver_metric_prefix(metric))
+            .await?
+        {
             if let Some((m, d)) = contract::parse_silver_key(&meta.key) {
                 if &m == metric && !keep.contains(&d) {
                     self.stores.blobs.delete(&meta.key).await?;
@@ -717,7 +870,10 @@ impl FeatureEngine {
         let mut summary = RunSummary::default();
         let listing = self.stores.blobs.list(BRONZE_PREFIX).await?;
         let mut by_metric: BTreeMap<MetricId, Vec<(String, BronzeRows)>> = BTreeMap::new();
-        let reads: Vec<(String, Result<(BronzeKey, crate::bronze::BronzeFile, String), FeaturesError>)> = stream::iter(listing)
+        let reads: Vec<(
+            String,
+            Result<(BronzeKey, crate::bronze::BronzeFile, String), FeaturesError>,
+        )> = stream::iter(listing)
             .filter_map(|meta| async move {
                 match BronzeKey::parse(&meta.key) {
                     Ok(bk) => Some((meta.key, bk)),
@@ -733,10 +889,14 @@ impl FeatureEngine {
                     let fp = fingerprint(&body);
                     let configured = self.config.metric(&bk.metric).is_some();
                     let m = bk.metric.clone();
-                    let file = tokio::task::spawn_blocking(move || read_bronze(body, &m, configured))
-                        .await
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-                        .map_err(|source| FeaturesError::BadFile { key: key.clone(), source })?;
+                    let file =
+                        tokio::task::spawn_blocking(move || read_bronze(body, &m, configured))
+                            .await
+                            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                            .map_err(|source| FeaturesError::BadFile {
+                                key: key.clone(),
+                                source,
+                            })?;
                     Ok((bk, file, fp))
                 }
                 .await;
@@ -753,13 +913,29 @@ impl FeatureEngine {
                     summary.files += 1;
                     summary.rows_read += file.rows_read;
                     summary.rejected.merge(&file.rejected);
-                    let dates: BTreeSet<NaiveDate> = file.rows.ts.iter().map(|&t| date_of(t)).collect();
-                    manifests.push((key.clone(), bk.metric.clone(), Manifest { fingerprint: fp, dates, done: true }));
-                    by_metric.entry(bk.metric).or_default().push((key, file.rows));
+                    let dates: BTreeSet<NaiveDate> =
+                        file.rows.ts.iter().map(|&t| date_of(t)).collect();
+                    manifests.push((
+                        key.clone(),
+                        bk.metric.clone(),
+                        Manifest {
+                            fingerprint: fp,
+                            dates,
+                            done: true,
+                        },
+                    ));
+                    by_metric
+                        .entry(bk.metric)
+                        .or_default()
+                        .push((key, file.rows));
                 }
                 Err(e) if !e.is_retryable() => {
                     warn!(key = %key, error = %e, "bad bronze file skipped");
-                    summary.failed.push(FileFailure { key, reason: e.to_string(), retryable: false });
+                    summary.failed.push(FileFailure {
+                        key,
+                        reason: e.to_string(),
+                        retryable: false,
+                    });
                 }
                 Err(e) => return Err(e),
             }
@@ -785,7 +961,9 @@ impl FeatureEngine {
                 rows.extend_from(f);
             }
             drop(files);
-            let Some(cfg) = self.config.metric(&metric).cloned() else { continue };
+            let Some(cfg) = self.config.metric(&metric).cloned() else {
+                continue;
+            };
             let metric2 = metric.clone();
             let (out, extents, duplicates) = tokio::task::spawn_blocking(move || {
                 let agg = aggregate(&rows, cfg.frequency.nanos(), cfg.aggregation);
@@ -793,11 +971,22 @@ impl FeatureEngine {
                 let extents: BTreeMap<SeriesKey, (i64, i64)> = agg
                     .series
                     .iter()
-                    .filter_map(|s| Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?))))
+                    .filter_map(|s| {
+                        Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?)))
+                    })
                     .collect();
                 let observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
-                let input = MetricInput { metric: &metric2, cfg: &cfg, observed, extents: extents.clone() };
-                (compute_metric(&input, i64::MIN / 2, i64::MAX / 2), extents, agg.duplicates)
+                let input = MetricInput {
+                    metric: &metric2,
+                    cfg: &cfg,
+                    observed,
+                    extents: extents.clone(),
+                };
+                (
+                    compute_metric(&input, i64::MIN / 2, i64::MAX / 2),
+                    extents,
+                    agg.duplicates,
+                )
             })
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));

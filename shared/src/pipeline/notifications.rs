@@ -65,7 +65,12 @@ impl BatchOutcome {
 }
 
 /// Processes a batch of messages for the lake bucket `bucket`.
-pub async fn handle_batch(engine: &FeatureEngine, bucket: &str, messages: &[Message], metrics: &dyn MetricsSink) -> BatchOutcome {
+pub async fn handle_batch(
+    engine: &FeatureEngine,
+    bucket: &str,
+    messages: &[Message],
+    metrics: &dyn MetricsSink,
+) -> BatchOutcome {
     let started = Instant::now();
     let mut out = BatchOutcome::default();
     let mut partitions = std::collections::BTreeSet::new();
@@ -79,13 +84,20 @@ pub async fn handle_batch(engine: &FeatureEngine, bucket: &str, messages: &[Mess
             Ok(Notification::Changes(c)) => c,
             Err(e) => {
                 error!(message_id = %m.id, error_kind = "permanent", reason = %e, "undecodable message");
-                out.failures.push(MessageFailure { message_id: m.id.clone(), key: None, kind: FailureKind::Permanent, reason: e.to_string() });
+                out.failures.push(MessageFailure {
+                    message_id: m.id.clone(),
+                    key: None,
+                    kind: FailureKind::Permanent,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
         for change in changes {
             let (key, result) = match change {
-                S3Change::Created { bucket: b, key } | S3Change::Removed { bucket: b, key } if b != bucket => {
+                S3Change::Created { bucket: b, key } | S3Change::Removed { bucket: b, key }
+                    if b != bucket =>
+                {
                     warn!(message_id = %m.id, bucket = %b, key = %key, "event for another bucket ignored");
                     out.summary.ignored += 1;
                     continue;
@@ -121,15 +133,28 @@ pub async fn handle_batch(engine: &FeatureEngine, bucket: &str, messages: &[Mess
                     partitions.extend(report.partitions);
                 }
                 Err(e) => {
-                    let kind = if e.is_retryable() { FailureKind::Retryable } else { FailureKind::Permanent };
+                    let kind = if e.is_retryable() {
+                        FailureKind::Retryable
+                    } else {
+                        FailureKind::Permanent
+                    };
                     if kind == FailureKind::Retryable {
                         warn!(message_id = %m.id, key = %key, error_kind = "retryable", reason = %e, "object failed; SQS will redeliver");
                     } else {
                         error!(message_id = %m.id, key = %key, error_kind = "permanent", reason = %e, "object rejected; after the receive limit the message goes to the dead-letter queue");
                     }
-                    out.summary.failed.push(super::features::FileFailure { key: key.clone(), reason: e.to_string(), retryable: e.is_retryable() });
+                    out.summary.failed.push(super::features::FileFailure {
+                        key: key.clone(),
+                        reason: e.to_string(),
+                        retryable: e.is_retryable(),
+                    });
                     if !out.failures.iter().any(|f| f.message_id == m.id) {
-                        out.failures.push(MessageFailure { message_id: m.id.clone(), key: Some(key), kind, reason: e.to_string() });
+                        out.failures.push(MessageFailure {
+                            message_id: m.id.clone(),
+                            key: Some(key),
+                            kind,
+                            reason: e.to_string(),
+                        });
                     }
                 }
             }
@@ -137,7 +162,10 @@ pub async fn handle_batch(engine: &FeatureEngine, bucket: &str, messages: &[Mess
     }
     out.summary.partitions_written = partitions.len() as u64;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if let Err(e) = metrics.put(NAMESPACE, invocation_metrics(&out, elapsed_ms)).await {
+    if let Err(e) = metrics
+        .put(NAMESPACE, invocation_metrics(&out, elapsed_ms))
+        .await
+    {
         warn!(error = %e, "metrics not published");
     }
     out
@@ -153,12 +181,22 @@ pub fn invocation_metrics(out: &BatchOutcome, duration_ms: f64) -> Vec<Datum> {
         Datum::new("Replays", s.replays as f64, Unit::Count, &f),
         Datum::new("RowsRead", s.rows_read as f64, Unit::Count, &f),
         Datum::new("RowsRejected", s.rejected.total() as f64, Unit::Count, &f),
-        Datum::new("PartitionsWritten", s.partitions_written as f64, Unit::Count, &f),
+        Datum::new(
+            "PartitionsWritten",
+            s.partitions_written as f64,
+            Unit::Count,
+            &f,
+        ),
         Datum::new("Duration", duration_ms, Unit::Milliseconds, &f),
     ];
     let Rejections(by_reason) = &s.rejected;
     for (reason, n) in by_reason {
-        data.push(Datum::new("RowsRejected", *n as f64, Unit::Count, &[("Function", "features"), ("Reason", reason.as_str())]));
+        data.push(Datum::new(
+            "RowsRejected",
+            *n as f64,
+            Unit::Count,
+            &[("Function", "features"), ("Reason", reason.as_str())],
+        ));
     }
     data
 }

@@ -9,13 +9,18 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bytes::Bytes;
 
 use super::blob::{validate_key, BlobError, BlobStore, ObjectMeta};
-use super::table::{validate_item, Attr, Condition, Item, Page, Query, SkRange, TableError, TableSpec, TableStore, TxOp};
+use super::table::{
+    validate_item, Attr, Condition, Item, Page, Query, SkRange, TableError, TableSpec, TableStore,
+    TxOp,
+};
 
 /// Environment variable: the lake bucket name.
 pub const ENV_BUCKET: &str = "GRAS_LAKE_BUCKET";
@@ -52,12 +57,18 @@ impl AwsSettings {
         let sdk = loader.load().await;
         let path_style = std::env::var(ENV_PATH_STYLE).is_ok_and(|v| v == "true" || v == "1");
         let table_prefix = std::env::var(ENV_TABLE_PREFIX).unwrap_or_default();
-        Self { sdk, path_style, table_prefix }
+        Self {
+            sdk,
+            path_style,
+            table_prefix,
+        }
     }
 
     /// An S3 client honouring the path-style setting.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.path_style).build();
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.path_style)
+            .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
 
@@ -98,10 +109,14 @@ type SdkError<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::Http
 /// 429/5xx, or a throttling/internal error code.
 fn retryable<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
-            status == 429 || status >= 500 || err.code().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+            status == 429
+                || status >= 500
+                || err.code().is_some_and(|c| RETRYABLE_CODES.contains(&c))
         }
         _ => false,
     }
@@ -126,11 +141,21 @@ pub struct S3BlobStore {
 impl S3BlobStore {
     /// A store over `bucket`.
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
     }
 
-    fn backend<E: ProvideErrorMetadata + std::error::Error + 'static>(key: &str, err: SdkError<E>) -> BlobError {
-        BlobError::Backend { key: key.to_string(), retryable: retryable(&err), source: describe(&err).into() }
+    fn backend<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        key: &str,
+        err: SdkError<E>,
+    ) -> BlobError {
+        BlobError::Backend {
+            key: key.to_string(),
+            retryable: retryable(&err),
+            source: describe(&err).into(),
+        }
     }
 }
 
@@ -138,14 +163,28 @@ impl S3BlobStore {
 impl BlobStore for S3BlobStore {
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         validate_key(key)?;
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out
                 .body
                 .collect()
                 .await
                 .map(|b| b.into_bytes())
-                .map_err(|e| BlobError::Backend { key: key.into(), retryable: true, source: Box::new(e) }),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status_of(&e) == Some(404) => {
+                .map_err(|e| BlobError::Backend {
+                    key: key.into(),
+                    retryable: true,
+                    source: Box::new(e),
+                }),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                    || status_of(&e) == Some(404) =>
+            {
                 Err(BlobError::NotFound { key: key.into() })
             }
             Err(e) => Err(Self::backend(key, e)),
@@ -167,18 +206,33 @@ impl BlobStore for S3BlobStore {
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         validate_key(key)?;
-        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(|e| Self::backend(key, e))?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| Self::backend(key, e))?;
         Ok(())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, BlobError> {
         let mut out = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| Self::backend(prefix, e))?;
             for o in page.contents() {
                 if let Some(k) = o.key() {
-                    out.push(ObjectMeta { key: k.to_string(), size: o.size().unwrap_or(0).max(0) as u64 });
+                    out.push(ObjectMeta {
+                        key: k.to_string(),
+                        size: o.size().unwrap_or(0).max(0) as u64,
+                    });
                 }
             }
         }
@@ -224,7 +278,11 @@ pub fn from_av(a: &AttributeValue) -> Result<Attr, String> {
         AttributeValue::N(n) => Attr::N(n.parse().map_err(|_| format!("bad number {n:?}"))?),
         AttributeValue::Bool(b) => Attr::Bool(*b),
         AttributeValue::Null(_) => Attr::Null,
-        AttributeValue::M(m) => Attr::M(m.iter().map(|(k, v)| Ok((k.clone(), from_av(v)?))).collect::<Result<_, String>>()?),
+        AttributeValue::M(m) => Attr::M(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), from_av(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
         AttributeValue::L(l) => Attr::L(l.iter().map(from_av).collect::<Result<_, _>>()?),
         other => return Err(format!("unsupported attribute type {other:?}")),
     })
@@ -234,9 +292,17 @@ fn to_item(item: &Item) -> HashMap<String, AttributeValue> {
     item.iter().map(|(k, v)| (k.clone(), to_av(v))).collect()
 }
 
-fn from_item(table: &'static str, item: &HashMap<String, AttributeValue>) -> Result<Item, TableError> {
+fn from_item(
+    table: &'static str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Item, TableError> {
     item.iter()
-        .map(|(k, v)| Ok((k.clone(), from_av(v).map_err(|reason| TableError::InvalidItem { table, reason })?)))
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                from_av(v).map_err(|reason| TableError::InvalidItem { table, reason })?,
+            ))
+        })
         .collect()
 }
 
@@ -276,7 +342,9 @@ impl Expr {
                 if parts.is_empty() {
                     // An empty disjunction never holds.
                     let pk = self.name(table.pk);
-                    return Some(format!("(attribute_exists({pk}) AND attribute_not_exists({pk}))"));
+                    return Some(format!(
+                        "(attribute_exists({pk}) AND attribute_not_exists({pk}))"
+                    ));
                 }
                 format!("({})", parts.join(" OR "))
             }
@@ -294,7 +362,10 @@ impl Expr {
 impl DynamoTableStore {
     /// A store whose table names are `prefix + name`.
     pub fn new(client: aws_sdk_dynamodb::Client, prefix: impl Into<String>) -> Self {
-        Self { client, prefix: prefix.into() }
+        Self {
+            client,
+            prefix: prefix.into(),
+        }
     }
 
     /// The physical table name of a table.
@@ -311,11 +382,18 @@ impl DynamoTableStore {
         k
     }
 
-    fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(table: &'static str, e: SdkError<E>) -> TableError {
+    fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        table: &'static str,
+        e: SdkError<E>,
+    ) -> TableError {
         if e.code() == Some("ConditionalCheckFailedException") {
             return TableError::ConditionFailed { table };
         }
-        TableError::Backend { table, retryable: retryable(&e), source: describe(&e).into() }
+        TableError::Backend {
+            table,
+            retryable: retryable(&e),
+            source: describe(&e).into(),
+        }
     }
 }
 
@@ -334,7 +412,12 @@ impl TableStore for DynamoTableStore {
         out.item().map(|i| from_item(table.name, i)).transpose()
     }
 
-    async fn put(&self, table: &TableSpec, item: Item, condition: Condition) -> Result<(), TableError> {
+    async fn put(
+        &self,
+        table: &TableSpec,
+        item: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
         validate_item(table, &item)?;
         let mut expr = Expr::default();
         let cond = expr.condition(table, &condition);
@@ -351,7 +434,13 @@ impl TableStore for DynamoTableStore {
         Ok(())
     }
 
-    async fn delete(&self, table: &TableSpec, pk: &str, sk: &str, condition: Condition) -> Result<(), TableError> {
+    async fn delete(
+        &self,
+        table: &TableSpec,
+        pk: &str,
+        sk: &str,
+        condition: Condition,
+    ) -> Result<(), TableError> {
         let mut expr = Expr::default();
         let cond = expr.condition(table, &condition);
         self.client
@@ -388,16 +477,25 @@ impl TableStore for DynamoTableStore {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|(_, item)| {
-                    let put = PutRequest::builder().set_item(Some(to_item(item))).build().map_err(|e| TableError::InvalidItem {
-                        table: table.name,
-                        reason: e.to_string(),
-                    })?;
+                    let put = PutRequest::builder()
+                        .set_item(Some(to_item(item)))
+                        .build()
+                        .map_err(|e| TableError::InvalidItem {
+                            table: table.name,
+                            reason: e.to_string(),
+                        })?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<_, TableError>>()?;
             let mut delay = Duration::from_millis(25);
             for attempt in 0.. {
-                let out = match self.client.batch_write_item().request_items(&name, requests.clone()).send().await {
+                let out = match self
+                    .client
+                    .batch_write_item()
+                    .request_items(&name, requests.clone())
+                    .send()
+                    .await
+                {
                     Ok(out) => out,
                     Err(e) => {
                         let err = Self::err(table.name, e);
@@ -409,7 +507,11 @@ impl TableStore for DynamoTableStore {
                         return Err(err);
                     }
                 };
-                requests = out.unprocessed_items().and_then(|m| m.get(&name)).cloned().unwrap_or_default();
+                requests = out
+                    .unprocessed_items()
+                    .and_then(|m| m.get(&name))
+                    .cloned()
+                    .unwrap_or_default();
                 if requests.is_empty() {
                     break;
                 }
@@ -417,7 +519,8 @@ impl TableStore for DynamoTableStore {
                     return Err(TableError::Backend {
                         table: table.name,
                         retryable: true,
-                        source: format!("{} items still unprocessed after retries", requests.len()).into(),
+                        source: format!("{} items still unprocessed after retries", requests.len())
+                            .into(),
                     });
                 }
                 tokio::time::sleep(delay).await;
@@ -437,7 +540,10 @@ impl TableStore for DynamoTableStore {
                 SkRange::All => {}
                 SkRange::Between(a, b) => {
                     let n = expr.name(sk);
-                    let (a, b) = (expr.value(&Attr::S(a.clone())), expr.value(&Attr::S(b.clone())));
+                    let (a, b) = (
+                        expr.value(&Attr::S(a.clone())),
+                        expr.value(&Attr::S(b.clone())),
+                    );
                     key_cond.push_str(&format!(" AND {n} BETWEEN {a} AND {b}"));
                 }
                 SkRange::BeginsWith(p) => {
@@ -467,7 +573,11 @@ impl TableStore for DynamoTableStore {
             .send()
             .await
             .map_err(|e| Self::err(table.name, e))?;
-        let items = out.items().iter().map(|i| from_item(table.name, i)).collect::<Result<Vec<_>, _>>()?;
+        let items = out
+            .items()
+            .iter()
+            .map(|i| from_item(table.name, i))
+            .collect::<Result<Vec<_>, _>>()?;
         let last_sk = out
             .last_evaluated_key()
             .and_then(|k| table.sk.and_then(|s| k.get(s)))
@@ -481,7 +591,11 @@ impl TableStore for DynamoTableStore {
         for (i, op) in ops.iter().enumerate() {
             let mut expr = Expr::default();
             let built = match op {
-                TxOp::Put { table, item, condition } => {
+                TxOp::Put {
+                    table,
+                    item,
+                    condition,
+                } => {
                     validate_item(table, item)?;
                     if i == 0 {
                         first_table = table.name;
@@ -494,10 +608,18 @@ impl TableStore for DynamoTableStore {
                         .set_expression_attribute_names(expr.names())
                         .set_expression_attribute_values(expr.values())
                         .build()
-                        .map_err(|e| TableError::InvalidItem { table: table.name, reason: e.to_string() })?;
+                        .map_err(|e| TableError::InvalidItem {
+                            table: table.name,
+                            reason: e.to_string(),
+                        })?;
                     TransactWriteItem::builder().put(put).build()
                 }
-                TxOp::Check { table, pk, sk, condition } => {
+                TxOp::Check {
+                    table,
+                    pk,
+                    sk,
+                    condition,
+                } => {
                     // A condition check needs an expression even when it always holds.
                     let cond = expr.condition(table, condition).unwrap_or_else(|| {
                         let pk = expr.name(table.pk);
@@ -510,13 +632,22 @@ impl TableStore for DynamoTableStore {
                         .set_expression_attribute_names(expr.names())
                         .set_expression_attribute_values(expr.values())
                         .build()
-                        .map_err(|e| TableError::InvalidItem { table: table.name, reason: e.to_string() })?;
+                        .map_err(|e| TableError::InvalidItem {
+                            table: table.name,
+                            reason: e.to_string(),
+                        })?;
                     TransactWriteItem::builder().condition_check(check).build()
                 }
             };
             items.push(built);
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => {
                 let failed_check = e

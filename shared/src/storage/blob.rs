@@ -84,14 +84,22 @@ pub trait BlobStore: Send + Sync + Debug {
 
 /// Checks a key is a relative, normalised `/` path (shared by all adapters).
 pub fn validate_key(key: &str) -> Result<(), BlobError> {
-    let bad = |reason| Err(BlobError::InvalidKey { key: key.to_string(), reason });
+    let bad = |reason| {
+        Err(BlobError::InvalidKey {
+            key: key.to_string(),
+            reason,
+        })
+    };
     if key.is_empty() {
         return bad("empty key");
     }
     if key.starts_with('/') || key.ends_with('/') {
         return bad("leading or trailing '/'");
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return bad("empty, '.' or '..' segment");
     }
     if key.chars().any(|c| c == '\\' || c.is_control()) {

@@ -22,7 +22,9 @@ pub struct LocalBlobStore {
 impl LocalBlobStore {
     /// A store rooted at `root` (created on first write).
     pub fn new(root: &Path) -> Self {
-        Self { root: root.to_path_buf() }
+        Self {
+            root: root.to_path_buf(),
+        }
     }
 
     /// The folder behind the store.
@@ -33,14 +35,20 @@ impl LocalBlobStore {
     fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
         validate_key(key)?;
         if key == STATE_DIR || key.starts_with(&format!("{STATE_DIR}/")) {
-            return Err(BlobError::InvalidKey { key: key.to_string(), reason: "reserved for local state" });
+            return Err(BlobError::InvalidKey {
+                key: key.to_string(),
+                reason: "reserved for local state",
+            });
         }
         Ok(self.root.join(key))
     }
 }
 
 fn io(key: &str) -> impl Fn(std::io::Error) -> BlobError + '_ {
-    move |source| BlobError::Io { key: key.to_string(), source }
+    move |source| BlobError::Io {
+        key: key.to_string(),
+        source,
+    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -57,8 +65,12 @@ impl BlobStore for LocalBlobStore {
         let k = key.to_string();
         blocking(move || match std::fs::read(&path) {
             Ok(b) => Ok(Bytes::from(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound { key: k }),
-            Err(e) if path.is_dir() => Err(BlobError::NotFound { key: format!("{k} ({e})") }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(BlobError::NotFound { key: k })
+            }
+            Err(e) if path.is_dir() => Err(BlobError::NotFound {
+                key: format!("{k} ({e})"),
+            }),
             Err(e) => Err(io(&k)(e)),
         })
         .await
@@ -95,7 +107,11 @@ impl BlobStore for LocalBlobStore {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, BlobError> {
         // Walk only the deepest folder the prefix names entirely.
         let dir_part = prefix.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        let start = if dir_part.is_empty() { self.root.clone() } else { self.root.join(dir_part) };
+        let start = if dir_part.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(dir_part)
+        };
         let root = self.root.clone();
         let prefix = prefix.to_string();
         blocking(move || {
@@ -110,8 +126,13 @@ impl BlobStore for LocalBlobStore {
                 for entry in entries {
                     let entry = entry.map_err(io(&prefix))?;
                     let path = entry.path();
-                    let Ok(rel) = path.strip_prefix(&root) else { continue };
-                    let Some(key) = rel.to_str().map(|s| s.replace(std::path::MAIN_SEPARATOR, "/")) else {
+                    let Ok(rel) = path.strip_prefix(&root) else {
+                        continue;
+                    };
+                    let Some(key) = rel
+                        .to_str()
+                        .map(|s| s.replace(std::path::MAIN_SEPARATOR, "/"))
+                    else {
                         continue;
                     };
                     if key == STATE_DIR {
@@ -119,7 +140,10 @@ impl BlobStore for LocalBlobStore {
                     }
                     let ft = entry.file_type().map_err(io(&prefix))?;
                     if ft.is_dir() {
-                        if prefix.starts_with(&format!("{key}/")) || key.starts_with(&prefix) || prefix.is_empty() {
+                        if prefix.starts_with(&format!("{key}/"))
+                            || key.starts_with(&prefix)
+                            || prefix.is_empty()
+                        {
                             stack.push(path);
                         }
                     } else if ft.is_file() && key.starts_with(&prefix) {
@@ -144,9 +168,17 @@ fn tempfile_in(dir: &Path, body: &[u8]) -> std::io::Result<PathBuf> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    let name = format!("{}-{}-{}.tmp", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "{}-{}-{}.tmp",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     let path = dir.join(name);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     f.write_all(body)?;
     f.sync_data()?;
     Ok(path)

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::blob::{validate_key, BlobError, BlobStore, ObjectMeta};
-use super::table::{kv, Condition, Item, KvCore, Page, Query, TableError, TableSpec, TableStore, TxOp};
+use super::table::{
+    kv, Condition, Item, KvCore, Page, Query, TableError, TableSpec, TableStore, TxOp,
+};
 
 /// A bucket held in memory.
 #[derive(Debug, Default)]
@@ -28,7 +30,12 @@ impl MemoryBlobStore {
 impl BlobStore for MemoryBlobStore {
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         validate_key(key)?;
-        self.lock().get(key).cloned().ok_or_else(|| BlobError::NotFound { key: key.to_string() })
+        self.lock()
+            .get(key)
+            .cloned()
+            .ok_or_else(|| BlobError::NotFound {
+                key: key.to_string(),
+            })
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError> {
@@ -48,7 +55,10 @@ impl BlobStore for MemoryBlobStore {
             .lock()
             .range(prefix.to_string()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| ObjectMeta { key: k.clone(), size: v.len() as u64 })
+            .map(|(k, v)| ObjectMeta {
+                key: k.clone(),
+                size: v.len() as u64,
+            })
             .collect())
     }
 }
@@ -74,17 +84,29 @@ struct MapKv<'a>(&'a mut Rows);
 impl KvCore for MapKv<'_> {
     type Err = Infallible;
     fn kv_get(&mut self, t: &str, pk: &str, sk: &str) -> Result<Option<Item>, Infallible> {
-        Ok(self.0.get(&(t.to_string(), pk.to_string(), sk.to_string())).cloned())
+        Ok(self
+            .0
+            .get(&(t.to_string(), pk.to_string(), sk.to_string()))
+            .cloned())
     }
     fn kv_put(&mut self, t: &str, pk: &str, sk: &str, item: &Item) -> Result<(), Infallible> {
-        self.0.insert((t.to_string(), pk.to_string(), sk.to_string()), item.clone());
+        self.0.insert(
+            (t.to_string(), pk.to_string(), sk.to_string()),
+            item.clone(),
+        );
         Ok(())
     }
     fn kv_delete(&mut self, t: &str, pk: &str, sk: &str) -> Result<(), Infallible> {
-        self.0.remove(&(t.to_string(), pk.to_string(), sk.to_string()));
+        self.0
+            .remove(&(t.to_string(), pk.to_string(), sk.to_string()));
         Ok(())
     }
-    fn kv_scan(&mut self, t: &str, pk: &str, forward: bool) -> Result<Vec<(String, Item)>, Infallible> {
+    fn kv_scan(
+        &mut self,
+        t: &str,
+        pk: &str,
+        forward: bool,
+    ) -> Result<Vec<(String, Item)>, Infallible> {
         let lo = (t.to_string(), pk.to_string(), String::new());
         let mut out: Vec<(String, Item)> = self
             .0
@@ -106,18 +128,50 @@ fn never(e: Infallible) -> TableError {
 #[async_trait]
 impl TableStore for MemoryTableStore {
     async fn get(&self, table: &TableSpec, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
-        MapKv(&mut self.lock()).kv_get(table.name, pk, sk).map_err(never)
+        MapKv(&mut self.lock())
+            .kv_get(table.name, pk, sk)
+            .map_err(never)
     }
-    async fn put(&self, table: &TableSpec, item: Item, condition: Condition) -> Result<(), TableError> {
-        kv::put(&mut MapKv(&mut self.lock()), table, &item, &condition, never)
+    async fn put(
+        &self,
+        table: &TableSpec,
+        item: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        kv::put(
+            &mut MapKv(&mut self.lock()),
+            table,
+            &item,
+            &condition,
+            never,
+        )
     }
-    async fn delete(&self, table: &TableSpec, pk: &str, sk: &str, condition: Condition) -> Result<(), TableError> {
-        kv::delete(&mut MapKv(&mut self.lock()), table, pk, sk, &condition, never)
+    async fn delete(
+        &self,
+        table: &TableSpec,
+        pk: &str,
+        sk: &str,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        kv::delete(
+            &mut MapKv(&mut self.lock()),
+            table,
+            pk,
+            sk,
+            &condition,
+            never,
+        )
     }
     async fn batch_put(&self, table: &TableSpec, items: Vec<Item>) -> Result<(), TableError> {
         let mut rows = self.lock();
         for item in &items {
-            kv::put(&mut MapKv(&mut rows), table, item, &Condition::Always, never)?;
+            kv::put(
+                &mut MapKv(&mut rows),
+                table,
+                item,
+                &Condition::Always,
+                never,
+            )?;
         }
         Ok(())
     }

@@ -16,7 +16,9 @@ pub mod sqlite;
 pub mod table;
 
 pub use blob::{BlobError, BlobStore, ObjectMeta};
-pub use table::{Attr, Condition, Item, Page, Query, SkRange, TableError, TableSpec, TableStore, TxOp};
+pub use table::{
+    Attr, Condition, Item, Page, Query, SkRange, TableError, TableSpec, TableStore, TxOp,
+};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,7 +38,10 @@ impl Stores {
     pub fn local(dir: &Path) -> Result<Self, TableError> {
         let blobs = fs::LocalBlobStore::new(dir);
         let tables = sqlite::SqliteTableStore::open(&dir.join(".gras").join("state.db"))?;
-        Ok(Self { blobs: Arc::new(blobs), tables: Arc::new(tables) })
+        Ok(Self {
+            blobs: Arc::new(blobs),
+            tables: Arc::new(tables),
+        })
     }
 
     /// Fresh in-memory stores, for tests.

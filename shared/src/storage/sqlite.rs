@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::table::{kv, Condition, Item, KvCore, Page, Query, TableError, TableSpec, TableStore, TxOp};
+use super::table::{
+    kv, Condition, Item, KvCore, Page, Query, TableError, TableSpec, TableStore, TxOp,
+};
 
 /// SQLite-backed tables.
 #[derive(Debug, Clone)]
@@ -24,7 +26,11 @@ fn backend(table: &'static str, e: rusqlite::Error) -> TableError {
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
     );
-    TableError::Backend { table, retryable, source: Box::new(e) }
+    TableError::Backend {
+        table,
+        retryable,
+        source: Box::new(e),
+    }
 }
 
 #[derive(Debug)]
@@ -36,7 +42,11 @@ enum SqlErr {
 fn map_err(table: &'static str) -> impl Fn(SqlErr) -> TableError {
     move |e| match e {
         SqlErr::Sql(e) => backend(table, e),
-        SqlErr::Json(e) => TableError::Backend { table, retryable: false, source: Box::new(e) },
+        SqlErr::Json(e) => TableError::Backend {
+            table,
+            retryable: false,
+            source: Box::new(e),
+        },
     }
 }
 
@@ -60,7 +70,8 @@ impl SqliteTableStore {
     }
 
     fn init(conn: Connection) -> Result<Self, TableError> {
-        conn.busy_timeout(Duration::from_secs(30)).map_err(|e| backend("*", e))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(|e| backend("*", e))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
@@ -70,7 +81,9 @@ impl SqliteTableStore {
              ) WITHOUT ROWID;",
         )
         .map_err(|e| backend("*", e))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` inside one IMMEDIATE transaction on a blocking thread.
@@ -105,10 +118,15 @@ impl KvCore for TxKv<'_> {
     fn kv_get(&mut self, t: &str, pk: &str, sk: &str) -> Result<Option<Item>, SqlErr> {
         let body: Option<String> = self
             .0
-            .query_row("SELECT body FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3", params![t, pk, sk], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3",
+                params![t, pk, sk],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(SqlErr::Sql)?;
-        body.map(|b| serde_json::from_str(&b).map_err(SqlErr::Json)).transpose()
+        body.map(|b| serde_json::from_str(&b).map_err(SqlErr::Json))
+            .transpose()
     }
     fn kv_put(&mut self, t: &str, pk: &str, sk: &str, item: &Item) -> Result<(), SqlErr> {
         let body = serde_json::to_string(item).map_err(SqlErr::Json)?;
@@ -123,7 +141,10 @@ impl KvCore for TxKv<'_> {
     }
     fn kv_delete(&mut self, t: &str, pk: &str, sk: &str) -> Result<(), SqlErr> {
         self.0
-            .execute("DELETE FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3", params![t, pk, sk])
+            .execute(
+                "DELETE FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3",
+                params![t, pk, sk],
+            )
             .map_err(SqlErr::Sql)?;
         Ok(())
     }
@@ -135,7 +156,9 @@ impl KvCore for TxKv<'_> {
         };
         let mut stmt = self.0.prepare_cached(sql).map_err(SqlErr::Sql)?;
         let rows = stmt
-            .query_map(params![t, pk], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![t, pk], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(SqlErr::Sql)?;
         let mut out = Vec::new();
         for row in rows {
@@ -150,16 +173,33 @@ impl KvCore for TxKv<'_> {
 impl TableStore for SqliteTableStore {
     async fn get(&self, table: &TableSpec, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
         let (t, pk, sk) = (table.name, pk.to_string(), sk.to_string());
-        self.with_tx(t, move |kv| kv.kv_get(t, &pk, &sk).map_err(map_err(t))).await
-    }
-    async fn put(&self, table: &TableSpec, item: Item, condition: Condition) -> Result<(), TableError> {
-        let table = *table;
-        self.with_tx(table.name, move |kv| kv::put(kv, &table, &item, &condition, map_err(table.name))).await
-    }
-    async fn delete(&self, table: &TableSpec, pk: &str, sk: &str, condition: Condition) -> Result<(), TableError> {
-        let (table, pk, sk) = (*table, pk.to_string(), sk.to_string());
-        self.with_tx(table.name, move |kv| kv::delete(kv, &table, &pk, &sk, &condition, map_err(table.name)))
+        self.with_tx(t, move |kv| kv.kv_get(t, &pk, &sk).map_err(map_err(t)))
             .await
+    }
+    async fn put(
+        &self,
+        table: &TableSpec,
+        item: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        let table = *table;
+        self.with_tx(table.name, move |kv| {
+            kv::put(kv, &table, &item, &condition, map_err(table.name))
+        })
+        .await
+    }
+    async fn delete(
+        &self,
+        table: &TableSpec,
+        pk: &str,
+        sk: &str,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        let (table, pk, sk) = (*table, pk.to_string(), sk.to_string());
+        self.with_tx(table.name, move |kv| {
+            kv::delete(kv, &table, &pk, &sk, &condition, map_err(table.name))
+        })
+        .await
     }
     async fn batch_put(&self, table: &TableSpec, items: Vec<Item>) -> Result<(), TableError> {
         let table = *table;
@@ -173,9 +213,15 @@ impl TableStore for SqliteTableStore {
     }
     async fn query(&self, table: &TableSpec, query: &Query) -> Result<Page, TableError> {
         let (table, query) = (*table, query.clone());
-        self.with_tx(table.name, move |kv| kv::query(kv, &table, &query, map_err(table.name))).await
+        self.with_tx(table.name, move |kv| {
+            kv::query(kv, &table, &query, map_err(table.name))
+        })
+        .await
     }
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), TableError> {
-        self.with_tx("transaction", move |kv| kv::transact(kv, &ops, map_err("transaction"))).await
+        self.with_tx("transaction", move |kv| {
+            kv::transact(kv, &ops, map_err("transaction"))
+        })
+        .await
     }
 }

@@ -91,10 +91,13 @@ impl TableSpec {
     /// Extracts `(pk, sk)` from an item; `sk` is `""` for tables without a range key.
     pub fn key_of(&self, item: &Item) -> Result<(String, String), TableError> {
         let get = |name: &str| {
-            item.get(name).and_then(Attr::as_s).map(str::to_string).ok_or_else(|| TableError::InvalidItem {
-                table: self.name,
-                reason: format!("key attribute {name:?} missing or not a string"),
-            })
+            item.get(name)
+                .and_then(Attr::as_s)
+                .map(str::to_string)
+                .ok_or_else(|| TableError::InvalidItem {
+                    table: self.name,
+                    reason: format!("key attribute {name:?} missing or not a string"),
+                })
         };
         let pk = get(self.pk)?;
         let sk = match self.sk {
@@ -102,7 +105,10 @@ impl TableSpec {
             None => String::new(),
         };
         if pk.is_empty() {
-            return Err(TableError::InvalidItem { table: self.name, reason: "empty hash key".into() });
+            return Err(TableError::InvalidItem {
+                table: self.name,
+                reason: "empty hash key".into(),
+            });
         }
         Ok((pk, sk))
     }
@@ -136,12 +142,10 @@ impl Condition {
             Condition::NotExists => current.is_none(),
             Condition::Exists => current.is_some(),
             Condition::Equals(name, v) => current.and_then(|i| i.get(name)) == Some(v),
-            Condition::LessThan(name, v) => {
-                compare(current.and_then(|i| i.get(name)), v).is_some_and(|o| o == std::cmp::Ordering::Less)
-            }
-            Condition::AtMost(name, v) => {
-                compare(current.and_then(|i| i.get(name)), v).is_some_and(|o| o != std::cmp::Ordering::Greater)
-            }
+            Condition::LessThan(name, v) => compare(current.and_then(|i| i.get(name)), v)
+                .is_some_and(|o| o == std::cmp::Ordering::Less),
+            Condition::AtMost(name, v) => compare(current.and_then(|i| i.get(name)), v)
+                .is_some_and(|o| o != std::cmp::Ordering::Greater),
             Condition::Or(cs) => cs.iter().any(|c| c.holds(current)),
         }
     }
@@ -198,11 +202,20 @@ pub struct Query {
 impl Query {
     /// All items of a hash key, ascending.
     pub fn all(pk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), range: SkRange::All, forward: true, limit: None, start_after: None }
+        Self {
+            pk: pk.into(),
+            range: SkRange::All,
+            forward: true,
+            limit: None,
+            start_after: None,
+        }
     }
     /// Items of a hash key whose range key is within `[from, to]`, ascending.
     pub fn between(pk: impl Into<String>, from: impl Into<String>, to: impl Into<String>) -> Self {
-        Self { range: SkRange::Between(from.into(), to.into()), ..Self::all(pk) }
+        Self {
+            range: SkRange::Between(from.into(), to.into()),
+            ..Self::all(pk)
+        }
     }
 }
 
@@ -274,7 +287,13 @@ pub enum TableError {
 impl TableError {
     /// True when the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TableError::Backend { retryable: true, .. })
+        matches!(
+            self,
+            TableError::Backend {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -288,9 +307,20 @@ pub trait TableStore: Send + Sync + Debug {
     /// Reads one item.
     async fn get(&self, table: &TableSpec, pk: &str, sk: &str) -> Result<Option<Item>, TableError>;
     /// Writes one whole item if the condition holds on the current one.
-    async fn put(&self, table: &TableSpec, item: Item, condition: Condition) -> Result<(), TableError>;
+    async fn put(
+        &self,
+        table: &TableSpec,
+        item: Item,
+        condition: Condition,
+    ) -> Result<(), TableError>;
     /// Deletes one item if the condition holds (a missing item with `Always` is fine).
-    async fn delete(&self, table: &TableSpec, pk: &str, sk: &str, condition: Condition) -> Result<(), TableError>;
+    async fn delete(
+        &self,
+        table: &TableSpec,
+        pk: &str,
+        sk: &str,
+        condition: Condition,
+    ) -> Result<(), TableError>;
     /// Writes many items without conditions.
     async fn batch_put(&self, table: &TableSpec, items: Vec<Item>) -> Result<(), TableError>;
     /// Queries one hash key.
@@ -300,7 +330,11 @@ pub trait TableStore: Send + Sync + Debug {
 }
 
 /// Reads every page of a query.
-pub async fn query_all(store: &dyn TableStore, table: &TableSpec, query: &Query) -> Result<Vec<Item>, TableError> {
+pub async fn query_all(
+    store: &dyn TableStore,
+    table: &TableSpec,
+    query: &Query,
+) -> Result<Vec<Item>, TableError> {
     let mut q = query.clone();
     let mut out = Vec::new();
     loop {
@@ -324,7 +358,10 @@ pub fn validate_item(table: &TableSpec, item: &Item) -> Result<(String, String),
         }
     }
     if !item.values().all(finite) {
-        return Err(TableError::InvalidItem { table: table.name, reason: "non-finite number".into() });
+        return Err(TableError::InvalidItem {
+            table: table.name,
+            reason: "non-finite number".into(),
+        });
     }
     table.key_of(item)
 }
@@ -337,7 +374,12 @@ pub(crate) trait KvCore {
     fn kv_put(&mut self, table: &str, pk: &str, sk: &str, item: &Item) -> Result<(), Self::Err>;
     fn kv_delete(&mut self, table: &str, pk: &str, sk: &str) -> Result<(), Self::Err>;
     /// Items of `(table, pk)` in range key order (descending when `!forward`).
-    fn kv_scan(&mut self, table: &str, pk: &str, forward: bool) -> Result<Vec<(String, Item)>, Self::Err>;
+    fn kv_scan(
+        &mut self,
+        table: &str,
+        pk: &str,
+        forward: bool,
+    ) -> Result<Vec<(String, Item)>, Self::Err>;
 }
 
 /// Shared semantics of the synchronous adapters, over a [`KvCore`] inside one transaction.
@@ -386,7 +428,11 @@ pub(crate) mod kv {
         let mut last_sk = None;
         for (sk, item) in rows {
             if let Some(after) = &q.start_after {
-                let past = if q.forward { sk.as_str() > after.as_str() } else { sk.as_str() < after.as_str() };
+                let past = if q.forward {
+                    sk.as_str() > after.as_str()
+                } else {
+                    sk.as_str() < after.as_str()
+                };
                 if !past {
                     continue;
                 }
@@ -416,11 +462,20 @@ pub(crate) mod kv {
     ) -> Result<(), TableError> {
         for op in ops {
             let (table, pk, sk, cond) = match op {
-                TxOp::Put { table, item, condition } => {
+                TxOp::Put {
+                    table,
+                    item,
+                    condition,
+                } => {
                     let (pk, sk) = validate_item(table, item)?;
                     (table, pk, sk, condition)
                 }
-                TxOp::Check { table, pk, sk, condition } => (table, pk.clone(), sk.clone(), condition),
+                TxOp::Check {
+                    table,
+                    pk,
+                    sk,
+                    condition,
+                } => (table, pk.clone(), sk.clone(), condition),
             };
             let current = kv.kv_get(table.name, &pk, &sk).map_err(&map)?;
             if !cond.holds(current.as_ref()) {
