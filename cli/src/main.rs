@@ -1,1 +1,71 @@
-fn main() {}
+//! `gras`: the GRAS pipeline on a laptop. Every command runs the same use cases as the
+//! Lambdas, on the embedded backend (the lake is a folder, the tables an SQLite file).
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Forecasting and anomaly pipeline for business metrics, run locally.
+#[derive(Debug, Parser)]
+#[command(name = "gras", version, about)]
+pub struct Cli {
+    /// Configuration file (default: $GRAS_CONFIG, else config/gras.toml, else built-in GRAS defaults).
+    #[arg(long, global = true, env = "GRAS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The whole pipeline on the embedded backend: generate bronze data, then ingest it file
+    /// by file through the features Lambda's code path.
+    Demo(commands::DemoArgs),
+    /// Write synthetic bronze files (seasonality, trend, holidays, gaps, duplicates, outliers).
+    Generate(commands::GenerateArgs),
+    /// Batch: every bronze object under LAKE/bronze/ into LAKE/silver/.
+    Features(commands::LakeArgs),
+    /// Incremental: handle bronze keys as the features Lambda handles their S3 events.
+    Ingest(commands::IngestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gras: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gras: {e}");
+            let mut source = std::error::Error::source(&*e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -18,6 +18,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod online;
 pub mod pipeline;
+pub mod registry;
 pub mod silver;
 pub mod state;
 pub mod storage;

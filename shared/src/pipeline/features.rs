@@ -300,6 +300,9 @@ fn date_of(ns: i64) -> NaiveDate {
     DateTime::from_timestamp_nanos(ns).date_naive()
 }
 
+/// A bronze object read by the batch path: its key, content and fingerprint.
+type ReadFile = (BronzeKey, crate::bronze::BronzeFile, String);
+
 /// Partitions written or deleted, and online items upserted.
 type Written = (BTreeSet<(MetricId, NaiveDate)>, u64);
 
@@ -492,7 +495,7 @@ impl FeatureEngine {
             // 2. Widen extents; collect the affected bucket range per series.
             let mut known = state::load_extents(tables, &bk.metric).await?;
             let mut affected: BTreeSet<NaiveDate> = BTreeSet::new();
-            let reach = MAX_INTERPOLATED_GAP as i64 * width + width;
+            let reach = MAX_INTERPOLATED_GAP * width + width;
             for (sid, &(lo, hi)) in &ranges {
                 let series = &file.rows.keys[*sid as usize];
                 let prev =
@@ -870,10 +873,7 @@ impl FeatureEngine {
         let mut summary = RunSummary::default();
         let listing = self.stores.blobs.list(BRONZE_PREFIX).await?;
         let mut by_metric: BTreeMap<MetricId, Vec<(String, BronzeRows)>> = BTreeMap::new();
-        let reads: Vec<(
-            String,
-            Result<(BronzeKey, crate::bronze::BronzeFile, String), FeaturesError>,
-        )> = stream::iter(listing)
+        let reads: Vec<(String, Result<ReadFile, FeaturesError>)> = stream::iter(listing)
             .filter_map(|meta| async move {
                 match BronzeKey::parse(&meta.key) {
                     Ok(bk) => Some((meta.key, bk)),

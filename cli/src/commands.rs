@@ -1,0 +1,211 @@
+//! The subcommands: argument types and their runs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use clap::Args;
+use gras_shared::generate::{generate, GenSpec};
+use gras_shared::pipeline::features::{FeatureEngine, RunSummary};
+use gras_shared::storage::Stores;
+use gras_shared::Config;
+
+use crate::{Cli, Command};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// `--lake DIR`.
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// The lake folder (same key layout as the S3 bucket).
+    #[arg(long, default_value = "lake")]
+    pub lake: PathBuf,
+}
+
+/// `gras ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Object keys relative to the lake (`bronze/gras/metric=G/...`); paths inside the lake
+    /// folder are accepted too.
+    #[arg(required = true)]
+    keys: Vec<String>,
+}
+
+/// `gras generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Days of data.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Series per metric (plus the metric's `_all` total).
+    #[arg(long, default_value_t = 20)]
+    series: u32,
+    /// Random seed; the same seed writes the same bytes.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// First UTC date.
+    #[arg(long, default_value = "2024-01-01")]
+    start: NaiveDate,
+}
+
+/// `gras demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The lake folder (created; an existing one is reused).
+    #[arg(long, default_value = "demo-lake")]
+    lake: PathBuf,
+    /// Days of data.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Series per metric.
+    #[arg(long, default_value_t = 20)]
+    series: u32,
+    /// Random seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+/// Runs the parsed command; `Err` is a usage or environment problem (exit 2), a partial
+/// failure of the data is reported and gives exit code 1.
+pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    if Config::resolve_path(cli.config.as_deref()).is_none() {
+        eprintln!(
+            "gras: no config file (--config, $GRAS_CONFIG or ./{}): using the built-in GRAS defaults, without holidays",
+            gras_shared::config::DEFAULT_CONFIG_PATH
+        );
+    }
+    let config = Arc::new(Config::load_or_default(cli.config.as_deref())?);
+    match cli.command {
+        Command::Generate(a) => run_generate(&a, &config, cli.json).await,
+        Command::Demo(a) => run_demo(&a, config, cli.json).await,
+        Command::Features(a) => {
+            let engine = FeatureEngine::new(Stores::local(&a.lake)?, config);
+            let summary = engine.batch().await?;
+            Ok(report(&summary, cli.json))
+        }
+        Command::Ingest(a) => {
+            let engine = FeatureEngine::new(Stores::local(&a.lake.lake)?, config);
+            let keys: Vec<String> = a.keys.iter().map(|k| lake_key(&a.lake.lake, k)).collect();
+            let summary = engine.ingest(&keys).await;
+            Ok(report(&summary, cli.json))
+        }
+    }
+}
+
+/// A key given as a path inside the lake folder becomes the object key.
+fn lake_key(lake: &Path, key: &str) -> String {
+    let p = Path::new(key);
+    let stripped: Option<PathBuf> =
+        p.strip_prefix(lake)
+            .ok()
+            .map(Path::to_path_buf)
+            .or_else(|| {
+                let abs_lake = std::fs::canonicalize(lake).ok()?;
+                let abs = std::fs::canonicalize(p).ok()?;
+                abs.strip_prefix(&abs_lake).ok().map(Path::to_path_buf)
+            });
+    match stripped {
+        Some(rel) => rel
+            .to_string_lossy()
+            .replace(std::path::MAIN_SEPARATOR, "/"),
+        None => key.to_string(),
+    }
+}
+
+fn report(summary: &RunSummary, json: bool) -> ExitCode {
+    if json {
+        println!("{}", serde_json::to_string(summary).unwrap_or_default());
+    } else {
+        println!("{summary}");
+        for f in &summary.failed {
+            eprintln!("failed: {}: {}", f.key, f.reason);
+        }
+    }
+    if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+async fn run_generate(a: &GenerateArgs, config: &Config, json: bool) -> Result<ExitCode, Error> {
+    let stores = Stores::local(&a.lake.lake)?;
+    let spec = GenSpec {
+        start: a.start,
+        days: a.days,
+        series: a.series,
+        seed: a.seed,
+    };
+    let (mut files, mut rows, mut bytes) = (0u64, 0u64, 0u64);
+    for obj in generate(&spec, config) {
+        let obj = obj?;
+        files += 1;
+        rows += obj.rows as u64;
+        bytes += obj.body.len() as u64;
+        stores.blobs.put(&obj.key, obj.body).await?;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"files": files, "rows": rows, "bytes": bytes, "lake": a.lake.lake})
+        );
+    } else {
+        println!(
+            "files={files} rows={rows} bytes={bytes} lake={}",
+            a.lake.lake.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
+    let started = std::time::Instant::now();
+    let stores = Stores::local(&a.lake)?;
+    let spec = GenSpec {
+        start: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default(),
+        days: a.days,
+        series: a.series,
+        seed: a.seed,
+    };
+    let engine = FeatureEngine::new(stores.clone(), config.clone());
+    let mut keys = Vec::new();
+    let mut generated_rows = 0u64;
+    for obj in generate(&spec, &config) {
+        let obj = obj?;
+        generated_rows += obj.rows as u64;
+        stores.blobs.put(&obj.key, obj.body).await?;
+        keys.push(obj.key);
+    }
+    if !json {
+        eprintln!(
+            "generated {} bronze files ({generated_rows} rows) in {}",
+            keys.len(),
+            a.lake.display()
+        );
+    }
+    // File by file, in upload order, exactly as S3 events would arrive at the Lambda.
+    let summary = engine.ingest(&keys).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"lake": a.lake, "features": summary, "seconds": elapsed})
+        );
+    } else {
+        println!("features: {summary}");
+        println!(
+            "done in {elapsed:.1}s; silver partitions under {}/silver/gras/features/",
+            a.lake.display()
+        );
+    }
+    Ok(if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,734 @@
+//! The model registry (contract section 6): versions per metric in `gras_models`, their
+//! artifacts in the lake, and the approval workflow.
+//!
+//! At most one `Approved` version per metric: approval is one DynamoDB transaction that
+//! (1) moves the metric's approval pointer (`approved#<M>` in `gras_state`) from the
+//! current version to the new one, conditional on it still naming the current one (or not
+//! existing), (2) sets the new version `Approved`, conditional on it being
+//! `PendingApproval`, and (3) sets the previous one `Archived`, conditional on it being
+//! `Approved`. Two racing approvals read the same pointer; only one transaction can move it.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::contract::table;
+use crate::ids::{MetricId, ModelVersion};
+use crate::state::STATE;
+use crate::storage::table::{
+    query_all, Attr, Condition, Item, Query, TableError, TableSpec, TableStore, TxOp,
+};
+
+/// The registry table: hash key `metric_id`, range key `version`.
+pub const MODELS: TableSpec = TableSpec {
+    name: table::MODELS,
+    pk: "metric_id",
+    sk: Some("version"),
+};
+
+/// Attribute names of registry items.
+pub mod attr {
+    /// Metric id (hash key).
+    pub const METRIC_ID: &str = "metric_id";
+    /// Version (range key).
+    pub const VERSION: &str = "version";
+    /// Status.
+    pub const STATUS: &str = "status";
+    /// Model kind (`mstl_ets`, `seasonal_naive`, ...).
+    pub const MODEL_KIND: &str = "model_kind";
+    /// `s3://<lake>/models/metric=<M>/version=<V>/model.json`.
+    pub const ARTIFACT_URI: &str = "artifact_uri";
+    /// Backtest MAPE.
+    pub const MAPE: &str = "mape";
+    /// Backtest sMAPE.
+    pub const SMAPE: &str = "smape";
+    /// Backtest MASE.
+    pub const MASE: &str = "mase";
+    /// Backtest interval coverage.
+    pub const COVERAGE: &str = "coverage";
+    /// First bucket of the training window (RFC 3339).
+    pub const TRAIN_START: &str = "train_start";
+    /// Last bucket of the training window (RFC 3339).
+    pub const TRAIN_END: &str = "train_end";
+    /// Creation time (RFC 3339).
+    pub const CREATED_AT: &str = "created_at";
+    /// Series the model was trained on.
+    pub const SERIES: &str = "series";
+    /// Fingerprint of the training data.
+    pub const FINGERPRINT: &str = "data_fingerprint";
+    /// Who or what decided the status (`policy`, a person).
+    pub const DECIDED_BY: &str = "decided_by";
+    /// Why (policy outcome or a person's note).
+    pub const DECISION_REASON: &str = "decision_reason";
+    /// When the status last changed.
+    pub const DECIDED_AT: &str = "decided_at";
+}
+
+/// The lifecycle of a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelStatus {
+    /// Registered, waiting for the policy or a person.
+    PendingApproval,
+    /// Serving: the one version inference and the API use.
+    Approved,
+    /// Refused.
+    Rejected,
+    /// Was approved, replaced by a newer approval.
+    Archived,
+}
+
+impl ModelStatus {
+    /// The contract's spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ModelStatus::PendingApproval => "PendingApproval",
+            ModelStatus::Approved => "Approved",
+            ModelStatus::Rejected => "Rejected",
+            ModelStatus::Archived => "Archived",
+        }
+    }
+    /// Parses the contract's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "PendingApproval" => ModelStatus::PendingApproval,
+            "Approved" => ModelStatus::Approved,
+            "Rejected" => ModelStatus::Rejected,
+            "Archived" => ModelStatus::Archived,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ModelStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Backtest accuracy of a version.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BacktestMetrics {
+    /// Mean absolute percentage error (fraction).
+    pub mape: f64,
+    /// Symmetric MAPE (fraction).
+    pub smape: f64,
+    /// Mean absolute scaled error (seasonal period 168).
+    pub mase: f64,
+    /// Share of actuals inside the forecast interval.
+    pub coverage: f64,
+}
+
+/// A registry entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelRecord {
+    /// The metric.
+    pub metric_id: MetricId,
+    /// The version.
+    pub version: ModelVersion,
+    /// Status.
+    pub status: ModelStatus,
+    /// Model kind.
+    pub model_kind: String,
+    /// Artifact location.
+    pub artifact_uri: String,
+    /// Backtest metrics.
+    pub metrics: BacktestMetrics,
+    /// Training window start.
+    pub train_start: DateTime<Utc>,
+    /// Training window end.
+    pub train_end: DateTime<Utc>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Series trained on.
+    pub series: u64,
+    /// Fingerprint of the training data.
+    pub data_fingerprint: String,
+    /// Who decided the current status.
+    pub decided_by: Option<String>,
+    /// Why.
+    pub decision_reason: Option<String>,
+}
+
+fn ts(t: &DateTime<Utc>) -> Attr {
+    Attr::S(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+impl ModelRecord {
+    /// The registry item.
+    pub fn to_item(&self) -> Item {
+        let mut i = Item::new();
+        let s = |v: &str| Attr::S(v.to_string());
+        i.insert(attr::METRIC_ID.into(), s(self.metric_id.as_str()));
+        i.insert(attr::VERSION.into(), s(self.version.as_str()));
+        i.insert(attr::STATUS.into(), s(self.status.as_str()));
+        i.insert(attr::MODEL_KIND.into(), s(&self.model_kind));
+        i.insert(attr::ARTIFACT_URI.into(), s(&self.artifact_uri));
+        i.insert(attr::MAPE.into(), Attr::opt_n(Some(self.metrics.mape)));
+        i.insert(attr::SMAPE.into(), Attr::opt_n(Some(self.metrics.smape)));
+        i.insert(attr::MASE.into(), Attr::opt_n(Some(self.metrics.mase)));
+        i.insert(
+            attr::COVERAGE.into(),
+            Attr::opt_n(Some(self.metrics.coverage)),
+        );
+        i.insert(attr::TRAIN_START.into(), ts(&self.train_start));
+        i.insert(attr::TRAIN_END.into(), ts(&self.train_end));
+        i.insert(attr::CREATED_AT.into(), ts(&self.created_at));
+        i.insert(attr::SERIES.into(), Attr::N(self.series as f64));
+        i.insert(attr::FINGERPRINT.into(), s(&self.data_fingerprint));
+        if let Some(by) = &self.decided_by {
+            i.insert(attr::DECIDED_BY.into(), s(by));
+        }
+        if let Some(r) = &self.decision_reason {
+            i.insert(attr::DECISION_REASON.into(), s(r));
+        }
+        i
+    }
+
+    /// Parses a registry item; `None` when it is not one.
+    pub fn from_item(i: &Item) -> Option<Self> {
+        let s = |k: &str| i.get(k).and_then(Attr::as_s);
+        let n = |k: &str| i.get(k).and_then(Attr::as_n).unwrap_or(f64::NAN);
+        let t = |k: &str| {
+            s(k).and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+                .map(|d| d.with_timezone(&Utc))
+        };
+        Some(Self {
+            metric_id: MetricId::new(s(attr::METRIC_ID)?).ok()?,
+            version: ModelVersion::new(s(attr::VERSION)?).ok()?,
+            status: ModelStatus::parse(s(attr::STATUS)?)?,
+            model_kind: s(attr::MODEL_KIND).unwrap_or_default().to_string(),
+            artifact_uri: s(attr::ARTIFACT_URI).unwrap_or_default().to_string(),
+            metrics: BacktestMetrics {
+                mape: n(attr::MAPE),
+                smape: n(attr::SMAPE),
+                mase: n(attr::MASE),
+                coverage: n(attr::COVERAGE),
+            },
+            train_start: t(attr::TRAIN_START)?,
+            train_end: t(attr::TRAIN_END)?,
+            created_at: t(attr::CREATED_AT)?,
+            series: i.get(attr::SERIES).and_then(Attr::as_n).unwrap_or(0.0) as u64,
+            data_fingerprint: s(attr::FINGERPRINT).unwrap_or_default().to_string(),
+            decided_by: s(attr::DECIDED_BY).map(str::to_string),
+            decision_reason: s(attr::DECISION_REASON).map(str::to_string),
+        })
+    }
+}
+
+/// Errors of the registry workflow.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No such version.
+    #[error("model {metric} {version} not found")]
+    NotFound {
+        /// The metric.
+        metric: MetricId,
+        /// The version.
+        version: String,
+    },
+    /// The transition is not allowed from the version's status.
+    #[error("model {metric} {version} is {status}; {action} needs {needs}")]
+    InvalidTransition {
+        /// The metric.
+        metric: MetricId,
+        /// The version.
+        version: ModelVersion,
+        /// Its status.
+        status: ModelStatus,
+        /// What was asked.
+        action: &'static str,
+        /// The status it needs.
+        needs: &'static str,
+    },
+    /// Another approval or decision changed the registry first; read again and retry.
+    #[error("model {metric} {version}: the registry changed concurrently ({0})", .source)]
+    Conflict {
+        /// The metric.
+        metric: MetricId,
+        /// The version.
+        version: ModelVersion,
+        /// The failed condition.
+        #[source]
+        source: TableError,
+    },
+    /// Storage failure.
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
+/// The approval policy: when a new version is approved without a person.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalPolicy {
+    /// Relative MASE improvement over the approved version required to auto-approve
+    /// (0.02: at least 2% lower MASE on the same backtest).
+    pub margin: f64,
+    /// Largest |coverage - nominal| that auto-approval accepts (0.05: five points).
+    pub coverage_tolerance: f64,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        Self {
+            margin: 0.02,
+            coverage_tolerance: 0.05,
+        }
+    }
+}
+
+/// What the policy decided for a new version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Decision {
+    /// Approve now.
+    Approve(String),
+    /// Leave `PendingApproval` for a person.
+    WaitForPerson(String),
+}
+
+impl ApprovalPolicy {
+    /// Decides on a candidate with `new` metrics, given the approved version's metrics on
+    /// the same backtest (if any) and the nominal interval coverage.
+    pub fn decide(
+        &self,
+        new: &BacktestMetrics,
+        current: Option<&BacktestMetrics>,
+        nominal: f64,
+    ) -> Decision {
+        if !new.mase.is_finite() || !new.coverage.is_finite() {
+            return Decision::WaitForPerson("backtest metrics are not finite".into());
+        }
+        let gap = (new.coverage - nominal).abs();
+        if gap > self.coverage_tolerance {
+            return Decision::WaitForPerson(format!(
+                "coverage {:.3} is {:.3} from nominal {:.2} (tolerance {:.2})",
+                new.coverage, gap, nominal, self.coverage_tolerance
+            ));
+        }
+        match current {
+            None => Decision::Approve("no approved version yet; coverage within tolerance".into()),
+            Some(cur) if new.mase <= cur.mase * (1.0 - self.margin) => Decision::Approve(format!(
+                "MASE {:.4} beats the approved {:.4} by at least {:.0}%",
+                new.mase,
+                cur.mase,
+                self.margin * 100.0
+            )),
+            Some(cur) => Decision::WaitForPerson(format!(
+                "MASE {:.4} does not beat the approved {:.4} by {:.0}%",
+                new.mase,
+                cur.mase,
+                self.margin * 100.0
+            )),
+        }
+    }
+}
+
+/// Registers a new version (fails if the version exists).
+pub async fn register(t: &dyn TableStore, rec: &ModelRecord) -> Result<(), RegistryError> {
+    t.put(&MODELS, rec.to_item(), Condition::NotExists).await?;
+    Ok(())
+}
+
+/// Every version of a metric, newest first.
+pub async fn list(
+    t: &dyn TableStore,
+    metric: &MetricId,
+) -> Result<Vec<ModelRecord>, RegistryError> {
+    let q = Query {
+        forward: false,
+        ..Query::all(metric.as_str())
+    };
+    Ok(query_all(t, &MODELS, &q)
+        .await?
+        .iter()
+        .filter_map(ModelRecord::from_item)
+        .collect())
+}
+
+/// One version.
+pub async fn get(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    version: &ModelVersion,
+) -> Result<Option<ModelRecord>, RegistryError> {
+    Ok(t.get(&MODELS, metric.as_str(), version.as_str())
+        .await?
+        .as_ref()
+        .and_then(ModelRecord::from_item))
+}
+
+const POINTER_VERSION: &str = "version";
+
+fn pointer_pk(metric: &MetricId) -> String {
+    format!("approved#{metric}")
+}
+
+/// The version the approval pointer names, if any.
+async fn pointer(
+    t: &dyn TableStore,
+    metric: &MetricId,
+) -> Result<Option<ModelVersion>, RegistryError> {
+    let item = t.get(&STATE, &pointer_pk(metric), "_").await?;
+    Ok(item.and_then(|i| {
+        i.get(POINTER_VERSION)
+            .and_then(Attr::as_s)
+            .and_then(|v| ModelVersion::new(v).ok())
+    }))
+}
+
+/// The metric's approved version, if any.
+pub async fn approved(
+    t: &dyn TableStore,
+    metric: &MetricId,
+) -> Result<Option<ModelRecord>, RegistryError> {
+    match pointer(t, metric).await? {
+        Some(v) => Ok(get(t, metric, &v)
+            .await?
+            .filter(|r| r.status == ModelStatus::Approved)),
+        None => Ok(None),
+    }
+}
+
+fn with_status(
+    rec: &ModelRecord,
+    status: ModelStatus,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Item {
+    let mut item = ModelRecord {
+        status,
+        decided_by: Some(by.into()),
+        decision_reason: Some(reason.into()),
+        ..rec.clone()
+    }
+    .to_item();
+    item.insert(attr::DECIDED_AT.into(), ts(&now));
+    item
+}
+
+/// Approves a `PendingApproval` version, archiving the previously approved one, in one
+/// conditional transaction.
+pub async fn approve(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    version: &ModelVersion,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<ModelRecord, RegistryError> {
+    let rec = get(t, metric, version)
+        .await?
+        .ok_or_else(|| RegistryError::NotFound {
+            metric: metric.clone(),
+            version: version.to_string(),
+        })?;
+    if rec.status != ModelStatus::PendingApproval {
+        return Err(RegistryError::InvalidTransition {
+            metric: metric.clone(),
+            version: version.clone(),
+            status: rec.status,
+            action: "approve",
+            needs: "PendingApproval",
+        });
+    }
+    let current = pointer(t, metric).await?;
+    let mut pointer_item = Item::new();
+    pointer_item.insert("pk".into(), Attr::S(pointer_pk(metric)));
+    pointer_item.insert("sk".into(), Attr::S("_".into()));
+    pointer_item.insert(POINTER_VERSION.into(), Attr::S(version.to_string()));
+    pointer_item.insert(attr::DECIDED_AT.into(), ts(&now));
+    let pointer_cond = match &current {
+        Some(v) => Condition::Equals(POINTER_VERSION.into(), Attr::S(v.to_string())),
+        None => Condition::NotExists,
+    };
+    let status_is =
+        |s: ModelStatus| Condition::Equals(attr::STATUS.into(), Attr::S(s.as_str().into()));
+    let mut ops = vec![
+        TxOp::Put {
+            table: STATE,
+            item: pointer_item,
+            condition: pointer_cond,
+        },
+        TxOp::Put {
+            table: MODELS,
+            item: with_status(&rec, ModelStatus::Approved, by, reason, now),
+            condition: status_is(ModelStatus::PendingApproval),
+        },
+    ];
+    if let Some(prev) = &current {
+        if let Some(prev_rec) = get(t, metric, prev).await? {
+            ops.push(TxOp::Put {
+                table: MODELS,
+                item: with_status(
+                    &prev_rec,
+                    ModelStatus::Archived,
+                    by,
+                    &format!("replaced by {version}"),
+                    now,
+                ),
+                condition: status_is(ModelStatus::Approved),
+            });
+        }
+    }
+    match t.transact(ops).await {
+        Ok(()) => Ok(ModelRecord {
+            status: ModelStatus::Approved,
+            decided_by: Some(by.into()),
+            decision_reason: Some(reason.into()),
+            ..rec
+        }),
+        Err(e @ TableError::ConditionFailed { .. }) => Err(RegistryError::Conflict {
+            metric: metric.clone(),
+            version: version.clone(),
+            source: e,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Rejects a `PendingApproval` version.
+pub async fn reject(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    version: &ModelVersion,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<ModelRecord, RegistryError> {
+    let rec = get(t, metric, version)
+        .await?
+        .ok_or_else(|| RegistryError::NotFound {
+            metric: metric.clone(),
+            version: version.to_string(),
+        })?;
+    if rec.status != ModelStatus::PendingApproval {
+        return Err(RegistryError::InvalidTransition {
+            metric: metric.clone(),
+            version: version.clone(),
+            status: rec.status,
+            action: "reject",
+            needs: "PendingApproval",
+        });
+    }
+    let cond = Condition::Equals(
+        attr::STATUS.into(),
+        Attr::S(ModelStatus::PendingApproval.as_str().into()),
+    );
+    match t
+        .put(
+            &MODELS,
+            with_status(&rec, ModelStatus::Rejected, by, reason, now),
+            cond,
+        )
+        .await
+    {
+        Ok(()) => Ok(ModelRecord {
+            status: ModelStatus::Rejected,
+            decided_by: Some(by.into()),
+            decision_reason: Some(reason.into()),
+            ..rec
+        }),
+        Err(e @ TableError::ConditionFailed { .. }) => Err(RegistryError::Conflict {
+            metric: metric.clone(),
+            version: version.clone(),
+            source: e,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Conformance of the approval state machine on any table store (run against every
+/// adapter, including DynamoDB on the emulator, with a race of concurrent approvals).
+pub mod checks {
+    use super::*;
+
+    /// A pending record for tests.
+    pub fn pending(metric: &str, version: &str, mase: f64) -> ModelRecord {
+        let t0 = DateTime::from_timestamp(1_704_067_200, 0).unwrap_or_default();
+        ModelRecord {
+            metric_id: MetricId::new(metric).expect("metric"),
+            version: ModelVersion::new(version).expect("version"),
+            status: ModelStatus::PendingApproval,
+            model_kind: "seasonal_naive".into(),
+            artifact_uri: format!("s3://lake/models/metric={metric}/version={version}/model.json"),
+            metrics: BacktestMetrics {
+                mape: 0.1,
+                smape: 0.1,
+                mase,
+                coverage: 0.9,
+            },
+            train_start: t0,
+            train_end: t0,
+            created_at: t0,
+            series: 3,
+            data_fingerprint: "fp".into(),
+            decided_by: None,
+            decision_reason: None,
+        }
+    }
+
+    /// The state machine: approve, archive on re-approval, refuse invalid transitions,
+    /// and a race of `racers` concurrent approvals that leaves exactly one approved.
+    pub async fn approval_state_machine(
+        t: std::sync::Arc<dyn TableStore>,
+        metric: &str,
+        racers: usize,
+    ) {
+        let m = MetricId::new(metric).expect("metric");
+        let now = Utc::now();
+        let v1 = pending(metric, "v20240101000000-aaaaaa", 1.0);
+        let v2 = pending(metric, "v20240102000000-bbbbbb", 0.9);
+        register(&*t, &v1).await.expect("register v1");
+        assert!(
+            register(&*t, &v1).await.is_err(),
+            "a version registers once"
+        );
+        register(&*t, &v2).await.expect("register v2");
+        assert!(approved(&*t, &m).await.expect("approved").is_none());
+        approve(&*t, &m, &v1.version, "test", "first", now)
+            .await
+            .expect("approve v1");
+        assert_eq!(
+            approved(&*t, &m)
+                .await
+                .expect("approved")
+                .map(|r| r.version),
+            Some(v1.version.clone())
+        );
+        let again = approve(&*t, &m, &v1.version, "test", "again", now)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(again, RegistryError::InvalidTransition { .. }),
+            "{again}"
+        );
+        approve(&*t, &m, &v2.version, "test", "better", now)
+            .await
+            .expect("approve v2");
+        let all = list(&*t, &m).await.expect("list");
+        assert_eq!(
+            all.iter().map(|r| r.status).collect::<Vec<_>>(),
+            vec![ModelStatus::Approved, ModelStatus::Archived]
+        );
+        assert_eq!(all[0].version, v2.version, "newest first");
+        let v3 = pending(metric, "v20240103000000-cccccc", 2.0);
+        register(&*t, &v3).await.expect("register v3");
+        reject(&*t, &m, &v3.version, "person", "worse", now)
+            .await
+            .expect("reject");
+        assert!(matches!(
+            approve(&*t, &m, &v3.version, "x", "y", now).await,
+            Err(RegistryError::InvalidTransition { .. })
+        ));
+
+        // The race: many pending versions approved at once.
+        let mut versions = Vec::new();
+        for i in 0..racers {
+            let r = pending(metric, &format!("v20240201{i:06}-race{i:02}"), 0.5);
+            register(&*t, &r).await.expect("register racer");
+            versions.push(r.version);
+        }
+        let tasks: Vec<_> = versions
+            .iter()
+            .map(|v| {
+                let (t, m, v) = (t.clone(), m.clone(), v.clone());
+                tokio::spawn(async move {
+                    approve(&*t, &m, &v, "racer", "race", Utc::now())
+                        .await
+                        .is_ok()
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            if task.await.expect("join") {
+                won += 1;
+            }
+        }
+        assert!(won >= 1, "at least one approval wins");
+        let approved_now: Vec<_> = list(&*t, &m)
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|r| r.status == ModelStatus::Approved)
+            .collect();
+        assert_eq!(
+            approved_now.len(),
+            1,
+            "exactly one Approved version after the race: {approved_now:?}"
+        );
+        assert_eq!(
+            approved(&*t, &m)
+                .await
+                .expect("approved")
+                .map(|r| r.version),
+            Some(approved_now[0].version.clone())
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryTableStore;
+
+    fn m(mase: f64, coverage: f64) -> BacktestMetrics {
+        BacktestMetrics {
+            mape: 0.1,
+            smape: 0.1,
+            mase,
+            coverage,
+        }
+    }
+
+    #[test]
+    fn policy_decisions() {
+        let p = ApprovalPolicy::default();
+        assert!(matches!(
+            p.decide(&m(1.0, 0.88), None, 0.9),
+            Decision::Approve(_)
+        ));
+        assert!(
+            matches!(
+                p.decide(&m(1.0, 0.80), None, 0.9),
+                Decision::WaitForPerson(_)
+            ),
+            "coverage too far"
+        );
+        assert!(matches!(
+            p.decide(&m(0.97, 0.9), Some(&m(1.0, 0.9)), 0.9),
+            Decision::Approve(_)
+        ));
+        assert!(
+            matches!(
+                p.decide(&m(0.99, 0.9), Some(&m(1.0, 0.9)), 0.9),
+                Decision::WaitForPerson(_)
+            ),
+            "1% is below the 2% margin"
+        );
+        assert!(matches!(
+            p.decide(&m(f64::NAN, 0.9), None, 0.9),
+            Decision::WaitForPerson(_)
+        ));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let r = checks::pending("G", "v20240101000000-abc", 0.8);
+        assert_eq!(ModelRecord::from_item(&r.to_item()), Some(r));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn state_machine_in_memory() {
+        checks::approval_state_machine(std::sync::Arc::new(MemoryTableStore::default()), "G", 8)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn state_machine_on_sqlite() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store =
+            crate::storage::sqlite::SqliteTableStore::open(&dir.path().join("s.db")).expect("db");
+        checks::approval_state_machine(std::sync::Arc::new(store), "G", 8).await;
+    }
+}

@@ -1,0 +1,21 @@
+//! The approval state machine on DynamoDB (moto): conditional transactions keep at most one
+//! `Approved` version per metric, even when approvals race.
+
+use std::sync::Arc;
+
+use gras_integration_tests::{create_table, Moto};
+use gras_shared::registry::{checks, MODELS};
+use gras_shared::state::STATE;
+use gras_shared::storage::aws::DynamoTableStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_approvals_leave_one_approved_version() {
+    let moto = Moto::start();
+    let prefix = format!("reg{}_", rand::random::<u32>() % 1_000_000);
+    let settings = moto.settings(&prefix).await;
+    for t in [STATE, MODELS] {
+        create_table(&settings.dynamodb(), &prefix, &t).await;
+    }
+    let store = Arc::new(DynamoTableStore::new(settings.dynamodb(), prefix));
+    checks::approval_state_machine(store, "G", 6).await;
+}
