@@ -7,7 +7,10 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use clap::Args;
 use gras_shared::generate::{generate, GenSpec};
+use gras_shared::metrics::NoMetrics;
 use gras_shared::pipeline::features::{FeatureEngine, RunSummary};
+use gras_shared::pipeline::train::{TrainError, TrainReport, Trainer};
+use gras_shared::registry;
 use gras_shared::storage::Stores;
 use gras_shared::Config;
 
@@ -70,6 +73,45 @@ pub struct DemoArgs {
     seed: u64,
 }
 
+/// `gras train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Only this metric (default: every configured metric).
+    #[arg(long)]
+    metric: Option<String>,
+}
+
+/// `gras models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Only this metric.
+    #[arg(long)]
+    metric: Option<String>,
+}
+
+/// `gras approve` / `gras reject`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// The metric.
+    #[arg(long)]
+    metric: String,
+    /// The version (`v<YYYYMMDDHHMMSS>-<id>`).
+    #[arg(long)]
+    version: String,
+    /// Who decides (recorded in the registry).
+    #[arg(long, default_value = "cli")]
+    by: String,
+    /// Why (recorded in the registry).
+    #[arg(long, default_value = "decided with gras CLI")]
+    reason: String,
+}
+
 /// Runs the parsed command; `Err` is a usage or environment problem (exit 2), a partial
 /// failure of the data is reported and gives exit code 1.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -88,6 +130,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let summary = engine.batch().await?;
             Ok(report(&summary, cli.json))
         }
+        Command::Train(a) => run_train(&a.lake.lake, a.metric.as_deref(), config, cli.json).await,
+        Command::Models(a) => {
+            run_models(&a.lake.lake, a.metric.as_deref(), &config, cli.json).await
+        }
+        Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
+        Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Ingest(a) => {
             let engine = FeatureEngine::new(Stores::local(&a.lake.lake)?, config);
             let keys: Vec<String> = a.keys.iter().map(|k| lake_key(&a.lake.lake, k)).collect();
@@ -208,4 +256,119 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
     } else {
         ExitCode::from(1)
     })
+}
+
+fn lake_uri(lake: &Path) -> String {
+    let abs = std::fs::canonicalize(lake).unwrap_or_else(|_| lake.to_path_buf());
+    format!("file://{}", abs.display())
+}
+
+/// Trains every task of a run in-process (the Lambda sends them to SQS instead).
+pub async fn train_all(
+    stores: &Stores,
+    lake: &Path,
+    metric: Option<&str>,
+    config: Arc<Config>,
+) -> Result<Vec<TrainReport>, Error> {
+    let trainer = Trainer::new(stores.clone(), config, Arc::new(NoMetrics), lake_uri(lake));
+    let mut reports = Vec::new();
+    for task in trainer.plan(metric, "manual").await? {
+        match trainer.train(&task).await {
+            Ok(r) => reports.push(r),
+            Err(TrainError::NotEnoughData { metric, reason }) => {
+                eprintln!("gras: {metric}: nothing to train ({reason})")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(reports)
+}
+
+async fn run_train(
+    lake: &Path,
+    metric: Option<&str>,
+    config: Arc<Config>,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    let stores = Stores::local(lake)?;
+    let reports = train_all(&stores, lake, metric, config).await?;
+    if json {
+        println!("{}", serde_json::to_string(&reports)?);
+    } else {
+        for r in reports.iter().filter(|r| r.registered.is_some()) {
+            println!("{r}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_models(
+    lake: &Path,
+    metric: Option<&str>,
+    config: &Config,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    let stores = Stores::local(lake)?;
+    let mut all = Vec::new();
+    for m in config
+        .metrics
+        .keys()
+        .filter(|m| metric.is_none_or(|x| x == m.as_str()))
+    {
+        all.extend(registry::list(&*stores.tables, m).await?);
+    }
+    if json {
+        println!("{}", serde_json::to_string(&all)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<6} {:<24} {:<16} {:<14} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "metric", "version", "status", "kind", "MASE", "MAPE", "sMAPE", "cover", "series"
+    );
+    for r in &all {
+        println!(
+            "{:<6} {:<24} {:<16} {:<14} {:>8.4} {:>8.4} {:>8.4} {:>8.3} {:>7}",
+            r.metric_id.as_str(),
+            r.version.as_str(),
+            r.status.as_str(),
+            r.model_kind,
+            r.metrics.mase,
+            r.metrics.mape,
+            r.metrics.smape,
+            r.metrics.coverage,
+            r.series
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_decide(
+    a: &DecideArgs,
+    config: &Config,
+    approve: bool,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    let stores = Stores::local(&a.lake.lake)?;
+    let (metric, _) = config
+        .metric_by_name(&a.metric)
+        .ok_or_else(|| format!("metric {:?} is not configured", a.metric))?;
+    let version = gras_shared::ModelVersion::new(a.version.clone())?;
+    let now = chrono::Utc::now();
+    let rec = if approve {
+        registry::approve(&*stores.tables, metric, &version, &a.by, &a.reason, now).await
+    } else {
+        registry::reject(&*stores.tables, metric, &version, &a.by, &a.reason, now).await
+    };
+    match rec {
+        Ok(r) if json => println!("{}", serde_json::to_string(&r)?),
+        Ok(r) => println!(
+            "metric={} version={} status={}",
+            r.metric_id, r.version, r.status
+        ),
+        Err(e) => {
+            eprintln!("gras: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,14 @@ pub enum Command {
     Features(commands::LakeArgs),
     /// Incremental: handle bronze keys as the features Lambda handles their S3 events.
     Ingest(commands::IngestArgs),
+    /// Train: backtest candidate models per metric, register the best, apply the approval policy.
+    Train(commands::TrainArgs),
+    /// List model versions with status and backtest metrics.
+    Models(commands::ModelsArgs),
+    /// Approve a PendingApproval version (the previous approved one is archived).
+    Approve(commands::DecideArgs),
+    /// Reject a PendingApproval version.
+    Reject(commands::DecideArgs),
 }
 
 fn main() -> ExitCode {

@@ -135,11 +135,58 @@ pub struct MetricConfig {
     pub holidays: BTreeSet<NaiveDate>,
 }
 
-/// The whole configuration: metrics by id, in id order.
+/// Training settings (`[training]`, all optional).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    /// Days of silver history a model is trained and backtested on.
+    pub window_days: u32,
+    /// Rolling-origin backtest windows (at least 3).
+    pub backtest_windows: u32,
+    /// Series per training task; a metric with more series is trained in shards.
+    pub shard_series: u32,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            window_days: 35,
+            backtest_windows: 3,
+            shard_series: 400,
+        }
+    }
+}
+
+/// The approval policy (`[approval]`, all optional): when a new model version is approved
+/// without a person.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalPolicy {
+    /// Relative MASE improvement over the approved version required to auto-approve
+    /// (0.02: at least 2% lower MASE on the same backtest).
+    pub margin: f64,
+    /// Largest |coverage - nominal| that auto-approval accepts (0.05: five points).
+    pub coverage_tolerance: f64,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        Self {
+            margin: 0.02,
+            coverage_tolerance: 0.05,
+        }
+    }
+}
+
+/// The whole configuration: metrics by id, in id order, and pipeline settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// The configured metrics.
     pub metrics: BTreeMap<MetricId, MetricConfig>,
+    /// Training settings.
+    pub training: TrainingConfig,
+    /// Approval policy.
+    pub approval: ApprovalPolicy,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +196,10 @@ struct RawConfig {
     holidays: Vec<NaiveDate>,
     #[serde(default)]
     metrics: BTreeMap<String, RawMetric>,
+    #[serde(default)]
+    training: TrainingConfig,
+    #[serde(default)]
+    approval: ApprovalPolicy,
 }
 
 #[derive(Deserialize)]
@@ -219,7 +270,26 @@ impl Config {
                 },
             );
         }
-        Ok(Self { metrics })
+        let t = raw.training;
+        if t.backtest_windows < 3 || t.window_days < 7 || t.shard_series == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "training: backtest_windows must be at least 3 (got {}), window_days at least 7 (got {}), shard_series positive",
+                t.backtest_windows, t.window_days
+            )));
+        }
+        let a = raw.approval;
+        let margin_ok = a.margin.is_finite() && (0.0..1.0).contains(&a.margin);
+        let tolerance_ok = a.coverage_tolerance.is_finite() && a.coverage_tolerance >= 0.0;
+        if !(margin_ok && tolerance_ok) {
+            return Err(ConfigError::Invalid(
+                "approval: margin must be in [0, 1) and coverage_tolerance non-negative".into(),
+            ));
+        }
+        Ok(Self {
+            metrics,
+            training: t,
+            approval: a,
+        })
     }
 
     /// Reads and parses a TOML file.
@@ -334,6 +404,12 @@ mod tests {
             ("[metrics.\"a/b\"]\n", "only letters"),
             ("", "no metrics configured"),
             ("[metrics.G\n", "invalid config"),
+            (
+                "[metrics.G]\n[training]\nbacktest_windows = 2\n",
+                "at least 3",
+            ),
+            ("[metrics.G]\n[approval]\nmargin = -1\n", "margin"),
+            ("[metrics.G]\n[approval]\nmargn = 0.1\n", "unknown field"),
         ];
         for (text, want) in cases {
             let err = Config::from_toml(text, None).unwrap_err().to_string();

@@ -96,3 +96,30 @@ impl AwsEnv {
         })
     }
 }
+
+/// The messages of an SQS event (id and body; absent fields become empty strings).
+pub fn sqs_messages(
+    event: aws_lambda_events::event::sqs::SqsEvent,
+) -> Vec<crate::pipeline::notifications::Message> {
+    event
+        .records
+        .into_iter()
+        .map(|r| crate::pipeline::notifications::Message {
+            id: r.message_id.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The partial batch response listing `failed` message ids (SQS redelivers only those).
+pub fn batch_response(
+    failed: impl IntoIterator<Item = String>,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    for id in failed {
+        let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    response
+}

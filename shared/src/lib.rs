@@ -11,6 +11,7 @@ pub mod config;
 pub mod contract;
 pub mod events;
 pub mod features;
+pub mod forecast;
 pub mod generate;
 pub mod ids;
 #[cfg(feature = "aws")]
@@ -18,6 +19,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod online;
 pub mod pipeline;
+pub mod queue;
 pub mod registry;
 pub mod silver;
 pub mod state;

@@ -257,24 +257,7 @@ pub enum RegistryError {
     Table(#[from] TableError),
 }
 
-/// The approval policy: when a new version is approved without a person.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ApprovalPolicy {
-    /// Relative MASE improvement over the approved version required to auto-approve
-    /// (0.02: at least 2% lower MASE on the same backtest).
-    pub margin: f64,
-    /// Largest |coverage - nominal| that auto-approval accepts (0.05: five points).
-    pub coverage_tolerance: f64,
-}
-
-impl Default for ApprovalPolicy {
-    fn default() -> Self {
-        Self {
-            margin: 0.02,
-            coverage_tolerance: 0.05,
-        }
-    }
-}
+pub use crate::config::ApprovalPolicy;
 
 /// What the policy decided for a new version.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,6 +3,7 @@
 
 pub mod features;
 pub mod notifications;
+pub mod train;
 
 use std::sync::Arc;
 

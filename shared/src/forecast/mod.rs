@@ -1,0 +1,395 @@
+//! Forecasting: pure functions from a gap-free hourly history to point forecasts with
+//! lower/upper bounds at a nominal coverage.
+//!
+//! Models ([`ModelSpec`]):
+//! - `seasonal_naive`: the value one season ago, with intervals from the empirical quantiles
+//!   of the in-sample seasonal differences, widened by `sqrt(k)` for the k-th season ahead;
+//! - `mstl_ets`: MSTL decomposition (daily 24 and weekly 168 periods) with AutoETS on the
+//!   trend + remainder, from the `augurs` crates; its intervals are the ETS intervals
+//!   shifted by the seasonal components.
+//!
+//! A spec holds hyper-parameters only: a model is re-fitted on the newest history each time
+//! it forecasts, which is how the registry's versions are applied at inference.
+
+pub mod backtest;
+pub mod metrics;
+
+use augurs::ets::AutoETS;
+use augurs::mstl::MSTLModel;
+use augurs::{Fit, Predict};
+use serde::{Deserialize, Serialize};
+
+/// Daily period of hourly data.
+pub const DAY: usize = 24;
+/// Weekly period of hourly data.
+pub const WEEK: usize = 168;
+
+/// A forecasting model and its hyper-parameters (serialized into model artifacts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelSpec {
+    /// The value `period` steps earlier.
+    SeasonalNaive {
+        /// Season length in steps.
+        period: usize,
+    },
+    /// MSTL decomposition with the given seasonal periods, AutoETS on the deseasonalized rest.
+    MstlEts {
+        /// Seasonal periods in steps, shortest first.
+        periods: Vec<usize>,
+    },
+}
+
+impl ModelSpec {
+    /// The model kind as stored in the registry's `model_kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelSpec::SeasonalNaive { .. } => "seasonal_naive",
+            ModelSpec::MstlEts { .. } => "mstl_ets",
+        }
+    }
+
+    /// The shortest history (in steps) this spec can be fitted on.
+    pub fn min_history(&self) -> usize {
+        match self {
+            ModelSpec::SeasonalNaive { period } => period + 2,
+            ModelSpec::MstlEts { periods } => 2 * periods.iter().copied().max().unwrap_or(1) + 1,
+        }
+    }
+}
+
+impl std::fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelSpec::SeasonalNaive { period } => write!(f, "seasonal_naive(period={period})"),
+            ModelSpec::MstlEts { periods } => {
+                let p: Vec<String> = periods.iter().map(ToString::to_string).collect();
+                write!(f, "mstl_ets(periods={})", p.join(","))
+            }
+        }
+    }
+}
+
+/// Point forecasts with bounds, one entry per step ahead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// Point forecasts.
+    pub point: Vec<f64>,
+    /// Lower bounds.
+    pub lower: Vec<f64>,
+    /// Upper bounds.
+    pub upper: Vec<f64>,
+}
+
+impl Forecast {
+    /// Multiplies every bound's distance from its point by `factor` (interval calibration).
+    pub fn scale_intervals(&mut self, factor: f64) {
+        for i in 0..self.point.len() {
+            let p = self.point[i];
+            self.lower[i] = p - (p - self.lower[i]) * factor;
+            self.upper[i] = p + (self.upper[i] - p) * factor;
+        }
+    }
+}
+
+/// Errors of fitting or forecasting.
+#[derive(Debug, thiserror::Error)]
+pub enum ForecastError {
+    /// The history is shorter than the model needs.
+    #[error("{spec} needs at least {need} observations, got {got}")]
+    TooShort {
+        /// The model.
+        spec: String,
+        /// Observations needed.
+        need: usize,
+        /// Observations given.
+        got: usize,
+    },
+    /// The history holds NaN or infinite values (fill gaps first).
+    #[error("history holds non-finite values")]
+    NonFinite,
+    /// A parameter is out of range (level outside (0, 1), zero period or horizon).
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// The underlying model failed to fit or predict.
+    #[error("{spec} failed: {message}")]
+    Model {
+        /// The model.
+        spec: String,
+        /// The library's message.
+        message: String,
+    },
+}
+
+/// Fits `spec` on `history` (gap-free, oldest first) and forecasts `horizon` steps with
+/// bounds at nominal coverage `level` (in (0, 1)).
+pub fn fit_predict(
+    spec: &ModelSpec,
+    history: &[f64],
+    horizon: usize,
+    level: f64,
+) -> Result<Forecast, ForecastError> {
+    if !(level > 0.0 && level < 1.0) {
+        return Err(ForecastError::InvalidParameter(format!(
+            "level {level} is not in (0, 1)"
+        )));
+    }
+    if horizon == 0 {
+        return Err(ForecastError::InvalidParameter("horizon is 0".into()));
+    }
+    if history.iter().any(|v| !v.is_finite()) {
+        return Err(ForecastError::NonFinite);
+    }
+    let need = spec.min_history();
+    if history.len() < need {
+        return Err(ForecastError::TooShort {
+            spec: spec.to_string(),
+            need,
+            got: history.len(),
+        });
+    }
+    match spec {
+        ModelSpec::SeasonalNaive { period } => seasonal_naive(history, *period, horizon, level),
+        ModelSpec::MstlEts { periods } => mstl_ets(spec, history, periods, horizon, level),
+    }
+}
+
+fn seasonal_naive(
+    history: &[f64],
+    period: usize,
+    horizon: usize,
+    level: f64,
+) -> Result<Forecast, ForecastError> {
+    if period == 0 {
+        return Err(ForecastError::InvalidParameter("period is 0".into()));
+    }
+    let n = history.len();
+    let mut residuals: Vec<f64> = history
+        .windows(period + 1)
+        .map(|w| w[period] - w[0])
+        .collect();
+    residuals.sort_by(f64::total_cmp);
+    let lo = quantile_sorted(&residuals, (1.0 - level) / 2.0);
+    let hi = quantile_sorted(&residuals, (1.0 + level) / 2.0);
+    let mut out = Forecast {
+        point: Vec::with_capacity(horizon),
+        lower: Vec::with_capacity(horizon),
+        upper: Vec::with_capacity(horizon),
+    };
+    for h in 0..horizon {
+        let p = history[n - period + (h % period)];
+        let k = ((h / period) + 1) as f64;
+        out.point.push(p);
+        out.lower.push(p + lo * k.sqrt());
+        out.upper.push(p + hi * k.sqrt());
+    }
+    Ok(out)
+}
+
+fn mstl_ets(
+    spec: &ModelSpec,
+    history: &[f64],
+    periods: &[usize],
+    horizon: usize,
+    level: f64,
+) -> Result<Forecast, ForecastError> {
+    if periods.is_empty() || periods.contains(&0) {
+        return Err(ForecastError::InvalidParameter(format!(
+            "periods {periods:?}"
+        )));
+    }
+    let err = |e: &dyn std::fmt::Display| ForecastError::Model {
+        spec: spec.to_string(),
+        message: e.to_string(),
+    };
+    let model = MSTLModel::new(periods.to_vec(), AutoETS::non_seasonal().into_trend_model());
+    let fitted = model.fit(history).map_err(|e| err(&e))?;
+    let f = fitted.predict(horizon, level).map_err(|e| err(&e))?;
+    let intervals = f.intervals.ok_or_else(|| err(&"no prediction intervals"))?;
+    let out = Forecast {
+        point: f.point,
+        lower: intervals.lower,
+        upper: intervals.upper,
+    };
+    if out.point.len() != horizon
+        || out
+            .point
+            .iter()
+            .chain(&out.lower)
+            .chain(&out.upper)
+            .any(|v| !v.is_finite())
+    {
+        return Err(err(&"non-finite or short forecast"));
+    }
+    Ok(out)
+}
+
+/// Linear-interpolated quantile of sorted values (`q` in [0, 1]); 0 for an empty slice.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (i, frac) = (pos.floor() as usize, pos - pos.floor());
+    if i + 1 < sorted.len() {
+        sorted[i] + (sorted[i + 1] - sorted[i]) * frac
+    } else {
+        sorted[i]
+    }
+}
+
+/// Fills missing values: first with the value one `period` earlier (seasonal carry-forward),
+/// then, for leading gaps, with the first value one or more periods later, and finally with the
+/// nearest known value. All-missing input becomes zeros.
+pub fn fill_gaps(values: &[Option<f64>], period: usize) -> Vec<f64> {
+    let n = values.len();
+    let mut out: Vec<Option<f64>> = values.iter().map(|v| v.filter(|x| x.is_finite())).collect();
+    let period = period.max(1);
+    for i in period..n {
+        if out[i].is_none() {
+            out[i] = out[i - period];
+        }
+    }
+    for i in (0..n.saturating_sub(period)).rev() {
+        if out[i].is_none() {
+            out[i] = out[i + period];
+        }
+    }
+    // Anything left: nearest known value (previous, else next).
+    let mut last = None;
+    for v in out.iter_mut() {
+        match v {
+            Some(x) => last = Some(*x),
+            None => *v = last,
+        }
+    }
+    let mut next = None;
+    for v in out.iter_mut().rev() {
+        match v {
+            Some(x) => next = Some(*x),
+            None => *v = next,
+        }
+    }
+    out.into_iter().map(|v| v.unwrap_or(0.0)).collect()
+}
+
+/// The candidate models for a history of `n_obs` steps: seasonal-naive baselines (daily and
+/// weekly) and MSTL+AutoETS with the periods the history is long enough for.
+pub fn candidates(n_obs: usize) -> Vec<ModelSpec> {
+    let mut out = Vec::new();
+    for period in [DAY, WEEK] {
+        let s = ModelSpec::SeasonalNaive { period };
+        if n_obs >= s.min_history() {
+            out.push(s);
+        }
+    }
+    let periods: Vec<usize> = [DAY, WEEK].into_iter().filter(|p| n_obs > 2 * p).collect();
+    if !periods.is_empty() {
+        out.push(ModelSpec::MstlEts { periods });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hourly(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|t| {
+                let day = (2.0 * std::f64::consts::PI * (t % 24) as f64 / 24.0).sin();
+                let week = if (t / 24) % 7 >= 5 { -3.0 } else { 0.0 };
+                100.0 + 10.0 * day + week + 0.01 * t as f64 + ((t * 7919) % 13) as f64 * 0.1
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seasonal_naive_repeats_the_last_season_with_widening_bounds() {
+        let h: Vec<f64> = (0..30)
+            .map(|t| (t % 3) as f64 + (t / 3) as f64 * 0.1)
+            .collect();
+        let f = fit_predict(&ModelSpec::SeasonalNaive { period: 3 }, &h, 6, 0.9).expect("fit");
+        assert_eq!(f.point, vec![h[27], h[28], h[29], h[27], h[28], h[29]]);
+        // Every seasonal difference is exactly 0.1: the bounds collapse onto point + 0.1*sqrt(k).
+        assert!((f.lower[0] - (h[27] + 0.1)).abs() < 1e-9);
+        assert!((f.upper[4] - (h[28] + 0.1 * 2f64.sqrt())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn mstl_ets_tracks_a_seasonal_series() {
+        let all = hourly(24 * 7 * 6);
+        let (train, test) = all.split_at(all.len() - 168);
+        let spec = ModelSpec::MstlEts {
+            periods: vec![DAY, WEEK],
+        };
+        let f = fit_predict(&spec, train, 168, 0.9).expect("fit");
+        assert_eq!(f.point.len(), 168);
+        assert!(f
+            .lower
+            .iter()
+            .zip(&f.point)
+            .zip(&f.upper)
+            .all(|((l, p), u)| l <= p && p <= u));
+        let m = metrics::mase(test, &f.point, train, WEEK);
+        let naive =
+            fit_predict(&ModelSpec::SeasonalNaive { period: DAY }, train, 168, 0.9).expect("naive");
+        assert!(
+            m < metrics::mase(test, &naive.point, train, WEEK),
+            "mstl {m} not better than daily naive"
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let spec = ModelSpec::MstlEts {
+            periods: vec![DAY, WEEK],
+        };
+        assert!(matches!(
+            fit_predict(&spec, &[1.0; 100], 24, 0.9),
+            Err(ForecastError::TooShort { .. })
+        ));
+        assert!(matches!(
+            fit_predict(&spec, &hourly(400), 24, 1.5),
+            Err(ForecastError::InvalidParameter(_))
+        ));
+        let mut h = hourly(400);
+        h[3] = f64::NAN;
+        assert!(matches!(
+            fit_predict(&spec, &h, 24, 0.9),
+            Err(ForecastError::NonFinite)
+        ));
+        assert!(fit_predict(&ModelSpec::SeasonalNaive { period: 0 }, &h, 1, 0.9).is_err());
+    }
+
+    #[test]
+    fn gaps_are_filled_seasonally_then_nearest() {
+        let v = [None, Some(1.0), Some(2.0), None, Some(4.0), None, None];
+        assert_eq!(fill_gaps(&v, 2), vec![2.0, 1.0, 2.0, 1.0, 4.0, 1.0, 4.0]);
+        assert_eq!(fill_gaps(&[None, None], 24), vec![0.0, 0.0]);
+        assert_eq!(fill_gaps(&[Some(f64::NAN), Some(3.0)], 24), vec![3.0, 3.0]);
+    }
+
+    #[test]
+    fn candidates_depend_on_history_length() {
+        assert!(candidates(10).is_empty());
+        assert_eq!(
+            candidates(60),
+            vec![
+                ModelSpec::SeasonalNaive { period: DAY },
+                ModelSpec::MstlEts { periods: vec![DAY] }
+            ]
+        );
+        assert_eq!(candidates(840).len(), 3);
+    }
+
+    #[test]
+    fn specs_round_trip_through_json() {
+        let s = ModelSpec::MstlEts {
+            periods: vec![DAY, WEEK],
+        };
+        let j = serde_json::to_string(&s).expect("json");
+        assert_eq!(j, r#"{"kind":"mstl_ets","periods":[24,168]}"#);
+        assert_eq!(serde_json::from_str::<ModelSpec>(&j).expect("parse"), s);
+    }
+}

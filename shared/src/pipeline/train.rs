@@ -1,0 +1,850 @@
+//! The training use case: per metric (or per shard of its series), backtest the candidate
+//! models and the approved one on the same rolling-origin windows, register the best as a
+//! new version with its artifact, and let the approval policy decide.
+//!
+//! A metric with many series is trained as several tasks (shards). Each shard stores its
+//! partial sums in `gras_state` (`trainrun#<run>#<M>` / `shard#<k>`); the shard that sees
+//! all of them present wins a conditional write on `final` and registers the version, so a
+//! version is registered exactly once however the shards interleave or are retried.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::{system_clock, Clock};
+use crate::config::{Config, MetricConfig};
+use crate::contract::{self, model_artifact_key};
+use crate::forecast::{self, backtest::backtest, ModelSpec};
+use crate::ids::{MetricId, ModelVersion, SeriesKey};
+use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
+use crate::registry::{self, BacktestMetrics, Decision, ModelRecord, ModelStatus};
+use crate::silver;
+use crate::state::{self, STATE};
+use crate::storage::{Attr, BlobError, Condition, Item, Query, Stores, TableError};
+
+/// Seasonal period (hours) used for gap filling and MASE.
+pub const SEASON: usize = 168;
+
+/// One training task: a metric, or one shard of its series. This is the body of a message on
+/// the training queue; a retrain request may be just `{"metric": "G", "reason": "drift: ..."}`
+/// (one shard, a fresh run id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainTask {
+    /// The metric.
+    pub metric: String,
+    /// This shard (0-based).
+    #[serde(default)]
+    pub shard: u32,
+    /// Number of shards of the run.
+    #[serde(default = "one")]
+    pub shards: u32,
+    /// Identifies the run (all shards share it); empty: a run of its own.
+    #[serde(default)]
+    pub run_id: String,
+    /// Why: `schedule`, `drift: ...`, `manual`.
+    #[serde(default)]
+    pub reason: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What a fan-out sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FanOut {
+    /// The run id shared by the tasks.
+    pub run_id: Option<String>,
+    /// Tasks sent.
+    pub tasks: usize,
+    /// Metrics covered.
+    pub metrics: Vec<String>,
+}
+
+/// A training message that failed (its id goes into the partial batch response).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskFailure {
+    /// The SQS message id.
+    pub message_id: String,
+    /// Retryable or permanent.
+    pub kind: super::notifications::FailureKind,
+    /// Why.
+    pub reason: String,
+}
+
+/// Errors of training.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The task names a metric that is not configured.
+    #[error("metric {0:?} is not configured")]
+    UnknownMetric(String),
+    /// Not enough silver history to backtest.
+    #[error("metric {metric}: not enough history to train ({reason})")]
+    NotEnoughData {
+        /// The metric.
+        metric: MetricId,
+        /// Details.
+        reason: String,
+    },
+    /// The task is malformed (shard out of range).
+    #[error("invalid training task: {0}")]
+    InvalidTask(String),
+    /// Lake access failed.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// Sending tasks failed.
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    /// Table access failed.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// Registry workflow failed.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    /// Reading silver failed.
+    #[error(transparent)]
+    Silver(#[from] silver::SilverError),
+    /// A stored artifact or shard result is malformed.
+    #[error("malformed {what}: {source}")]
+    Json {
+        /// What was being read.
+        what: &'static str,
+        /// The parser error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl TrainError {
+    /// True when retrying the task may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TrainError::Blob(e) => e.is_retryable(),
+            TrainError::Queue(e) => e.retryable,
+            TrainError::Table(e) => e.is_retryable(),
+            TrainError::Registry(registry::RegistryError::Table(e)) => e.is_retryable(),
+            TrainError::Registry(registry::RegistryError::Conflict { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The model artifact stored at `models/metric=<M>/version=<V>/model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Metric.
+    pub metric_id: String,
+    /// Version.
+    pub version: String,
+    /// Model kind.
+    pub model_kind: String,
+    /// Hyper-parameters to re-fit on new data.
+    pub spec: ModelSpec,
+    /// Forecast steps.
+    pub horizon: u32,
+    /// Nominal interval coverage.
+    pub interval: f64,
+    /// Bucket width.
+    pub frequency: String,
+    /// Training window start (first bucket).
+    pub train_start: String,
+    /// Training window end (last bucket).
+    pub train_end: String,
+    /// Series trained on.
+    pub series: u64,
+    /// xxh3-128 of the training data (series, ts, value).
+    pub data_fingerprint: String,
+    /// Backtest of every candidate (and of the approved version's spec, as `current`).
+    pub backtest: Vec<CandidateScore>,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// A candidate's mean backtest score across series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateScore {
+    /// `candidate` or `current` (the approved version's spec).
+    pub role: String,
+    /// The spec.
+    pub spec: ModelSpec,
+    /// Mean metrics across series.
+    pub metrics: BacktestMetrics,
+    /// Series scored.
+    pub series: u64,
+}
+
+/// A spec with its sums of (MAPE, sMAPE, MASE, coverage) and the number of series summed.
+type ScoreSums = (ModelSpec, [f64; 4], u64);
+
+/// Partial sums of one shard.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct ShardResult {
+    /// Per candidate label: (spec, sums of mape, smape, mase, coverage, n).
+    sums: BTreeMap<String, ScoreSums>,
+    series: u64,
+    fingerprint: u64,
+    start_us: i64,
+    end_us: i64,
+}
+
+/// What a training task did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainReport {
+    /// The metric.
+    pub metric: String,
+    /// The shard.
+    pub shard: u32,
+    /// Series this shard trained on.
+    pub series: u64,
+    /// The registered version, if this task finalized the run.
+    pub registered: Option<ModelRecord>,
+    /// The policy's decision, if registered.
+    pub decision: Option<String>,
+}
+
+impl fmt::Display for TrainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.registered {
+            Some(r) => write!(
+                f,
+                "metric={} version={} kind={} status={} mase={:.4} mape={:.4} smape={:.4} coverage={:.3} series={} ({})",
+                self.metric,
+                r.version,
+                r.model_kind,
+                r.status,
+                r.metrics.mase,
+                r.metrics.mape,
+                r.metrics.smape,
+                r.metrics.coverage,
+                r.series,
+                self.decision.as_deref().unwrap_or("")
+            ),
+            None => write!(f, "metric={} shard={} series={} (waiting for other shards)", self.metric, self.shard, self.series),
+        }
+    }
+}
+
+/// Silver history of one series: values per hourly bucket, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesHistory {
+    /// The series.
+    pub key: SeriesKey,
+    /// First bucket, microseconds.
+    pub start_us: i64,
+    /// Values (null: missing).
+    pub values: Vec<Option<f64>>,
+}
+
+/// Reads the silver history of a metric for dates `[from, to]`, grouped by series.
+pub async fn load_history(
+    stores: &Stores,
+    metric: &MetricId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<SeriesHistory>, TrainError> {
+    let mut by_series: BTreeMap<String, Vec<(i64, Option<f64>)>> = BTreeMap::new();
+    for meta in stores
+        .blobs
+        .list(&contract::silver_metric_prefix(metric))
+        .await?
+    {
+        let Some((_, d)) = contract::parse_silver_key(&meta.key) else {
+            continue;
+        };
+        if d < from || d > to {
+            continue;
+        }
+        let rows = silver::read_parquet(stores.blobs.get(&meta.key).await?)?;
+        for i in 0..rows.len() {
+            by_series
+                .entry(rows.series_key[i].clone())
+                .or_default()
+                .push((rows.ts_us[i], rows.value[i]));
+        }
+    }
+    let hour_us = 3_600_000_000i64;
+    let mut out = Vec::new();
+    for (key, mut points) in by_series {
+        points.sort_by_key(|p| p.0);
+        let (Some(first), Some(last)) = (points.first().map(|p| p.0), points.last().map(|p| p.0))
+        else {
+            continue;
+        };
+        let mut values = vec![None; ((last - first) / hour_us + 1) as usize];
+        for (t, v) in points {
+            values[((t - first) / hour_us) as usize] = v;
+        }
+        let Ok(key) = SeriesKey::new(key) else {
+            continue;
+        };
+        out.push(SeriesHistory {
+            key,
+            start_us: first,
+            values,
+        });
+    }
+    Ok(out)
+}
+
+/// The newest silver date of a metric.
+pub async fn newest_silver_date(
+    stores: &Stores,
+    metric: &MetricId,
+) -> Result<Option<NaiveDate>, TrainError> {
+    let keys = stores
+        .blobs
+        .list(&contract::silver_metric_prefix(metric))
+        .await?;
+    Ok(keys
+        .iter()
+        .filter_map(|m| contract::parse_silver_key(&m.key))
+        .map(|(_, d)| d)
+        .max())
+}
+
+/// Loads a version's artifact.
+pub async fn load_artifact(
+    stores: &Stores,
+    metric: &MetricId,
+    version: &ModelVersion,
+) -> Result<Artifact, TrainError> {
+    let body = stores
+        .blobs
+        .get(&model_artifact_key(metric, version))
+        .await?;
+    serde_json::from_slice(&body).map_err(|source| TrainError::Json {
+        what: "model artifact",
+        source,
+    })
+}
+
+/// The training use case.
+#[derive(Clone)]
+pub struct Trainer {
+    stores: Stores,
+    config: Arc<Config>,
+    metrics: Arc<dyn MetricsSink>,
+    clock: Clock,
+    lake_uri: String,
+}
+
+impl fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trainer")
+            .field("lake_uri", &self.lake_uri)
+            .finish()
+    }
+}
+
+fn mean_metrics(sums: &[f64; 4], n: u64) -> BacktestMetrics {
+    let n = n.max(1) as f64;
+    BacktestMetrics {
+        mape: sums[0] / n,
+        smape: sums[1] / n,
+        mase: sums[2] / n,
+        coverage: sums[3] / n,
+    }
+}
+
+impl Trainer {
+    /// A trainer; `lake_uri` prefixes artifact URIs (`s3://<bucket>` or `file://<dir>`).
+    pub fn new(
+        stores: Stores,
+        config: Arc<Config>,
+        metrics: Arc<dyn MetricsSink>,
+        lake_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            stores,
+            config,
+            metrics,
+            clock: system_clock(),
+            lake_uri: lake_uri.into(),
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The tasks of one run: one per metric (all, or `only`), split into shards of at most
+    /// `training.shard_series` series.
+    pub async fn plan(
+        &self,
+        only: Option<&str>,
+        reason: &str,
+    ) -> Result<Vec<TrainTask>, TrainError> {
+        let now = (self.clock)();
+        let run_id = format!(
+            "{}-{:06x}",
+            now.format("%Y%m%dT%H%M%S"),
+            rand::random::<u32>() & 0xff_ffff
+        );
+        let mut tasks = Vec::new();
+        for metric in self.config.metrics.keys() {
+            if only.is_some_and(|m| m != metric.as_str()) {
+                continue;
+            }
+            let series = state::load_extents(&*self.stores.tables, metric)
+                .await?
+                .len() as u32;
+            let shards = series.div_ceil(self.config.training.shard_series).max(1);
+            for shard in 0..shards {
+                tasks.push(TrainTask {
+                    metric: metric.to_string(),
+                    shard,
+                    shards,
+                    run_id: run_id.clone(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+        if let Some(m) = only {
+            if tasks.is_empty() {
+                return Err(TrainError::UnknownMetric(m.to_string()));
+            }
+        }
+        Ok(tasks)
+    }
+
+    /// Plans a run and sends its tasks to `queue` (the scheduled event's use case, and the
+    /// retrain request's when `only` names a metric).
+    pub async fn fan_out(
+        &self,
+        queue: &dyn crate::queue::Queue,
+        only: Option<&str>,
+        reason: &str,
+    ) -> Result<FanOut, TrainError> {
+        let tasks = self.plan(only, reason).await?;
+        let bodies = tasks
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| TrainError::Json {
+                what: "training task",
+                source,
+            })?;
+        queue.send_all(bodies).await?;
+        let mut metrics: Vec<String> = tasks.iter().map(|t| t.metric.clone()).collect();
+        metrics.dedup();
+        info!(tasks = tasks.len(), ?metrics, "training tasks sent");
+        Ok(FanOut {
+            run_id: tasks.first().map(|t| t.run_id.clone()),
+            tasks: tasks.len(),
+            metrics,
+        })
+    }
+
+    /// Trains a batch of queue messages one by one; returns the failed ones. A body that is
+    /// not a task fails permanently; a metric without enough history is acknowledged (a retry
+    /// cannot create history) and logged.
+    pub async fn train_messages(
+        &self,
+        messages: Vec<super::notifications::Message>,
+    ) -> Vec<TaskFailure> {
+        use super::notifications::FailureKind;
+        let mut failures = Vec::new();
+        for m in messages {
+            let outcome = match serde_json::from_str::<TrainTask>(&m.body) {
+                Err(e) => Err((FailureKind::Permanent, format!("not a training task: {e}"))),
+                Ok(task) => match self.train(&task).await {
+                    Ok(report) => {
+                        info!(message_id = %m.id, report = %report, "task trained");
+                        Ok(())
+                    }
+                    Err(e @ TrainError::NotEnoughData { .. }) => {
+                        warn!(message_id = %m.id, reason = %e, "nothing to train yet");
+                        Ok(())
+                    }
+                    Err(e) if e.is_retryable() => Err((FailureKind::Retryable, e.to_string())),
+                    Err(e) => Err((FailureKind::Permanent, e.to_string())),
+                },
+            };
+            if let Err((kind, reason)) = outcome {
+                tracing::error!(message_id = %m.id, error_kind = ?kind, reason = %reason, "training message failed");
+                failures.push(TaskFailure {
+                    message_id: m.id,
+                    kind,
+                    reason,
+                });
+            }
+        }
+        failures
+    }
+
+    /// Runs one task.
+    pub async fn train(&self, task: &TrainTask) -> Result<TrainReport, TrainError> {
+        let mut task = task.clone();
+        if task.run_id.is_empty() {
+            task.run_id = format!(
+                "{}-{:06x}",
+                (self.clock)().format("%Y%m%dT%H%M%S"),
+                rand::random::<u32>() & 0xff_ffff
+            );
+        }
+        if task.shards == 0 || task.shard >= task.shards {
+            return Err(TrainError::InvalidTask(format!(
+                "shard {} of {}",
+                task.shard, task.shards
+            )));
+        }
+        let task = &task;
+        let (metric, cfg) = self
+            .config
+            .metric_by_name(&task.metric)
+            .ok_or_else(|| TrainError::UnknownMetric(task.metric.clone()))?;
+        let (metric, cfg) = (metric.clone(), cfg.clone());
+        let tables = &*self.stores.tables;
+        let Some(end) = newest_silver_date(&self.stores, &metric).await? else {
+            return Err(TrainError::NotEnoughData {
+                metric,
+                reason: "no silver partitions".into(),
+            });
+        };
+        let start = end - chrono::Days::new(u64::from(self.config.training.window_days) - 1);
+        let mut history = load_history(&self.stores, &metric, start, end).await?;
+        // This shard's series: every `shards`-th in key order.
+        history.retain(|h| {
+            (xxhash_rust::xxh3::xxh3_64(h.key.as_str().as_bytes()) % u64::from(task.shards.max(1)))
+                as u32
+                == task.shard
+        });
+        let current = registry::approved(tables, &metric).await?;
+        let current_spec = match &current {
+            Some(rec) => match load_artifact(&self.stores, &metric, &rec.version).await {
+                Ok(a) => Some(a.spec),
+                Err(e) => {
+                    warn!(metric = %metric, version = %rec.version, error = %e, "approved artifact unreadable; comparing against none");
+                    None
+                }
+            },
+            None => None,
+        };
+        let windows = self.config.training.backtest_windows as usize;
+        let result = tokio::task::spawn_blocking({
+            let cfg = cfg.clone();
+            move || score_shard(&history, &cfg, windows, current_spec.as_ref())
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let series = result.series;
+        info!(metric = %metric, shard = task.shard, series, "shard scored");
+
+        // Publish this shard's result, then finalize if every shard is in.
+        let run_pk = format!("trainrun#{}#{}", task.run_id, metric);
+        let mut item = Item::new();
+        item.insert("pk".into(), Attr::S(run_pk.clone()));
+        item.insert("sk".into(), Attr::S(format!("shard#{:05}", task.shard)));
+        item.insert(
+            "result".into(),
+            Attr::S(
+                serde_json::to_string(&result).map_err(|source| TrainError::Json {
+                    what: "shard result",
+                    source,
+                })?,
+            ),
+        );
+        item.insert(
+            "ttl".into(),
+            Attr::N(((self.clock)().timestamp() + 7 * 86_400) as f64),
+        );
+        tables.put(&STATE, item, Condition::Always).await?;
+        let parts = crate::storage::table::query_all(
+            tables,
+            &STATE,
+            &Query {
+                range: crate::storage::SkRange::BeginsWith("shard#".into()),
+                ..Query::all(run_pk.clone())
+            },
+        )
+        .await?;
+        let mut report = TrainReport {
+            metric: metric.to_string(),
+            shard: task.shard,
+            series,
+            registered: None,
+            decision: None,
+        };
+        if (parts.len() as u32) < task.shards {
+            return Ok(report);
+        }
+        let mut marker = Item::new();
+        marker.insert("pk".into(), Attr::S(run_pk.clone()));
+        marker.insert("sk".into(), Attr::S("final".into()));
+        match tables.put(&STATE, marker, Condition::NotExists).await {
+            Ok(()) => {}
+            Err(TableError::ConditionFailed { .. }) => return Ok(report),
+            Err(e) => return Err(e.into()),
+        }
+        let mut total = ShardResult {
+            start_us: i64::MAX,
+            end_us: i64::MIN,
+            ..ShardResult::default()
+        };
+        for p in &parts {
+            let text = p.get("result").and_then(Attr::as_s).unwrap_or("{}");
+            let r: ShardResult = serde_json::from_str(text).map_err(|source| TrainError::Json {
+                what: "shard result",
+                source,
+            })?;
+            total.series += r.series;
+            total.fingerprint ^= r.fingerprint;
+            if r.series > 0 {
+                total.start_us = total.start_us.min(r.start_us);
+                total.end_us = total.end_us.max(r.end_us);
+            }
+            for (label, (spec, sums, n)) in r.sums {
+                let e = total.sums.entry(label).or_insert((spec, [0.0; 4], 0));
+                for (acc, v) in e.1.iter_mut().zip(sums) {
+                    *acc += v;
+                }
+                e.2 += n;
+            }
+        }
+        let (record, decision) = match self.finalize(&metric, &cfg, &total, current.as_ref()).await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // Let a retry finalize again.
+                let _ = tables
+                    .delete(&STATE, &run_pk, "final", Condition::Always)
+                    .await;
+                return Err(e);
+            }
+        };
+        report.registered = Some(record);
+        report.decision = Some(decision);
+        Ok(report)
+    }
+
+    async fn finalize(
+        &self,
+        metric: &MetricId,
+        cfg: &MetricConfig,
+        total: &ShardResult,
+        current: Option<&ModelRecord>,
+    ) -> Result<(ModelRecord, String), TrainError> {
+        let candidates: Vec<(&String, &ScoreSums)> = total
+            .sums
+            .iter()
+            .filter(|(l, _)| l.starts_with("candidate:"))
+            .collect();
+        let best = candidates
+            .iter()
+            .filter(|(_, (_, s, n))| *n > 0 && (s[2] / *n as f64).is_finite())
+            .min_by(|a, b| {
+                let (ma, mb) = (a.1 .1[2] / a.1 .2 as f64, b.1 .1[2] / b.1 .2 as f64);
+                ma.total_cmp(&mb)
+            })
+            .ok_or_else(|| TrainError::NotEnoughData {
+                metric: metric.clone(),
+                reason: "no series long enough to backtest".into(),
+            })?;
+        let (spec, sums, n) = best.1;
+        let metrics_new = mean_metrics(sums, *n);
+        let current_metrics = total
+            .sums
+            .get("current")
+            .map(|(_, s, n)| mean_metrics(s, *n));
+        let now = (self.clock)();
+        let fp = format!("{:016x}", total.fingerprint);
+        let version =
+            ModelVersion::from_parts(now, &fp[..6]).map_err(|e| TrainError::NotEnoughData {
+                metric: metric.clone(),
+                reason: e.to_string(),
+            })?;
+        let us = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
+        let mut backtest: Vec<CandidateScore> = total
+            .sums
+            .iter()
+            .map(|(label, (spec, s, n))| CandidateScore {
+                role: if label == "current" {
+                    "current".into()
+                } else {
+                    "candidate".into()
+                },
+                spec: spec.clone(),
+                metrics: mean_metrics(s, *n),
+                series: *n,
+            })
+            .collect();
+        backtest.sort_by(|a, b| a.metrics.mase.total_cmp(&b.metrics.mase));
+        let artifact = Artifact {
+            metric_id: metric.to_string(),
+            version: version.to_string(),
+            model_kind: spec.kind().to_string(),
+            spec: spec.clone(),
+            horizon: cfg.horizon,
+            interval: cfg.interval,
+            frequency: String::from(cfg.frequency),
+            train_start: us(total.start_us).to_rfc3339_opts(SecondsFormat::Secs, true),
+            train_end: us(total.end_us).to_rfc3339_opts(SecondsFormat::Secs, true),
+            series: total.series,
+            data_fingerprint: fp.clone(),
+            backtest,
+            created_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        };
+        let key = model_artifact_key(metric, &version);
+        let body = serde_json::to_vec_pretty(&artifact).map_err(|source| TrainError::Json {
+            what: "model artifact",
+            source,
+        })?;
+        self.stores.blobs.put(&key, body.into()).await?;
+        let record = ModelRecord {
+            metric_id: metric.clone(),
+            version: version.clone(),
+            status: ModelStatus::PendingApproval,
+            model_kind: spec.kind().to_string(),
+            artifact_uri: format!("{}/{}", self.lake_uri.trim_end_matches('/'), key),
+            metrics: metrics_new,
+            train_start: us(total.start_us),
+            train_end: us(total.end_us),
+            created_at: now,
+            series: total.series,
+            data_fingerprint: fp,
+            decided_by: None,
+            decision_reason: None,
+        };
+        registry::register(&*self.stores.tables, &record).await?;
+        let decision = self.config.approval.decide(
+            &metrics_new,
+            current_metrics.as_ref().filter(|_| current.is_some()),
+            cfg.interval,
+        );
+        let data = vec![
+            Datum::new(
+                "ModelMASE",
+                metrics_new.mase,
+                Unit::None,
+                &[("Metric", metric.as_str()), ("Version", version.as_str())],
+            ),
+            Datum::new(
+                "ModelMAPE",
+                metrics_new.mape,
+                Unit::None,
+                &[("Metric", metric.as_str()), ("Version", version.as_str())],
+            ),
+            Datum::new(
+                "ModelCoverage",
+                metrics_new.coverage,
+                Unit::None,
+                &[("Metric", metric.as_str()), ("Version", version.as_str())],
+            ),
+            Datum::new(
+                "ModelMASE",
+                metrics_new.mase,
+                Unit::None,
+                &[("Metric", metric.as_str())],
+            ),
+            Datum::new(
+                "ModelCoverage",
+                metrics_new.coverage,
+                Unit::None,
+                &[("Metric", metric.as_str())],
+            ),
+        ];
+        if let Err(e) = self.metrics.put(NAMESPACE, data).await {
+            warn!(error = %e, "model metrics not published");
+        }
+        match decision {
+            Decision::Approve(reason) => {
+                let rec = registry::approve(
+                    &*self.stores.tables,
+                    metric,
+                    &version,
+                    "policy",
+                    &reason,
+                    now,
+                )
+                .await?;
+                info!(metric = %metric, version = %version, reason = %reason, "auto-approved");
+                Ok((rec, format!("approved by policy: {reason}")))
+            }
+            Decision::WaitForPerson(reason) => {
+                info!(metric = %metric, version = %version, reason = %reason, "waiting for approval");
+                Ok((record, format!("pending approval: {reason}")))
+            }
+        }
+    }
+}
+
+/// Backtests every candidate (and the approved spec) on each series of a shard.
+fn score_shard(
+    history: &[SeriesHistory],
+    cfg: &MetricConfig,
+    windows: usize,
+    current: Option<&ModelSpec>,
+) -> ShardResult {
+    let horizon = cfg.horizon as usize;
+    let mut out = ShardResult {
+        start_us: i64::MAX,
+        end_us: i64::MIN,
+        ..ShardResult::default()
+    };
+    for h in history {
+        // Trim leading and trailing nulls (series that started late or stopped).
+        let Some(first) = h.values.iter().position(Option::is_some) else {
+            continue;
+        };
+        let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
+        let values = &h.values[first..=last];
+        if values.len() < horizon * windows + 2 * SEASON {
+            continue;
+        }
+        let filled = forecast::fill_gaps(values, SEASON);
+        out.series += 1;
+        let hour_us = 3_600_000_000i64;
+        out.start_us = out.start_us.min(h.start_us + first as i64 * hour_us);
+        out.end_us = out.end_us.max(h.start_us + last as i64 * hour_us);
+        out.fingerprint ^= fingerprint(&h.key, &filled);
+        let mut specs: Vec<(String, ModelSpec)> = forecast::candidates(filled.len())
+            .into_iter()
+            .map(|s| (format!("candidate:{}", spec_label(&s)), s))
+            .collect();
+        if let Some(c) = current {
+            specs.push(("current".into(), c.clone()));
+        }
+        for (label, spec) in specs {
+            match backtest(&spec, &filled, horizon, cfg.interval, windows) {
+                Ok(score) if score.mase.is_finite() => {
+                    let e = out.sums.entry(label).or_insert((spec, [0.0; 4], 0));
+                    let mape = if score.mape.is_finite() {
+                        score.mape
+                    } else {
+                        0.0
+                    };
+                    e.1[0] += mape;
+                    e.1[1] += score.smape;
+                    e.1[2] += score.mase;
+                    e.1[3] += score.coverage;
+                    e.2 += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(series = %h.key, model = spec.kind(), error = %e, "backtest failed for a series")
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A stable, unique label of a spec (its JSON).
+fn spec_label(spec: &ModelSpec) -> String {
+    serde_json::to_string(spec).unwrap_or_else(|_| spec.kind().to_string())
+}
+
+fn fingerprint(key: &SeriesKey, values: &[f64]) -> u64 {
+    let mut bytes = Vec::with_capacity(key.as_str().len() + values.len() * 8);
+    bytes.extend_from_slice(key.as_str().as_bytes());
+    for v in values {
+        bytes.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}

@@ -1,0 +1,138 @@
+//! The queue port: messages to SQS (training tasks, retrain requests, alerts).
+//!
+//! Adapters: [`SqsQueue`] (feature `aws`) and [`MemoryQueue`] (tests, local runs).
+
+use std::fmt::Debug;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+/// Sending failed.
+#[derive(Debug, thiserror::Error)]
+#[error("queue send failed ({}): {message}", if *retryable { "retryable" } else { "permanent" })]
+pub struct QueueError {
+    /// What went wrong.
+    pub message: String,
+    /// Whether trying again may succeed.
+    pub retryable: bool,
+}
+
+/// A message queue.
+#[async_trait]
+pub trait Queue: Send + Sync + Debug {
+    /// Sends every body (in batches where the backend has them); all or an error.
+    async fn send_all(&self, bodies: Vec<String>) -> Result<(), QueueError>;
+}
+
+/// Keeps sent messages in memory.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    sent: Mutex<Vec<String>>,
+}
+
+impl MemoryQueue {
+    /// Removes and returns every message sent so far.
+    pub fn drain(&self) -> Vec<String> {
+        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+    /// A copy of every message sent so far.
+    pub fn peek(&self) -> Vec<String> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn send_all(&self, bodies: Vec<String>) -> Result<(), QueueError> {
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(bodies);
+        Ok(())
+    }
+}
+
+/// An SQS queue by URL.
+#[cfg(feature = "aws")]
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+#[cfg(feature = "aws")]
+impl SqsQueue {
+    /// A queue at `url`.
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+#[cfg(feature = "aws")]
+#[async_trait]
+impl Queue for SqsQueue {
+    /// SendMessageBatch in groups of 10, resending entries SQS reports as failed (up to 5
+    /// attempts with backoff).
+    async fn send_all(&self, bodies: Vec<String>) -> Result<(), QueueError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        for chunk in bodies.chunks(10) {
+            let mut pending: Vec<(String, String)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (format!("m{i}"), b.clone()))
+                .collect();
+            let mut delay = std::time::Duration::from_millis(50);
+            for attempt in 0..5 {
+                let entries = pending
+                    .iter()
+                    .map(|(id, body)| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(id)
+                            .message_body(body)
+                            .build()
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| QueueError {
+                        message: e.to_string(),
+                        retryable: false,
+                    })?;
+                let out = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await;
+                match out {
+                    Ok(out) => {
+                        let failed: Vec<String> =
+                            out.failed().iter().map(|f| f.id().to_string()).collect();
+                        pending.retain(|(id, _)| failed.contains(id));
+                        if pending.is_empty() {
+                            break;
+                        }
+                    }
+                    Err(e) if attempt == 4 => {
+                        return Err(QueueError {
+                            message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+                            retryable: true,
+                        })
+                    }
+                    Err(_) => {}
+                }
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            if !pending.is_empty() {
+                return Err(QueueError {
+                    message: format!("{} messages not accepted by SQS", pending.len()),
+                    retryable: true,
+                });
+            }
+        }
+        Ok(())
+    }
+}

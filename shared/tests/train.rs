@@ -1,0 +1,305 @@
+//! The training use case on in-memory stores: generated bronze -> silver -> backtested
+//! candidates -> a registered version with its artifact, the approval policy, sharding,
+//! fan-out onto a queue and per-message failures.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use gras_shared::contract::model_artifact_key;
+use gras_shared::generate::{generate, GenSpec};
+use gras_shared::metrics::MemoryMetrics;
+use gras_shared::pipeline::features::FeatureEngine;
+use gras_shared::pipeline::notifications::{FailureKind, Message};
+use gras_shared::pipeline::train::{load_artifact, TrainError, TrainTask, Trainer};
+use gras_shared::pipeline::Clock;
+use gras_shared::queue::MemoryQueue;
+use gras_shared::registry::{self, ModelStatus};
+use gras_shared::storage::Stores;
+use gras_shared::{Config, MetricId};
+
+/// One metric, horizon 24, 3 windows over 18 days, approval with a wide coverage tolerance
+/// (so the first version is auto-approved deterministically).
+fn config(shard_series: u32) -> Arc<Config> {
+    let text = format!(
+        "[metrics.G]\naggregation = \"sum\"\nhorizon = 24\ninterval = 0.9\n\
+         [training]\nwindow_days = 18\nbacktest_windows = 3\nshard_series = {shard_series}\n\
+         [approval]\nmargin = 0.02\ncoverage_tolerance = 1.0\n"
+    );
+    Arc::new(Config::from_toml(&text, None).expect("config"))
+}
+
+/// A clock that advances one minute per reading (versions are time-ordered and unique).
+fn ticking_clock() -> Clock {
+    let t = Arc::new(AtomicI64::new(1_706_000_000));
+    Arc::new(move || {
+        DateTime::<Utc>::from_timestamp(t.fetch_add(60, Ordering::SeqCst), 0).expect("time")
+    })
+}
+
+async fn lake_with_history(config: &Arc<Config>, days: u32, series: u32) -> Stores {
+    let stores = Stores::memory();
+    let spec = GenSpec {
+        start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+        days,
+        series,
+        seed: 11,
+    };
+    for obj in generate(&spec, config) {
+        let obj = obj.expect("generate");
+        stores.blobs.put(&obj.key, obj.body).await.expect("put");
+    }
+    FeatureEngine::new(stores.clone(), config.clone())
+        .batch()
+        .await
+        .expect("batch");
+    stores
+}
+
+fn trainer(stores: &Stores, config: &Arc<Config>) -> (Trainer, Arc<MemoryMetrics>) {
+    let metrics = Arc::new(MemoryMetrics::default());
+    let t = Trainer::new(stores.clone(), config.clone(), metrics.clone(), "s3://lake")
+        .with_clock(ticking_clock());
+    (t, metrics)
+}
+
+async fn run_all(trainer: &Trainer) -> Vec<gras_shared::pipeline::train::TrainReport> {
+    let mut out = Vec::new();
+    for task in trainer.plan(None, "test").await.expect("plan") {
+        out.push(trainer.train(&task).await.expect("train"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn first_version_is_the_best_candidate_and_auto_approved_then_a_tie_waits() {
+    let config = config(400);
+    let stores = lake_with_history(&config, 18, 3).await;
+    let (trainer, metrics) = trainer(&stores, &config);
+    let g = MetricId::new("G").expect("id");
+
+    let reports = run_all(&trainer).await;
+    assert_eq!(reports.len(), 1);
+    let rec = reports[0].registered.clone().expect("registered");
+    assert_eq!(
+        rec.status,
+        ModelStatus::Approved,
+        "{:?}",
+        reports[0].decision
+    );
+    assert_eq!(rec.series, 4, "3 stores and the total");
+    assert_eq!(
+        rec.artifact_uri,
+        format!("s3://lake/{}", model_artifact_key(&g, &rec.version))
+    );
+
+    // The artifact: the winning spec, every candidate's score, the window and fingerprint.
+    let art = load_artifact(&stores, &g, &rec.version)
+        .await
+        .expect("artifact");
+    assert_eq!(art.model_kind, rec.model_kind);
+    assert_eq!(art.spec.kind(), rec.model_kind);
+    assert_eq!(art.horizon, 24);
+    assert_eq!(art.series, 4);
+    assert_eq!(
+        art.backtest.len(),
+        3,
+        "two seasonal-naive baselines and MSTL+ETS"
+    );
+    let best = art
+        .backtest
+        .iter()
+        .map(|c| c.metrics.mase)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(
+        rec.metrics.mase, best,
+        "the selected model has the lowest MASE"
+    );
+    assert!(art
+        .backtest
+        .iter()
+        .any(|c| c.spec == art.spec && c.metrics == rec.metrics));
+    assert!(rec.metrics.coverage > 0.0 && rec.metrics.coverage <= 1.0);
+    assert!(art.train_start < art.train_end);
+    assert_eq!(art.data_fingerprint, rec.data_fingerprint);
+
+    // Quality metrics went to the metrics sink.
+    let names: Vec<String> = metrics.all().into_iter().map(|(_, d)| d.name).collect();
+    for want in ["ModelMASE", "ModelMAPE", "ModelCoverage"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+
+    // Same data again: the new version ties the approved one (no 2% margin), so it waits.
+    let again = run_all(&trainer).await;
+    let rec2 = again[0].registered.clone().expect("registered");
+    assert_eq!(
+        rec2.status,
+        ModelStatus::PendingApproval,
+        "{:?}",
+        again[0].decision
+    );
+    assert_eq!(rec2.metrics, rec.metrics);
+    assert_eq!(rec2.data_fingerprint, rec.data_fingerprint);
+    let art2 = load_artifact(&stores, &g, &rec2.version)
+        .await
+        .expect("artifact");
+    assert!(
+        art2.backtest.iter().any(|c| c.role == "current"),
+        "the approved spec is backtested on the same windows"
+    );
+
+    // A person approves it: the first is archived, one Approved remains.
+    let now = Utc::now();
+    registry::approve(&*stores.tables, &g, &rec2.version, "tester", "ok", now)
+        .await
+        .expect("approve");
+    let all = registry::list(&*stores.tables, &g).await.expect("list");
+    let approved: Vec<_> = all
+        .iter()
+        .filter(|r| r.status == ModelStatus::Approved)
+        .collect();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0].version, rec2.version);
+    assert!(all
+        .iter()
+        .any(|r| r.version == rec.version && r.status == ModelStatus::Archived));
+}
+
+#[tokio::test]
+async fn sharded_training_registers_once_with_the_unsharded_result() {
+    let whole_cfg = config(400);
+    let stores = lake_with_history(&whole_cfg, 18, 5).await;
+    let (whole, _) = trainer(&stores, &whole_cfg);
+    let reference = run_all(&whole).await[0]
+        .registered
+        .clone()
+        .expect("registered");
+
+    let sharded_cfg = config(2);
+    let (sharded, _) = trainer(&stores, &sharded_cfg);
+    let mut tasks = sharded.plan(Some("G"), "test").await.expect("plan");
+    assert_eq!(tasks.len(), 3, "6 series in shards of 2");
+    tasks.reverse();
+    let mut registered = Vec::new();
+    for t in &tasks {
+        // Retried shards must not register twice either.
+        for _ in 0..2 {
+            if let Some(r) = sharded.train(t).await.expect("train").registered {
+                registered.push(r);
+            }
+        }
+    }
+    assert_eq!(registered.len(), 1, "exactly one version per run");
+    let r = &registered[0];
+    assert_eq!(r.series, reference.series);
+    assert_eq!(r.data_fingerprint, reference.data_fingerprint);
+    assert_eq!(r.model_kind, reference.model_kind);
+    for (a, b) in [
+        (r.metrics.mase, reference.metrics.mase),
+        (r.metrics.coverage, reference.metrics.coverage),
+        (r.metrics.smape, reference.metrics.smape),
+    ] {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+}
+
+#[tokio::test]
+async fn fan_out_retrain_requests_and_bad_messages() {
+    let config = config(400);
+    let stores = lake_with_history(&config, 18, 2).await;
+    let (trainer, _) = trainer(&stores, &config);
+    let queue = MemoryQueue::default();
+
+    let out = trainer
+        .fan_out(&queue, None, "schedule")
+        .await
+        .expect("fan out");
+    assert_eq!(out.tasks, 1);
+    let bodies = queue.drain();
+    let task: TrainTask = serde_json::from_str(&bodies[0]).expect("task json");
+    assert_eq!(
+        (
+            task.metric.as_str(),
+            task.shard,
+            task.shards,
+            task.reason.as_str()
+        ),
+        ("G", 0, 1, "schedule")
+    );
+
+    let messages = vec![
+        Message {
+            id: "ok".into(),
+            body: bodies[0].clone(),
+        },
+        Message {
+            id: "retrain".into(),
+            body: r#"{"metric":"G","reason":"drift: mase 1.4"}"#.into(),
+        },
+        Message {
+            id: "garbage".into(),
+            body: "not json".into(),
+        },
+        Message {
+            id: "unknown".into(),
+            body: r#"{"metric":"Z"}"#.into(),
+        },
+        Message {
+            id: "bad-shard".into(),
+            body: r#"{"metric":"G","shard":3,"shards":2}"#.into(),
+        },
+    ];
+    let failures = trainer.train_messages(messages).await;
+    let ids: Vec<&str> = failures.iter().map(|f| f.message_id.as_str()).collect();
+    assert_eq!(ids, vec!["garbage", "unknown", "bad-shard"]);
+    assert!(failures.iter().all(|f| f.kind == FailureKind::Permanent));
+    let g = MetricId::new("G").expect("id");
+    assert_eq!(
+        registry::list(&*stores.tables, &g)
+            .await
+            .expect("list")
+            .len(),
+        2,
+        "scheduled task and retrain request"
+    );
+
+    assert!(matches!(
+        trainer.fan_out(&queue, Some("Z"), "x").await,
+        Err(TrainError::UnknownMetric(_))
+    ));
+}
+
+#[tokio::test]
+async fn no_history_is_not_enough_data_and_is_acknowledged() {
+    let config = config(400);
+    let stores = Stores::memory();
+    let (trainer, _) = trainer(&stores, &config);
+    let task = TrainTask {
+        metric: "G".into(),
+        shard: 0,
+        shards: 1,
+        run_id: String::new(),
+        reason: "t".into(),
+    };
+    assert!(matches!(
+        trainer.train(&task).await,
+        Err(TrainError::NotEnoughData { .. })
+    ));
+    let failures = trainer
+        .train_messages(vec![Message {
+            id: "m".into(),
+            body: serde_json::to_string(&task).expect("json"),
+        }])
+        .await;
+    assert!(failures.is_empty());
+    // Too short a history is the same.
+    let short = lake_with_history(&config, 5, 1).await;
+    let (trainer, _) = self::trainer(&short, &config);
+    assert!(matches!(
+        trainer.train(&task).await,
+        Err(TrainError::NotEnoughData { .. })
+    ));
+}
