@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the features function locally with `cargo lambda watch` against moto and invokes it
+# Runs the features and train functions locally with `cargo lambda watch` against moto and invokes it
 # with the sample events (`cargo lambda invoke --data-file`), checking the partial batch
 # responses. Needs GRAS_TEST_AWS_ENDPOINT (a running moto server; scripts/test.sh starts it).
 set -euo pipefail
@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 : "${GRAS_TEST_AWS_ENDPOINT:?start moto first (scripts/test.sh does)}"
 python3 scripts/moto_setup.py "$GRAS_TEST_AWS_ENDPOINT"
 
+train_queue=$(python3 - "$GRAS_TEST_AWS_ENDPOINT" <<'PY'
+import sys, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+print(boto3.client("sqs", **kw).get_queue_url(QueueName="gras-train")["QueueUrl"])
+PY
+)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp)
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
@@ -17,6 +23,7 @@ cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
   --env-var AWS_ACCESS_KEY_ID=testing \
   --env-var AWS_SECRET_ACCESS_KEY=testing \
   --env-var GRAS_METRICS=cloudwatch \
+  --env-var GRAS_TRAIN_QUEUE_URL="$train_queue" \
   >"$log" 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true; wait $watch_pid 2>/dev/null || true; rm -f "$log"' EXIT
@@ -26,7 +33,10 @@ for _ in $(seq 1 300); do
 done
 
 invoke() {
-  cargo lambda invoke features --invoke-address 127.0.0.1 --invoke-port "$port" --data-file "$1" --output-format json
+  invoke_fn features "$1"
+}
+invoke_fn() {
+  cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$port" --data-file "$2" --output-format json
 }
 
 out=$(invoke events/sqs-s3-put.json) || { cat "$log"; exit 1; }
@@ -57,5 +67,26 @@ cw = boto3.client("cloudwatch", **kw)
 names = {m["MetricName"] for m in cw.list_metrics(Namespace="GRAS")["Metrics"]}
 assert {"Files", "RowsRead", "PartitionsWritten", "Duration"} <= names, names
 print("lambda smoke: silver, online item and CloudWatch metrics present")
+PY
+# The training function: the schedule fans out one task per configured metric onto the
+# training queue; SQS tasks train (no history yet: acknowledged) and a bad task fails alone.
+out=$(invoke_fn train events/eventbridge-schedule-train.json) || { cat "$log"; exit 1; }
+echo "eventbridge-schedule-train.json -> $out"
+python3 - "$out" "$GRAS_TEST_AWS_ENDPOINT" "$train_queue" <<'PY'
+import json, sys, boto3
+r = json.loads(sys.argv[1])
+assert r["tasks"] == 4 and r["metrics"] == ["A", "G", "R", "S"], r
+kw = dict(endpoint_url=sys.argv[2], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+sqs = boto3.client("sqs", **kw)
+n = int(sqs.get_queue_attributes(QueueUrl=sys.argv[3], AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+assert n == 4, n
+PY
+out=$(invoke_fn train events/sqs-train-tasks.json) || { cat "$log"; exit 1; }
+echo "sqs-train-tasks.json -> $out"
+python3 - "$out" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+ids = [f["itemIdentifier"] for f in r["batchItemFailures"]]
+assert ids == ["e7d5c3b1-9f8e-4d7c-a6b5-c4d3e2f1a0b9"], ids
 PY
 echo "lambda smoke passed"

@@ -1,7 +1,8 @@
 """Creates the resources the sample events in events/ refer to on a moto server.
 
 Usage: python3 scripts/moto_setup.py ENDPOINT
-Bucket `gras-lake-local`, tables `gras_state` and `gras_features`, and the bronze object
+Bucket `gras-lake-local`, tables `gras_state`, `gras_features` and `gras_models`, the
+training queue `gras-train`, and the bronze object
 named in events/sqs-s3-put.json (24 hourly rows for series `a` and `_all`) plus the bad
 file named in events/sqs-batch-test-bad-good.json.
 """
@@ -21,7 +22,7 @@ bucket = "gras-lake-local"
 if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
     s3.create_bucket(Bucket=bucket)
 existing = ddb.list_tables()["TableNames"]
-for name, keys in [("gras_state", ["pk", "sk"]), ("gras_features", ["pk"])]:
+for name, keys in [("gras_state", ["pk", "sk"]), ("gras_features", ["pk"]), ("gras_models", ["metric_id", "version"])]:
     if name in existing:
         continue
     ddb.create_table(
@@ -42,4 +43,6 @@ buf = io.BytesIO()
 pq.write_table(table, buf)
 s3.put_object(Bucket=bucket, Key="bronze/gras/metric=G/year=2024/month=01/day=01/part 0000.parquet", Body=buf.getvalue())
 s3.put_object(Bucket=bucket, Key="bronze/gras/metric=G/year=2024/month=01/day=02/broken file.parquet", Body=b"garbage")
+sqs = boto3.client("sqs", **kw)
+sqs.create_queue(QueueName="gras-train")
 print("moto resources ready")

@@ -42,8 +42,8 @@ pub struct IngestArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     lake: LakeArgs,
-    /// Days of data.
-    #[arg(long, default_value_t = 30)]
+    /// Days of data (training uses the newest `window_days`, 56 by default).
+    #[arg(long, default_value_t = 60)]
     days: u32,
     /// Series per metric (plus the metric's `_all` total).
     #[arg(long, default_value_t = 20)]
@@ -62,8 +62,8 @@ pub struct DemoArgs {
     /// The lake folder (created; an existing one is reused).
     #[arg(long, default_value = "demo-lake")]
     lake: PathBuf,
-    /// Days of data.
-    #[arg(long, default_value_t = 30)]
+    /// Days of data (training uses the newest `window_days`, 56 by default).
+    #[arg(long, default_value_t = 60)]
     days: u32,
     /// Series per metric.
     #[arg(long, default_value_t = 20)]
@@ -136,6 +136,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
+        Command::Evaluate(a) => crate::evaluate::run(&a),
         Command::Ingest(a) => {
             let engine = FeatureEngine::new(Stores::local(&a.lake.lake)?, config);
             let keys: Vec<String> = a.keys.iter().map(|k| lake_key(&a.lake.lake, k)).collect();
@@ -238,16 +239,23 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
     }
     // File by file, in upload order, exactly as S3 events would arrive at the Lambda.
     let summary = engine.ingest(&keys).await;
+    if !json {
+        println!("features: {summary}");
+    }
+    // Then the scheduled training run, every task in-process.
+    let trained = train_all(&stores, &a.lake, None, config.clone()).await?;
     let elapsed = started.elapsed().as_secs_f64();
     if json {
         println!(
             "{}",
-            serde_json::json!({"lake": a.lake, "features": summary, "seconds": elapsed})
+            serde_json::json!({"lake": a.lake, "features": summary, "models": trained, "seconds": elapsed})
         );
     } else {
-        println!("features: {summary}");
+        for r in trained.iter().filter(|r| r.registered.is_some()) {
+            println!("model: {r}");
+        }
         println!(
-            "done in {elapsed:.1}s; silver partitions under {}/silver/gras/features/",
+            "done in {elapsed:.1}s; silver under {0}/silver/gras/features/, models under {0}/models/ (gras models --lake {0})",
             a.lake.display()
         );
     }

@@ -2,6 +2,7 @@
 //! Lambdas, on the embedded backend (the lake is a folder, the tables an SQLite file).
 
 mod commands;
+mod evaluate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ pub enum Command {
     Approve(commands::DecideArgs),
     /// Reject a PendingApproval version.
     Reject(commands::DecideArgs),
+    /// Score training's model selection on the hold-out end of a CSV series (JSON lines).
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 fn main() -> ExitCode {

@@ -134,3 +134,135 @@ fn ingest_key_by_key_equals_batch() {
         gras_shared::testkit::assert_silver_eq(&sa, &sb);
     });
 }
+
+#[test]
+fn train_models_approve_reject_and_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    let cfg = dir.path().join("gras.toml");
+    std::fs::write(
+        &cfg,
+        "[metrics.G]\naggregation = \"sum\"\nhorizon = 24\n[metrics.A]\naggregation = \"mean\"\nhorizon = 24\n\
+         [training]\nwindow_days = 18\n[approval]\ncoverage_tolerance = 1.0\n",
+    )
+    .unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let run = |args: &[&str]| gras(&[&["--config", cfg_s], args].concat());
+    assert!(
+        run(&["generate", "--lake", lake_s, "--days", "18", "--series", "2"])
+            .status
+            .success()
+    );
+    assert!(run(&["features", "--lake", lake_s]).status.success());
+
+    let out = run(&["train", "--lake", lake_s]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(stdout.lines().count(), 2, "one line per metric: {stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.contains("status=Approved") && l.contains("mase=")),
+        "{stdout}"
+    );
+
+    // Same data again: ties the approved version, so it waits for a person.
+    let out = run(&["--json", "train", "--lake", lake_s, "--metric", "G"]);
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let pending = reports[0]["registered"]["version"]
+        .as_str()
+        .expect("version")
+        .to_string();
+    assert_eq!(reports[0]["registered"]["status"], "PendingApproval");
+
+    let out = run(&["models", "--lake", lake_s]);
+    let table = text(&out.stdout);
+    assert_eq!(table.lines().count(), 4, "header + 3 versions: {table}");
+    assert!(
+        table.contains("PendingApproval") && table.contains("Approved"),
+        "{table}"
+    );
+
+    let out = run(&[
+        "approve",
+        "--lake",
+        lake_s,
+        "--metric",
+        "G",
+        "--version",
+        "v20990101000000-ffffff",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stderr).is_empty());
+    let out = run(&[
+        "approve",
+        "--lake",
+        lake_s,
+        "--metric",
+        "G",
+        "--version",
+        &pending,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["--json", "models", "--lake", lake_s, "--metric", "G"]);
+    let models: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let statuses: Vec<&str> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "Approved").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&"Archived"), "{statuses:?}");
+    // Rejecting an approved version is refused.
+    let out = run(&[
+        "reject",
+        "--lake",
+        lake_s,
+        "--metric",
+        "G",
+        "--version",
+        &pending,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // evaluate: a clear error for a bad CSV, JSON lines for a good one.
+    let csv = dir.path().join("s.csv");
+    std::fs::write(&csv, "time,v\n1,2\n").unwrap();
+    let out = run(&["evaluate", "--csv", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("header must be `ts,value`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut body = String::from("ts,value\n");
+    for t in 0..24 * 7 * 6 {
+        let noise = ((t * 7919) % 13) as f64;
+        body.push_str(&format!(
+            "t{t},{}\n",
+            50.0 + ((t % 24) as f64 / 3.0).sin() * 10.0 + noise + 0.01 * t as f64
+        ));
+    }
+    std::fs::write(&csv, body).unwrap();
+    let out = run(&[
+        "evaluate",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--holdout",
+        "168",
+        "--runs",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.iter().filter(|l| l["selected"] == true).count(), 1);
+}

@@ -150,7 +150,7 @@ pub struct TrainingConfig {
 impl Default for TrainingConfig {
     fn default() -> Self {
         Self {
-            window_days: 35,
+            window_days: 56,
             backtest_windows: 3,
             shard_series: 400,
         }

@@ -106,17 +106,27 @@ impl fmt::Display for ModelStatus {
     }
 }
 
-/// Backtest accuracy of a version.
+/// Backtest accuracy of a version. An undefined metric (MAPE of an all-zero series) is NaN
+/// in memory, `null` in JSON and NULL in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BacktestMetrics {
     /// Mean absolute percentage error (fraction).
+    #[serde(deserialize_with = "nullable_f64")]
     pub mape: f64,
     /// Symmetric MAPE (fraction).
+    #[serde(deserialize_with = "nullable_f64")]
     pub smape: f64,
     /// Mean absolute scaled error (seasonal period 168).
+    #[serde(deserialize_with = "nullable_f64")]
     pub mase: f64,
     /// Share of actuals inside the forecast interval.
+    #[serde(deserialize_with = "nullable_f64")]
     pub coverage: f64,
+}
+
+/// Reads a number, or `null` as NaN (serde_json writes non-finite floats as `null`).
+fn nullable_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// A registry entry.

@@ -295,11 +295,56 @@ async fn no_history_is_not_enough_data_and_is_acknowledged() {
         }])
         .await;
     assert!(failures.is_empty());
-    // Too short a history is the same.
-    let short = lake_with_history(&config, 5, 1).await;
+    // Too short a history (3 days: all of it is backtest windows) is the same.
+    let short = lake_with_history(&config, 3, 1).await;
     let (trainer, _) = self::trainer(&short, &config);
     assert!(matches!(
         trainer.train(&task).await,
         Err(TrainError::NotEnoughData { .. })
     ));
+}
+
+fn event(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[tokio::test]
+async fn sample_training_events_give_their_documented_outcomes() {
+    let schedule = event("eventbridge-schedule-train.json");
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    assert_eq!(schedule["source"], "aws.events");
+
+    let config = config(400);
+    let stores = lake_with_history(&config, 18, 1).await;
+    let (trainer, _) = trainer(&stores, &config);
+    let tasks = event("sqs-train-tasks.json");
+    let messages: Vec<Message> = tasks["Records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| Message {
+            id: r["messageId"].as_str().expect("id").into(),
+            body: r["body"].as_str().expect("body").into(),
+        })
+        .collect();
+    let failures = trainer.train_messages(messages).await;
+    let ids: Vec<&str> = failures.iter().map(|f| f.message_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["e7d5c3b1-9f8e-4d7c-a6b5-c4d3e2f1a0b9"],
+        "only the unknown metric fails"
+    );
+    let g = MetricId::new("G").expect("id");
+    assert_eq!(
+        registry::list(&*stores.tables, &g)
+            .await
+            .expect("list")
+            .len(),
+        2,
+        "the scheduled task and the retrain request"
+    );
 }

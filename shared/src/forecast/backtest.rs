@@ -4,6 +4,15 @@
 //! windows; each is forecast from everything before it. Scores are means over windows, with
 //! MASE scaled by the seasonal-naive error (period [`WEEK`](super::WEEK)) of each window's own
 //! training part.
+//!
+//! Interval calibration: a model's own bounds are often too narrow or too wide for the data
+//! (ETS intervals assume Gaussian one-step errors). Each actual gets a conformity score, its
+//! distance from the point in units of the bound's half-width; the scale that makes a fraction
+//! `level` of the backtest actuals fall inside is the conformal quantile of those scores
+//! ([`BacktestScore::interval_scale`], applied with
+//! [`Forecast::scale_intervals`](super::Forecast::scale_intervals)). The reported `coverage` is
+//! cross-fitted: window `w` is scored with the scale learned on the other windows, so it
+//! estimates the calibrated coverage on unseen data rather than restating the target.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,10 +27,51 @@ pub struct BacktestScore {
     pub smape: f64,
     /// Mean absolute scaled error (seasonal period 168).
     pub mase: f64,
-    /// Fraction of actuals inside the bounds.
+    /// Fraction of actuals inside the calibrated bounds (cross-fitted, see the module docs).
     pub coverage: f64,
+    /// Fraction of actuals inside the model's own (uncalibrated) bounds.
+    pub raw_coverage: f64,
+    /// Factor for the bounds' half-widths that reaches `level` on all windows.
+    pub interval_scale: f64,
     /// Windows scored.
     pub windows: usize,
+}
+
+/// Bounds on a calibration factor (a degenerate backtest must not produce absurd intervals).
+pub const SCALE_RANGE: (f64, f64) = (0.05, 20.0);
+
+/// Conformity score of an actual: 0 at the point, 1 on the bound, in half-widths beyond.
+fn conformity(actual: f64, point: f64, lower: f64, upper: f64) -> f64 {
+    let (dist, half) = if actual >= point {
+        (actual - point, upper - point)
+    } else {
+        (point - actual, point - lower)
+    };
+    if dist == 0.0 {
+        0.0
+    } else if half > 0.0 {
+        dist / half
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// The conformal quantile of `scores` at `level` (the `ceil((n + 1) level)`-th smallest),
+/// clamped to [`SCALE_RANGE`]; 1 when there are no scores or it is not finite.
+pub fn conformal_scale(scores: &[f64], level: f64) -> f64 {
+    if scores.is_empty() {
+        return 1.0;
+    }
+    let mut sorted = scores.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let k = (((n + 1) as f64 * level).ceil() as usize).clamp(1, n);
+    let q = sorted[k - 1];
+    if q.is_finite() {
+        q.clamp(SCALE_RANGE.0, SCALE_RANGE.1)
+    } else {
+        1.0
+    }
 }
 
 /// Backtests `spec` on `history` (gap-free) with `windows` rolling origins of `horizon` steps.
@@ -47,7 +97,8 @@ pub fn backtest(
             got: history.len(),
         });
     }
-    let (mut mape, mut mape_n, mut smape, mut mase, mut cov) = (0.0, 0usize, 0.0, 0.0, 0.0);
+    let (mut mape, mut mape_n, mut smape, mut mase, mut raw) = (0.0, 0usize, 0.0, 0.0, 0.0);
+    let mut scores: Vec<Vec<f64>> = Vec::with_capacity(windows);
     for w in 0..windows {
         let origin = history.len() - test_len + w * horizon;
         let (train, rest) = history.split_at(origin);
@@ -60,9 +111,27 @@ pub fn backtest(
         }
         smape += metrics::smape(actual, &f.point);
         mase += metrics::mase(actual, &f.point, train, WEEK);
-        cov += metrics::coverage(actual, &f.lower, &f.upper);
+        raw += metrics::coverage(actual, &f.lower, &f.upper);
+        scores.push(
+            (0..horizon)
+                .map(|i| conformity(actual[i], f.point[i], f.lower[i], f.upper[i]))
+                .collect(),
+        );
     }
     let k = windows as f64;
+    // Cross-fitted calibrated coverage: each window against the scale of the others.
+    let mut cov = 0.0;
+    for w in 0..windows {
+        let others: Vec<f64> = scores
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != w)
+            .flat_map(|(_, s)| s.iter().copied())
+            .collect();
+        let scale = conformal_scale(&others, level);
+        cov += scores[w].iter().filter(|s| **s <= scale).count() as f64 / horizon as f64;
+    }
+    let all: Vec<f64> = scores.concat();
     Ok(BacktestScore {
         mape: if mape_n == 0 {
             f64::NAN
@@ -72,6 +141,8 @@ pub fn backtest(
         smape: smape / k,
         mase: mase / k,
         coverage: cov / k,
+        raw_coverage: raw / k,
+        interval_scale: conformal_scale(&all, level),
         windows,
     })
 }
@@ -96,6 +167,8 @@ mod tests {
             smape: 0.1,
             mase,
             coverage: 0.9,
+            raw_coverage: 0.9,
+            interval_scale: 1.0,
             windows: 3,
         }
     }
@@ -130,6 +203,39 @@ mod tests {
         let want_mape = ((10.0 / 20.0 + 10.0 / 30.0) / 2.0) / 3.0;
         assert!((s.mape - want_mape).abs() < 1e-12, "{}", s.mape);
         assert!(s.coverage < 1.0);
+    }
+
+    #[test]
+    fn conformity_and_conformal_scale_by_hand() {
+        assert_eq!(conformity(12.0, 10.0, 6.0, 14.0), 0.5);
+        assert_eq!(conformity(4.0, 10.0, 6.0, 14.0), 1.5);
+        assert_eq!(conformity(10.0, 10.0, 10.0, 10.0), 0.0);
+        assert_eq!(conformity(11.0, 10.0, 10.0, 10.0), f64::INFINITY);
+        // n = 9, level 0.8: the ceil(10 * 0.8) = 8th smallest.
+        let s = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6];
+        assert_eq!(conformal_scale(&s, 0.8), 0.8);
+        assert_eq!(conformal_scale(&[], 0.9), 1.0);
+        assert_eq!(conformal_scale(&[f64::INFINITY], 0.9), 1.0);
+        assert_eq!(conformal_scale(&[100.0], 0.9), SCALE_RANGE.1);
+    }
+
+    #[test]
+    fn calibration_widens_too_narrow_intervals() {
+        // Seasonal naive on a noisy period-4 series: its residual-quantile bounds are learned
+        // on calm history, then the last windows get twice the noise.
+        let noise = |t: usize, amp: f64| amp * (((t * 7919) % 17) as f64 / 8.0 - 1.0);
+        let h: Vec<f64> = (0..600)
+            .map(|t| 50.0 + (t % 4) as f64 * 5.0 + noise(t, if t >= 456 { 4.0 } else { 1.0 }))
+            .collect();
+        let s = backtest(&ModelSpec::SeasonalNaive { period: 4 }, &h, 48, 0.9, 3).expect("bt");
+        assert!(s.raw_coverage < 0.8, "raw {}", s.raw_coverage);
+        assert!(s.interval_scale > 1.5, "scale {}", s.interval_scale);
+        assert!(
+            s.coverage > s.raw_coverage,
+            "{} vs {}",
+            s.coverage,
+            s.raw_coverage
+        );
     }
 
     #[test]

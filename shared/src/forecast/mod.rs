@@ -4,14 +4,18 @@
 //! Models ([`ModelSpec`]):
 //! - `seasonal_naive`: the value one season ago, with intervals from the empirical quantiles
 //!   of the in-sample seasonal differences, widened by `sqrt(k)` for the k-th season ahead;
-//! - `mstl_ets`: MSTL decomposition (daily 24 and weekly 168 periods) with AutoETS on the
-//!   trend + remainder, from the `augurs` crates; its intervals are the ETS intervals
-//!   shifted by the seasonal components.
+//! - `mstl_ets`: MSTL decomposition (daily 24 and weekly 168 periods) with AutoETS (additive
+//!   errors, trend none/additive/damped chosen by AICc) on the last [`TREND_TAIL`] steps of the
+//!   trend + remainder, from the `augurs` crates; its intervals are the ETS intervals shifted
+//!   by the seasonal components.
+//!
+//! Training calibrates the bounds of either model on its backtest (see [`backtest`]).
 //!
 //! A spec holds hyper-parameters only: a model is re-fitted on the newest history each time
 //! it forecasts, which is how the registry's versions are applied at inference.
 
 pub mod backtest;
+pub mod evaluate;
 pub mod metrics;
 
 use augurs::ets::AutoETS;
@@ -202,7 +206,16 @@ fn mstl_ets(
         spec: spec.to_string(),
         message: e.to_string(),
     };
-    let model = MSTLModel::new(periods.to_vec(), AutoETS::non_seasonal().into_trend_model());
+    let ets = AutoETS::new(1, "AZN")
+        .map_err(|e| err(&e))?
+        .into_trend_model();
+    let model = MSTLModel::new(
+        periods.to_vec(),
+        TailTrend {
+            inner: ets,
+            tail: TREND_TAIL,
+        },
+    );
     let fitted = model.fit(history).map_err(|e| err(&e))?;
     let f = fitted.predict(horizon, level).map_err(|e| err(&e))?;
     let intervals = f.intervals.ok_or_else(|| err(&"no prediction intervals"))?;
@@ -222,6 +235,34 @@ fn mstl_ets(
         return Err(err(&"non-finite or short forecast"));
     }
     Ok(out)
+}
+
+/// Steps of deseasonalized history the trend model of `mstl_ets` is fitted on (4 weeks):
+/// the level and trend that matter for the next weeks are recent, and fitting ETS on a fixed
+/// tail keeps the cost flat as the history grows.
+pub const TREND_TAIL: usize = 4 * WEEK;
+
+/// A trend model fitted on the last `tail` steps only.
+#[derive(Debug)]
+struct TailTrend<T> {
+    inner: T,
+    tail: usize,
+}
+
+impl<T: augurs::mstl::TrendModel> augurs::mstl::TrendModel for TailTrend<T> {
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        self.inner.name()
+    }
+
+    fn fit(
+        &self,
+        y: &[f64],
+    ) -> Result<
+        Box<dyn augurs::mstl::FittedTrendModel + Sync + Send>,
+        Box<dyn std::error::Error + Send + Sync + 'static>,
+    > {
+        self.inner.fit(&y[y.len().saturating_sub(self.tail)..])
+    }
 }
 
 /// Linear-interpolated quantile of sorted values (`q` in [0, 1]); 0 for an empty slice.

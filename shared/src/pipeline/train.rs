@@ -54,6 +54,10 @@ fn one() -> u32 {
     1
 }
 
+fn unit() -> f64 {
+    1.0
+}
+
 /// What a fan-out sent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FanOut {
@@ -144,6 +148,10 @@ pub struct Artifact {
     pub model_kind: String,
     /// Hyper-parameters to re-fit on new data.
     pub spec: ModelSpec,
+    /// Factor for the half-widths of the model's bounds (interval calibration from the
+    /// backtest, see [`forecast::backtest`]); inference applies it to every forecast.
+    #[serde(default = "unit")]
+    pub interval_scale: f64,
     /// Forecast steps.
     pub horizon: u32,
     /// Nominal interval coverage.
@@ -156,7 +164,8 @@ pub struct Artifact {
     pub train_end: String,
     /// Series trained on.
     pub series: u64,
-    /// xxh3-128 of the training data (series, ts, value).
+    /// XOR over series of the xxh3-64 of (series key, gap-filled values): the training data's
+    /// identity, independent of sharding.
     pub data_fingerprint: String,
     /// Backtest of every candidate (and of the approved version's spec, as `current`).
     pub backtest: Vec<CandidateScore>,
@@ -171,14 +180,31 @@ pub struct CandidateScore {
     pub role: String,
     /// The spec.
     pub spec: ModelSpec,
-    /// Mean metrics across series.
+    /// Mean metrics across series (coverage: of the calibrated bounds, cross-fitted).
     pub metrics: BacktestMetrics,
+    /// Mean coverage of the model's own bounds.
+    #[serde(default)]
+    pub raw_coverage: f64,
+    /// Mean calibration factor across series.
+    #[serde(default = "unit")]
+    pub interval_scale: f64,
     /// Series scored.
     pub series: u64,
 }
 
-/// A spec with its sums of (MAPE, sMAPE, MASE, coverage) and the number of series summed.
-type ScoreSums = (ModelSpec, [f64; 4], u64);
+/// Sums over series of one spec's scores, indexed by the `S_*` constants.
+const NSUMS: usize = 7;
+const S_MAPE: usize = 0;
+const S_SMAPE: usize = 1;
+const S_MASE: usize = 2;
+const S_COVERAGE: usize = 3;
+const S_RAW_COVERAGE: usize = 4;
+const S_SCALE: usize = 5;
+/// Series with a finite MAPE (an all-zero series has none).
+const S_MAPE_N: usize = 6;
+
+/// A spec with its score sums and the number of series summed.
+type ScoreSums = (ModelSpec, [f64; NSUMS], u64);
 
 /// Partial sums of one shard.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -340,13 +366,17 @@ impl fmt::Debug for Trainer {
     }
 }
 
-fn mean_metrics(sums: &[f64; 4], n: u64) -> BacktestMetrics {
+fn mean_metrics(sums: &[f64; NSUMS], n: u64) -> BacktestMetrics {
     let n = n.max(1) as f64;
     BacktestMetrics {
-        mape: sums[0] / n,
-        smape: sums[1] / n,
-        mase: sums[2] / n,
-        coverage: sums[3] / n,
+        mape: if sums[S_MAPE_N] > 0.0 {
+            sums[S_MAPE] / sums[S_MAPE_N]
+        } else {
+            f64::NAN
+        },
+        smape: sums[S_SMAPE] / n,
+        mase: sums[S_MASE] / n,
+        coverage: sums[S_COVERAGE] / n,
     }
 }
 
@@ -600,7 +630,7 @@ impl Trainer {
                 total.end_us = total.end_us.max(r.end_us);
             }
             for (label, (spec, sums, n)) in r.sums {
-                let e = total.sums.entry(label).or_insert((spec, [0.0; 4], 0));
+                let e = total.sums.entry(label).or_insert((spec, [0.0; NSUMS], 0));
                 for (acc, v) in e.1.iter_mut().zip(sums) {
                     *acc += v;
                 }
@@ -637,9 +667,12 @@ impl Trainer {
             .collect();
         let best = candidates
             .iter()
-            .filter(|(_, (_, s, n))| *n > 0 && (s[2] / *n as f64).is_finite())
+            .filter(|(_, (_, s, n))| *n > 0 && (s[S_MASE] / *n as f64).is_finite())
             .min_by(|a, b| {
-                let (ma, mb) = (a.1 .1[2] / a.1 .2 as f64, b.1 .1[2] / b.1 .2 as f64);
+                let (ma, mb) = (
+                    a.1 .1[S_MASE] / a.1 .2 as f64,
+                    b.1 .1[S_MASE] / b.1 .2 as f64,
+                );
                 ma.total_cmp(&mb)
             })
             .ok_or_else(|| TrainError::NotEnoughData {
@@ -655,10 +688,11 @@ impl Trainer {
         let now = (self.clock)();
         let fp = format!("{:016x}", total.fingerprint);
         let version =
-            ModelVersion::from_parts(now, &fp[..6]).map_err(|e| TrainError::NotEnoughData {
-                metric: metric.clone(),
-                reason: e.to_string(),
-            })?;
+            ModelVersion::from_parts(now, &format!("{:06x}", rand::random::<u32>() & 0xff_ffff))
+                .map_err(|e| TrainError::NotEnoughData {
+                    metric: metric.clone(),
+                    reason: e.to_string(),
+                })?;
         let us = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
         let mut backtest: Vec<CandidateScore> = total
             .sums
@@ -671,6 +705,8 @@ impl Trainer {
                 },
                 spec: spec.clone(),
                 metrics: mean_metrics(s, *n),
+                raw_coverage: s[S_RAW_COVERAGE] / (*n).max(1) as f64,
+                interval_scale: s[S_SCALE] / (*n).max(1) as f64,
                 series: *n,
             })
             .collect();
@@ -680,6 +716,7 @@ impl Trainer {
             version: version.to_string(),
             model_kind: spec.kind().to_string(),
             spec: spec.clone(),
+            interval_scale: sums[S_SCALE] / (*n).max(1) as f64,
             horizon: cfg.horizon,
             interval: cfg.interval,
             frequency: String::from(cfg.frequency),
@@ -794,7 +831,9 @@ fn score_shard(
         };
         let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
         let values = &h.values[first..=last];
-        if values.len() < horizon * windows + 2 * SEASON {
+        // Candidates the first backtest window's training part is long enough for.
+        let specs = forecast::candidates(values.len().saturating_sub(horizon * windows));
+        if specs.is_empty() {
             continue;
         }
         let filled = forecast::fill_gaps(values, SEASON);
@@ -803,7 +842,7 @@ fn score_shard(
         out.start_us = out.start_us.min(h.start_us + first as i64 * hour_us);
         out.end_us = out.end_us.max(h.start_us + last as i64 * hour_us);
         out.fingerprint ^= fingerprint(&h.key, &filled);
-        let mut specs: Vec<(String, ModelSpec)> = forecast::candidates(filled.len())
+        let mut specs: Vec<(String, ModelSpec)> = specs
             .into_iter()
             .map(|s| (format!("candidate:{}", spec_label(&s)), s))
             .collect();
@@ -813,16 +852,16 @@ fn score_shard(
         for (label, spec) in specs {
             match backtest(&spec, &filled, horizon, cfg.interval, windows) {
                 Ok(score) if score.mase.is_finite() => {
-                    let e = out.sums.entry(label).or_insert((spec, [0.0; 4], 0));
-                    let mape = if score.mape.is_finite() {
-                        score.mape
-                    } else {
-                        0.0
-                    };
-                    e.1[0] += mape;
-                    e.1[1] += score.smape;
-                    e.1[2] += score.mase;
-                    e.1[3] += score.coverage;
+                    let e = out.sums.entry(label).or_insert((spec, [0.0; NSUMS], 0));
+                    if score.mape.is_finite() {
+                        e.1[S_MAPE] += score.mape;
+                        e.1[S_MAPE_N] += 1.0;
+                    }
+                    e.1[S_SMAPE] += score.smape;
+                    e.1[S_MASE] += score.mase;
+                    e.1[S_COVERAGE] += score.coverage;
+                    e.1[S_RAW_COVERAGE] += score.raw_coverage;
+                    e.1[S_SCALE] += score.interval_scale;
                     e.2 += 1;
                 }
                 Ok(_) => {}

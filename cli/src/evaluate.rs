@@ -1,0 +1,74 @@
+//! `gras evaluate`: the model-selection procedure of training, scored on the hold-out end of a
+//! CSV series (`ts,value`, hourly). Prints one JSON line per candidate (the forecasting
+//! benchmark compares them with Prophet and statsforecast on the same split).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use gras_shared::forecast::evaluate::evaluate;
+use gras_shared::forecast::{fill_gaps, WEEK};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// `gras evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// CSV file with header `ts,value`, one row per hour, oldest first (empty value: missing).
+    #[arg(long)]
+    csv: PathBuf,
+    /// Hours held out at the end (forecast in one go).
+    #[arg(long, default_value_t = 336)]
+    holdout: usize,
+    /// Nominal interval coverage.
+    #[arg(long, default_value_t = 0.9)]
+    level: f64,
+    /// Rolling-origin backtest windows on the training part.
+    #[arg(long, default_value_t = 3)]
+    windows: usize,
+    /// Timed fit + predict repetitions (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+fn read_csv(path: &Path) -> Result<Vec<Option<f64>>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default().trim();
+    if header != "ts,value" {
+        return Err(format!(
+            "{}: header must be `ts,value`, found `{header}`",
+            path.display()
+        )
+        .into());
+    }
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let Some((_, v)) = line.split_once(',') else {
+            return Err(format!("{}:{}: expected `ts,value`", path.display(), i + 2).into());
+        };
+        let v = v.trim();
+        out.push(if v.is_empty() {
+            None
+        } else {
+            Some(
+                v.parse::<f64>()
+                    .map_err(|e| format!("{}:{}: value {v:?}: {e}", path.display(), i + 2))?,
+            )
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the command.
+pub fn run(a: &EvaluateArgs) -> Result<ExitCode, Error> {
+    let values = fill_gaps(&read_csv(&a.csv)?, WEEK);
+    if a.holdout == 0 || values.len() <= a.holdout {
+        return Err(format!("{} rows cannot hold out {} hours", values.len(), a.holdout).into());
+    }
+    let (train, test) = values.split_at(values.len() - a.holdout);
+    for e in evaluate(train, test, a.level, a.windows, a.runs)? {
+        println!("{}", serde_json::to_string(&e)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
