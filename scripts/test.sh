@@ -60,7 +60,9 @@ if [ "$quick" != 1 ]; then
   bash bench/crosscheck.sh
 
   step "release build of the Lambdas (cargo lambda, $lambda_arch)"
-  cargo lambda build --release $lambda_arch --workspace --bins --exclude gras-cli
+  for fn in features train; do
+    cargo lambda build --release $lambda_arch -p "$fn"
+  done
   ls -l target/lambda/*/bootstrap
 fi
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Forecasting benchmark: training's model selection (`gras evaluate`: backtest, select by MASE,
+# calibrate, fit, forecast) against Prophet and statsforecast (bench/forecast_peers.py) on the
+# same real series and split, in the same go.
+#
+#   bash bench/forecast_bench.sh [RUNS]        (default 5)
+#
+# Series: Taylor's half-hourly electricity demand of England and Wales (June-August 2000),
+# as shipped on disk by the PyPI package pmdarima, summed to 2016 hourly values
+# (bench/fetch_series.py). The final two weeks (336 h) are held out and forecast in one go
+# at nominal 90% coverage. Python peers run in their own venv (bench/.venv-forecast).
+set -euo pipefail
+RUNS=${1:-5}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV=bench/.venv-forecast
+if [[ ! -x $VENV/bin/python ]]; then
+    python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import prophet, statsforecast, pmdarima' 2>/dev/null; then
+    "$VENV/bin/python" -m pip install --quiet --only-binary=:all: -r bench/forecast_requirements.txt
+fi
+GRAS=${GRAS:-target/release/gras}
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    cargo build --release --quiet -p gras-cli
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+"$VENV/bin/python" bench/fetch_series.py --out "$TMP/series.csv"
+"$GRAS" evaluate --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/gras.jsonl"
+"$VENV/bin/python" bench/forecast_peers.py --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/peers.jsonl"
+python3 - "$TMP/gras.jsonl" "$TMP/peers.jsonl" <<'PY'
+import json, sys
+gras = [json.loads(l) for l in open(sys.argv[1])]
+peers = [json.loads(l) for l in open(sys.argv[2])]
+prophet = next(p for p in peers if p["model"] == "Prophet")
+print("| model | selected | MASE | sMAPE | MAPE | coverage (nominal 0.90) | fit+predict s | Prophet time / model time |")
+print("|---|---|---|---|---|---|---|---|")
+for g in gras:
+    cov = f'{g["coverage"]:.3f} (raw {g["raw_coverage"]:.3f}, scale {g["backtest"]["interval_scale"]:.2f})'
+    print(f'| {g["model"]} | {"yes" if g["selected"] else ""} | {g["mase"]:.4f} | {g["smape"]:.4f} | {g["mape"]:.4f} | {cov} | {g["fit_predict_s"]:.4f} | {prophet["fit_predict_s"] / max(g["fit_predict_s"], 1e-9):.0f}x |')
+for p in peers:
+    print(f'| {p["model"]} |  | {p["mase"]:.4f} | {p["smape"]:.4f} | {p["mape"]:.4f} | {p["coverage"]:.3f} | {p["fit_predict_s"]:.4f} | {prophet["fit_predict_s"] / max(p["fit_predict_s"], 1e-9):.1f}x |')
+sel = next(g for g in gras if g["selected"])
+print()
+print(f'selected: {sel["model"]}; backtest (selection + calibration) of all candidates: {sum(g["backtest_s"] for g in gras):.3f} s; '
+      f'whole training procedure {sum(g["backtest_s"] for g in gras) + sum(g["fit_predict_s"] for g in gras):.3f} s vs Prophet fit+predict {prophet["fit_predict_s"]:.3f} s')
+PY
