@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check of the project on a fresh machine: installs what is missing (Python
 # tools from PyPI, the arm64 Rust target), starts a moto server on 127.0.0.1 for the AWS
-# integration tests, then: formatting, clippy, unit/integration/property tests, the local
+# integration tests, then: formatting, clippy, unit/integration/property tests, the SAM
+# template checks (cfn-lint, checkov, sam validate), the local
 # Lambda invocation smoke test, the cross-check against the independent pandas
 # implementation, and the arm64 release build of every function with cargo-lambda.
 #
@@ -51,6 +52,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
 cargo test --workspace
+
+step "SAM template: cfn-lint, checkov, sam validate"
+bash scripts/check_template.sh
 
 step "local Lambda invocation (cargo lambda watch + invoke) against moto"
 bash scripts/lambda_smoke.sh

@@ -41,15 +41,21 @@ pub fn bucket_of(ts_ns: i64, width_ns: i64) -> i64 {
 pub fn aggregate(rows: &BronzeRows, width_ns: i64, aggregation: Aggregation) -> Aggregated {
     // Sort row indices by (series key, ts, value): duplicates become adjacent and every
     // bucket's rows are in a canonical order.
-    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    // Packed sort keys (contiguous, compared without indirection); the value's bits are
+    // mapped so that integer order is `f64::total_cmp` order.
     let key_rank = rank_keys(&rows.keys);
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        key_rank[rows.series[a] as usize]
-            .cmp(&key_rank[rows.series[b] as usize])
-            .then(rows.ts[a].cmp(&rows.ts[b]))
-            .then(rows.value[a].total_cmp(&rows.value[b]))
-    });
+    let mut packed: Vec<(u32, i64, u64, u32)> = (0..rows.len())
+        .map(|i| {
+            (
+                key_rank[rows.series[i] as usize],
+                rows.ts[i],
+                total_order_bits(rows.value[i]),
+                i as u32,
+            )
+        })
+        .collect();
+    packed.sort_unstable();
+    let order: Vec<u32> = packed.into_iter().map(|p| p.3).collect();
 
     let mut out = Aggregated::default();
     let mut current: Option<u32> = None;
@@ -105,6 +111,16 @@ pub fn aggregate(rows: &BronzeRows, width_ns: i64, aggregation: Aggregation) -> 
     }
     flush(&mut out, bucket, sum, count, last);
     out
+}
+
+/// Bits of `v` whose unsigned order is the order of [`f64::total_cmp`].
+fn total_order_bits(v: f64) -> u64 {
+    let b = v.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
 }
 
 fn rank_keys(keys: &[SeriesKey]) -> Vec<u32> {
@@ -251,6 +267,25 @@ mod tests {
     fn negative_times_floor_down() {
         assert_eq!(bucket_of(-1, H), -H);
         assert_eq!(bucket_of(H + 5, H), H);
+    }
+
+    #[test]
+    fn total_order_bits_follow_total_cmp() {
+        let mut v = [
+            3.5,
+            -0.0,
+            0.0,
+            -7.25,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e-300,
+            -1e-300,
+            42.0,
+        ];
+        let mut by_bits = v;
+        v.sort_by(f64::total_cmp);
+        by_bits.sort_by_key(|x| total_order_bits(*x));
+        assert_eq!(v.map(f64::to_bits), by_bits.map(f64::to_bits));
     }
 
     #[test]

@@ -53,6 +53,22 @@ impl SilverRows {
     pub fn len(&self) -> usize {
         self.ts_us.len()
     }
+    /// Moves every row of `other` to the end of `self`.
+    pub fn append(&mut self, other: &mut SilverRows) {
+        self.metric_id.append(&mut other.metric_id);
+        self.series_key.append(&mut other.series_key);
+        self.ts_us.append(&mut other.ts_us);
+        self.value.append(&mut other.value);
+        self.is_imputed.append(&mut other.is_imputed);
+        self.hour.append(&mut other.hour);
+        self.day_of_week.append(&mut other.day_of_week);
+        self.is_weekend.append(&mut other.is_weekend);
+        self.is_holiday.append(&mut other.is_holiday);
+        for (a, b) in self.floats.iter_mut().zip(other.floats.iter_mut()) {
+            a.append(b);
+        }
+        self.is_outlier.append(&mut other.is_outlier);
+    }
     /// True without rows.
     pub fn is_empty(&self) -> bool {
         self.ts_us.is_empty()

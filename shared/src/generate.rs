@@ -1543,22 +1543,4 @@ mod tests {
             Some(Err(GenerateError::Invalid(_)))
         ));
     }
-
-    /// `cargo test --release -p gras-shared generate::tests::scale -- --ignored --nocapture`
-    #[test]
-    #[ignore = "timing; run in release"]
-    fn scale_30_days_4_metrics_200_series() {
-        let cfg = Config::from_toml(crate::config::EMBEDDED_CONFIG, None).unwrap();
-        let started = std::time::Instant::now();
-        let (mut files, mut rows, mut bytes) = (0usize, 0usize, 0usize);
-        for o in generate(&spec(30, 200, 7), &cfg) {
-            let o = o.unwrap();
-            files += 1;
-            rows += o.rows;
-            bytes += o.body.len();
-        }
-        let elapsed = started.elapsed();
-        println!("{files} files, {rows} rows, {bytes} bytes in {elapsed:?}");
-        assert!((1_000_000..3_000_000).contains(&rows), "{rows} rows");
-    }
 }

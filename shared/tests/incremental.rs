@@ -198,6 +198,12 @@ fn replaced_and_removed_objects_and_bad_files() {
         now.push(short.clone());
         assert_same(&batch(&now).await, &inc).await;
 
+        // A stale removal (an old version deleted on a versioned bucket) of an object that
+        // still exists changes nothing.
+        let r = e.remove_one(&files[3].key()).await.unwrap();
+        assert_ne!(r.outcome, ObjectOutcome::Removed);
+        assert_same(&batch(&now).await, &inc).await;
+
         // Remove day 7: the object is gone when its event is handled.
         inc.blobs.delete(&files[7].key()).await.unwrap();
         let r = e.ingest_one(&files[7].key()).await.unwrap();

@@ -251,8 +251,50 @@ struct MetricOutput {
     newest: Vec<(NaiveDate, usize)>,
 }
 
-/// Computes silver rows for buckets in `[emit_from, emit_to]` (whole UTC days).
+/// Computes silver rows for buckets in `[emit_from, emit_to]` (whole UTC days), the series
+/// split over the available cores; rows come in series key order whatever the split.
 fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> MetricOutput {
+    let series: Vec<(&SeriesKey, &(i64, i64))> = input.extents.iter().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || series.len() < 2 * threads {
+        return compute_series(input, &series, emit_from, emit_to);
+    }
+    let chunk = series.len().div_ceil(threads);
+    let parts: Vec<MetricOutput> = std::thread::scope(|scope| {
+        let handles: Vec<_> = series
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || compute_series(input, c, emit_from, emit_to)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut out = MetricOutput {
+        partitions: BTreeMap::new(),
+        newest: Vec::new(),
+    };
+    for mut part in parts {
+        for (date, idx) in part.newest {
+            let offset = out.partitions.get(&date).map_or(0, SilverRows::len);
+            out.newest.push((date, idx + offset));
+        }
+        for (date, mut rows) in std::mem::take(&mut part.partitions) {
+            out.partitions.entry(date).or_default().append(&mut rows);
+        }
+    }
+    out
+}
+
+/// [`compute_metric`] for some of the series, in the given order.
+fn compute_series(
+    input: &MetricInput<'_>,
+    series: &[(&SeriesKey, &(i64, i64))],
+    emit_from: i64,
+    emit_to: i64,
+) -> MetricOutput {
     let width = input.cfg.frequency.nanos();
     let mut partitions: BTreeMap<NaiveDate, SilverRows> = BTreeMap::new();
     let mut newest = Vec::new();
@@ -261,7 +303,7 @@ fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> Metr
         buckets: vec![],
         values: vec![],
     };
-    for (key, &(first, last)) in &input.extents {
+    for &(key, &(first, last)) in series {
         let from = first.max(emit_from);
         let to = last.min(emit_to);
         if from > to {
@@ -411,7 +453,7 @@ impl FeatureEngine {
             }
         };
         let Some(body) = self.get_with_retry(key).await? else {
-            return self.remove_one(key).await;
+            return self.remove_rows(key).await;
         };
         let fp = fingerprint(&body);
         let tables = &*self.stores.tables;
@@ -428,7 +470,7 @@ impl FeatureEngine {
                 if old.is_some() {
                     // The object was replaced by an unusable one: its previous rows must
                     // leave silver, as a batch run (which skips the bad file) would have it.
-                    self.remove_one(key).await?;
+                    self.remove_rows(key).await?;
                 }
                 return Err(FeaturesError::BadFile {
                     key: key.to_string(),
@@ -539,8 +581,22 @@ impl FeatureEngine {
         Ok(report)
     }
 
-    /// Handles an object that no longer exists: drops it from the index and rebuilds.
+    /// Handles a removal notification: when the object is really gone, drops its rows (index,
+    /// silver, online store, manifest); when it still exists (a stale event: an old version was
+    /// deleted, or the key was written again), ingests the current object instead.
     pub async fn remove_one(&self, key: &str) -> Result<ObjectReport, FeaturesError> {
+        // A removal can be stale: on a versioned bucket deleting an old version notifies
+        // too, and the key may have been written again since. The current object wins.
+        let listed = self.stores.blobs.list(key).await?;
+        if listed.iter().any(|m| m.key == key) {
+            info!(key = %key, "removal notified but the object exists: ingesting the current object");
+            return self.ingest_one(key).await;
+        }
+        self.remove_rows(key).await
+    }
+
+    /// Removes an object's rows from silver and its state (the object is gone or unusable).
+    async fn remove_rows(&self, key: &str) -> Result<ObjectReport, FeaturesError> {
         let tables = &*self.stores.tables;
         let mut report = ObjectReport {
             key: key.to_string(),
@@ -872,79 +928,77 @@ impl FeatureEngine {
     pub async fn batch(&self) -> Result<RunSummary, FeaturesError> {
         let mut summary = RunSummary::default();
         let listing = self.stores.blobs.list(BRONZE_PREFIX).await?;
-        let mut by_metric: BTreeMap<MetricId, Vec<(String, BronzeRows)>> = BTreeMap::new();
-        let reads: Vec<(String, Result<ReadFile, FeaturesError>)> = stream::iter(listing)
-            .filter_map(|meta| async move {
-                match BronzeKey::parse(&meta.key) {
-                    Ok(bk) => Some((meta.key, bk)),
-                    Err(e) => {
-                        info!(key = %meta.key, reason = e.reason, "ignoring non-bronze key");
-                        None
-                    }
-                }
-            })
-            .map(|(key, bk)| async move {
-                let res = async {
-                    let body = self.stores.blobs.get(&key).await?;
-                    let fp = fingerprint(&body);
-                    let configured = self.config.metric(&bk.metric).is_some();
-                    let m = bk.metric.clone();
-                    let file =
-                        tokio::task::spawn_blocking(move || read_bronze(body, &m, configured))
-                            .await
-                            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-                            .map_err(|source| FeaturesError::BadFile {
-                                key: key.clone(),
-                                source,
-                            })?;
-                    Ok((bk, file, fp))
-                }
-                .await;
-                (key, res)
-            })
-            .buffer_unordered(FETCH_CONCURRENCY)
-            .collect()
-            .await;
-        let tables = &*self.stores.tables;
-        let mut manifests = Vec::new();
-        for (key, res) in reads {
-            match res {
-                Ok((bk, file, fp)) => {
-                    summary.files += 1;
-                    summary.rows_read += file.rows_read;
-                    summary.rejected.merge(&file.rejected);
-                    let dates: BTreeSet<NaiveDate> =
-                        file.rows.ts.iter().map(|&t| date_of(t)).collect();
-                    manifests.push((
-                        key.clone(),
-                        bk.metric.clone(),
-                        Manifest {
-                            fingerprint: fp,
-                            dates,
-                            done: true,
-                        },
-                    ));
-                    by_metric
-                        .entry(bk.metric)
-                        .or_default()
-                        .push((key, file.rows));
-                }
-                Err(e) if !e.is_retryable() => {
-                    warn!(key = %key, error = %e, "bad bronze file skipped");
-                    summary.failed.push(FileFailure {
-                        key,
-                        reason: e.to_string(),
-                        retryable: false,
-                    });
-                }
-                Err(e) => return Err(e),
+        // One metric at a time: only its files are in memory (peak memory ~ 1/metrics).
+        let mut keys_by_metric: BTreeMap<MetricId, Vec<(String, BronzeKey)>> = BTreeMap::new();
+        for meta in listing {
+            match BronzeKey::parse(&meta.key) {
+                Ok(bk) => keys_by_metric
+                    .entry(bk.metric.clone())
+                    .or_default()
+                    .push((meta.key, bk)),
+                Err(e) => info!(key = %meta.key, reason = e.reason, "ignoring non-bronze key"),
             }
         }
+        let tables = &*self.stores.tables;
         let mut metrics: BTreeSet<MetricId> = self.config.metrics.keys().cloned().collect();
-        metrics.extend(by_metric.keys().cloned());
+        metrics.extend(keys_by_metric.keys().cloned());
         let mut partitions = 0u64;
         for metric in metrics {
-            let files = by_metric.remove(&metric).unwrap_or_default();
+            let keys = keys_by_metric.remove(&metric).unwrap_or_default();
+            let reads: Vec<(String, Result<ReadFile, FeaturesError>)> = stream::iter(keys)
+                .map(|(key, bk)| async move {
+                    let res = async {
+                        let body = self.stores.blobs.get(&key).await?;
+                        let fp = fingerprint(&body);
+                        let configured = self.config.metric(&bk.metric).is_some();
+                        let m = bk.metric.clone();
+                        let file =
+                            tokio::task::spawn_blocking(move || read_bronze(body, &m, configured))
+                                .await
+                                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                                .map_err(|source| FeaturesError::BadFile {
+                                    key: key.clone(),
+                                    source,
+                                })?;
+                        Ok((bk, file, fp))
+                    }
+                    .await;
+                    (key, res)
+                })
+                .buffer_unordered(FETCH_CONCURRENCY)
+                .collect()
+                .await;
+            let mut manifests = Vec::new();
+            let mut files: Vec<(String, BronzeRows)> = Vec::new();
+            for (key, res) in reads {
+                match res {
+                    Ok((_, file, fp)) => {
+                        summary.files += 1;
+                        summary.rows_read += file.rows_read;
+                        summary.rejected.merge(&file.rejected);
+                        let dates: BTreeSet<NaiveDate> =
+                            file.rows.ts.iter().map(|&t| date_of(t)).collect();
+                        manifests.push((
+                            key.clone(),
+                            Manifest {
+                                fingerprint: fp,
+                                dates,
+                                done: true,
+                            },
+                        ));
+                        files.push((key, file.rows));
+                    }
+                    Err(e) if !e.is_retryable() => {
+                        warn!(key = %key, error = %e, "bad bronze file skipped");
+                        summary.failed.push(FileFailure {
+                            key,
+                            reason: e.to_string(),
+                            retryable: false,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             // Rebuild the index of this metric from scratch.
             for (d, key) in state::query_index_all(tables, &metric).await? {
                 state::delete_index(tables, &metric, d, &key).await?;
@@ -961,7 +1015,11 @@ impl FeatureEngine {
                 rows.extend_from(f);
             }
             drop(files);
+            let now = (self.clock)();
             let Some(cfg) = self.config.metric(&metric).cloned() else {
+                for (key, m) in &manifests {
+                    state::put_manifest(tables, key, m, now).await?;
+                }
                 continue;
             };
             let metric2 = metric.clone();
@@ -998,10 +1056,9 @@ impl FeatureEngine {
             let keep: BTreeSet<NaiveDate> = written.iter().map(|(_, d)| *d).collect();
             let deleted = self.delete_stale_partitions(&metric, &keep).await?;
             partitions += (written.len() + deleted.len()) as u64;
-        }
-        let now = (self.clock)();
-        for (key, _, m) in &manifests {
-            state::put_manifest(tables, key, m, now).await?;
+            for (key, m) in &manifests {
+                state::put_manifest(tables, key, m, now).await?;
+            }
         }
         summary.partitions_written = partitions;
         Ok(summary)
