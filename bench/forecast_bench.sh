@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Forecasting benchmark: training's model selection (`gras evaluate`: backtest, select by MASE,
+# Forecasting benchmark: training's model selection (`gras holdout`: backtest, select by MASE,
 # calibrate, fit, forecast) against Prophet and statsforecast (bench/forecast_peers.py) on the
 # same real series and split, in the same go.
 #
@@ -26,7 +26,7 @@ fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 "$VENV/bin/python" bench/fetch_series.py --out "$TMP/series.csv"
-"$GRAS" evaluate --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/gras.jsonl"
+"$GRAS" holdout --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/gras.jsonl"
 "$VENV/bin/python" bench/forecast_peers.py --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/peers.jsonl"
 python3 - "$TMP/gras.jsonl" "$TMP/peers.jsonl" <<'PY'
 import json, sys

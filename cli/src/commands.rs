@@ -136,7 +136,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
-        Command::Evaluate(a) => crate::evaluate::run(&a),
+        Command::Holdout(a) => crate::holdout::run(&a),
         Command::Ingest(a) => {
             let engine = FeatureEngine::new(Stores::local(&a.lake.lake)?, config);
             let keys: Vec<String> = a.keys.iter().map(|k| lake_key(&a.lake.lake, k)).collect();

@@ -2,7 +2,7 @@
 //! Lambdas, on the embedded backend (the lake is a folder, the tables an SQLite file).
 
 mod commands;
-mod evaluate;
+mod holdout;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +45,7 @@ pub enum Command {
     /// Reject a PendingApproval version.
     Reject(commands::DecideArgs),
     /// Score training's model selection on the hold-out end of a CSV series (JSON lines).
-    Evaluate(evaluate::EvaluateArgs),
+    Holdout(holdout::HoldoutArgs),
 }
 
 /// Caps glibc's malloc arenas at two. By default glibc gives every thread that allocates its

@@ -136,7 +136,7 @@ fn ingest_key_by_key_equals_batch() {
 }
 
 #[test]
-fn train_models_approve_reject_and_evaluate() {
+fn train_models_approve_reject_and_holdout() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let lake_s = lake.to_str().unwrap();
@@ -231,10 +231,10 @@ fn train_models_approve_reject_and_evaluate() {
     ]);
     assert_eq!(out.status.code(), Some(1));
 
-    // evaluate: a clear error for a bad CSV, JSON lines for a good one.
+    // holdout: a clear error for a bad CSV, JSON lines for a good one.
     let csv = dir.path().join("s.csv");
     std::fs::write(&csv, "time,v\n1,2\n").unwrap();
-    let out = run(&["evaluate", "--csv", csv.to_str().unwrap()]);
+    let out = run(&["holdout", "--csv", csv.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("header must be `ts,value`"),
@@ -251,7 +251,7 @@ fn train_models_approve_reject_and_evaluate() {
     }
     std::fs::write(&csv, body).unwrap();
     let out = run(&[
-        "evaluate",
+        "holdout",
         "--csv",
         csv.to_str().unwrap(),
         "--holdout",

@@ -1,4 +1,4 @@
-//! `gras evaluate`: the model-selection procedure of training, scored on the hold-out end of a
+//! `gras holdout`: the model-selection procedure of training, scored on the hold-out end of a
 //! CSV series (`ts,value`, hourly). Prints one JSON line per candidate (the forecasting
 //! benchmark compares them with Prophet and statsforecast on the same split).
 
@@ -11,9 +11,9 @@ use gras_shared::forecast::{fill_gaps, WEEK};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// `gras evaluate`.
+/// `gras holdout`.
 #[derive(Debug, Args)]
-pub struct EvaluateArgs {
+pub struct HoldoutArgs {
     /// CSV file with header `ts,value`, one row per hour, oldest first (empty value: missing).
     #[arg(long)]
     csv: PathBuf,
@@ -61,7 +61,7 @@ fn read_csv(path: &Path) -> Result<Vec<Option<f64>>, Error> {
 }
 
 /// Runs the command.
-pub fn run(a: &EvaluateArgs) -> Result<ExitCode, Error> {
+pub fn run(a: &HoldoutArgs) -> Result<ExitCode, Error> {
     let values = fill_gaps(&read_csv(&a.csv)?, WEEK);
     if a.holdout == 0 || values.len() <= a.holdout {
         return Err(format!("{} rows cannot hold out {} hours", values.len(), a.holdout).into());
