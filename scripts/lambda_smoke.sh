@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the features and train functions locally with `cargo lambda watch` against moto and invokes it
+# Runs the features, train and infer functions locally with `cargo lambda watch` against moto and invokes it
 # with the sample events (`cargo lambda invoke --data-file`), checking the partial batch
 # responses. Needs GRAS_TEST_AWS_ENDPOINT (a running moto server; scripts/test.sh starts it).
 set -euo pipefail
@@ -88,5 +88,13 @@ import json, sys
 r = json.loads(sys.argv[1])
 ids = [f["itemIdentifier"] for f in r["batchItemFailures"]]
 assert ids == ["e7d5c3b1-9f8e-4d7c-a6b5-c4d3e2f1a0b9"], ids
+PY
+# The inference function: nothing is approved yet, so every metric reports no version.
+out=$(invoke_fn infer events/eventbridge-schedule-infer.json) || { cat "$log"; exit 1; }
+echo "eventbridge-schedule-infer.json -> $out"
+python3 - "$out" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+assert [m["metric"] for m in r] == ["A", "G", "R", "S"] and all(m["version"] is None for m in r), r
 PY
 echo "lambda smoke passed"

@@ -22,7 +22,7 @@ bucket = "gras-lake-local"
 if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
     s3.create_bucket(Bucket=bucket)
 existing = ddb.list_tables()["TableNames"]
-for name, keys in [("gras_state", ["pk", "sk"]), ("gras_features", ["pk"]), ("gras_models", ["metric_id", "version"])]:
+for name, keys in [("gras_state", ["pk", "sk"]), ("gras_features", ["pk"]), ("gras_models", ["metric_id", "version"]), ("gras_predictions", ["metric_id", "timestamp"])]:
     if name in existing:
         continue
     ddb.create_table(

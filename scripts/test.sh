@@ -64,7 +64,7 @@ if [ "$quick" != 1 ]; then
   bash bench/crosscheck.sh
 
   step "release build of the Lambdas (cargo lambda, $lambda_arch)"
-  for fn in features train; do
+  for fn in features train infer; do
     cargo lambda build --release $lambda_arch -p "$fn"
   done
   ls -l target/lambda/*/bootstrap

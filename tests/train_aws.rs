@@ -14,10 +14,13 @@ use gras_shared::contract::model_artifact_key;
 use gras_shared::generate::{generate, GenSpec};
 use gras_shared::metrics::{CloudWatchMetrics, NAMESPACE};
 use gras_shared::pipeline::features::FeatureEngine;
+use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::notifications::Message;
 use gras_shared::pipeline::train::{load_artifact, TrainTask, Trainer};
+use gras_shared::predictions::{Prediction, PREDICTIONS};
 use gras_shared::queue::SqsQueue;
 use gras_shared::registry::{self, ModelStatus, MODELS};
+use gras_shared::storage::{Query, SkRange};
 use gras_shared::{online, state, Config, MetricId};
 
 fn config() -> Arc<Config> {
@@ -31,7 +34,13 @@ fn config() -> Arc<Config> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatch() {
     let moto = Moto::start();
-    let fx = Fixture::new(&moto, "train", &[state::STATE, online::FEATURES, MODELS], 3).await;
+    let fx = Fixture::new(
+        &moto,
+        "train",
+        &[state::STATE, online::FEATURES, MODELS, PREDICTIONS],
+        3,
+    )
+    .await;
     let config = config();
 
     // Bronze through S3, silver by the batch path on the AWS adapters.
@@ -205,4 +214,45 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
     }
     let left = fx.receive(&train_url, 1, Duration::from_secs(2)).await;
     assert!(left.is_empty(), "every task was acknowledged");
+
+    // Inference with the approved versions: items in DynamoDB (range query on `timestamp`)
+    // and the Parquet copy in S3.
+    let inf = Inferencer::new(
+        fx.stores.clone(),
+        config.clone(),
+        Arc::new(gras_shared::metrics::NoMetrics),
+    );
+    let reports = inf.run(None).await.expect("infer");
+    assert_eq!(reports.len(), 2);
+    for r in &reports {
+        assert_eq!(r.predictions, 3 * 24, "{r}");
+        let key = r.key.clone().expect("parquet key");
+        fx.s3
+            .head_object()
+            .bucket(&fx.bucket)
+            .key(&key)
+            .send()
+            .await
+            .expect("predictions parquet");
+    }
+    let all = gras_shared::storage::table::query_all(
+        &*fx.stores.tables,
+        &PREDICTIONS,
+        &Query::all("G#store-0001"),
+    )
+    .await
+    .expect("query");
+    assert_eq!(all.len(), 24);
+    let first = Prediction::from_item(&all[0]).expect("prediction");
+    let ts = |h: i64| {
+        (first.ts + chrono::Duration::hours(h)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let q = Query {
+        range: SkRange::Between(ts(1), ts(3)),
+        ..Query::all("G#store-0001")
+    };
+    let ranged = gras_shared::storage::table::query_all(&*fx.stores.tables, &PREDICTIONS, &q)
+        .await
+        .expect("range query");
+    assert_eq!(ranged.len(), 3);
 }

@@ -9,6 +9,7 @@ use clap::Args;
 use gras_shared::generate::{generate, GenSpec};
 use gras_shared::metrics::NoMetrics;
 use gras_shared::pipeline::features::{FeatureEngine, RunSummary};
+use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::train::{TrainError, TrainReport, Trainer};
 use gras_shared::registry;
 use gras_shared::storage::Stores;
@@ -73,7 +74,7 @@ pub struct DemoArgs {
     seed: u64,
 }
 
-/// `gras train`.
+/// `gras train` and `gras infer`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]
@@ -137,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a),
+        Command::Infer(a) => run_infer(&a.lake.lake, a.metric.as_deref(), config, cli.json).await,
         Command::Ingest(a) => {
             let engine = FeatureEngine::new(Stores::local(&a.lake.lake)?, config);
             let keys: Vec<String> = a.keys.iter().map(|k| lake_key(&a.lake.lake, k)).collect();
@@ -244,15 +246,22 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
     }
     // Then the scheduled training run, every task in-process.
     let trained = train_all(&stores, &a.lake, None, config.clone()).await?;
+    // Then the scheduled batch inference with the approved versions.
+    let inferred = Inferencer::new(stores.clone(), config.clone(), Arc::new(NoMetrics))
+        .run(None)
+        .await?;
     let elapsed = started.elapsed().as_secs_f64();
     if json {
         println!(
             "{}",
-            serde_json::json!({"lake": a.lake, "features": summary, "models": trained, "seconds": elapsed})
+            serde_json::json!({"lake": a.lake, "features": summary, "models": trained, "predictions": inferred, "seconds": elapsed})
         );
     } else {
         for r in trained.iter().filter(|r| r.registered.is_some()) {
             println!("model: {r}");
+        }
+        for r in &inferred {
+            println!("forecast: {r}");
         }
         println!(
             "done in {elapsed:.1}s; silver under {0}/silver/gras/features/, models under {0}/models/ (gras models --lake {0})",
@@ -304,6 +313,26 @@ async fn run_train(
         println!("{}", serde_json::to_string(&reports)?);
     } else {
         for r in reports.iter().filter(|r| r.registered.is_some()) {
+            println!("{r}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_infer(
+    lake: &Path,
+    metric: Option<&str>,
+    config: Arc<Config>,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    let stores = Stores::local(lake)?;
+    let reports = Inferencer::new(stores, config, Arc::new(NoMetrics))
+        .run(metric)
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string(&reports)?);
+    } else {
+        for r in &reports {
             println!("{r}");
         }
     }

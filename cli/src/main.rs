@@ -38,6 +38,9 @@ pub enum Command {
     Ingest(commands::IngestArgs),
     /// Train: backtest candidate models per metric, register the best, apply the approval policy.
     Train(commands::TrainArgs),
+    /// Batch inference: forecast every metric with its approved version into the predictions
+    /// table and `LAKE/predictions/`.
+    Infer(commands::TrainArgs),
     /// List model versions with status and backtest metrics.
     Models(commands::ModelsArgs),
     /// Approve a PendingApproval version (the previous approved one is archived).

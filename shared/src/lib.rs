@@ -19,6 +19,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod online;
 pub mod pipeline;
+pub mod predictions;
 pub mod queue;
 pub mod registry;
 pub mod silver;

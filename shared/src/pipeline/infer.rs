@@ -1,0 +1,251 @@
+//! Batch inference: for each metric's `Approved` version, re-fit its spec on the newest silver
+//! history of every series, forecast the configured horizon with calibrated bounds, and write
+//! contract section 7 (DynamoDB items and the Parquet copy of the run).
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::train::{load_artifact, load_history, newest_silver_date, TrainError};
+use super::{system_clock, Clock};
+use crate::config::{Config, MetricConfig};
+use crate::contract::predictions_key;
+use crate::forecast::{self, fit_predict};
+use crate::ids::MetricId;
+use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
+use crate::predictions::{self, Prediction, PREDICTIONS};
+use crate::registry;
+use crate::storage::{BlobError, Stores, TableError};
+
+/// Errors of inference.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    /// The metric is not configured.
+    #[error("metric {0:?} is not configured")]
+    UnknownMetric(String),
+    /// Reading history or the artifact failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// Registry access failed.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    /// Lake access failed.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// Table access failed.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// Encoding the Parquet copy failed.
+    #[error(transparent)]
+    Parquet(#[from] crate::silver::SilverError),
+}
+
+impl InferError {
+    /// True when retrying may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            InferError::Train(e) => e.is_retryable(),
+            InferError::Blob(e) => e.is_retryable(),
+            InferError::Table(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// What inference did for one metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InferReport {
+    /// The metric.
+    pub metric: String,
+    /// The approved version used (none: nothing approved yet, nothing written).
+    pub version: Option<String>,
+    /// Series forecast.
+    pub series: u64,
+    /// Series skipped (history too short for the spec, or the fit failed).
+    pub skipped: u64,
+    /// Prediction items written.
+    pub predictions: u64,
+    /// The Parquet copy's key.
+    pub key: Option<String>,
+}
+
+impl fmt::Display for InferReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(v) => write!(
+                f,
+                "metric={} version={} series={} skipped={} predictions={} key={}",
+                self.metric,
+                v,
+                self.series,
+                self.skipped,
+                self.predictions,
+                self.key.as_deref().unwrap_or("")
+            ),
+            None => write!(
+                f,
+                "metric={} no approved version: nothing forecast",
+                self.metric
+            ),
+        }
+    }
+}
+
+/// The inference use case.
+#[derive(Clone)]
+pub struct Inferencer {
+    stores: Stores,
+    config: Arc<Config>,
+    metrics: Arc<dyn MetricsSink>,
+    clock: Clock,
+}
+
+impl fmt::Debug for Inferencer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inferencer").finish_non_exhaustive()
+    }
+}
+
+impl Inferencer {
+    /// An inferencer over the stores.
+    pub fn new(stores: Stores, config: Arc<Config>, metrics: Arc<dyn MetricsSink>) -> Self {
+        Self {
+            stores,
+            config,
+            metrics,
+            clock: system_clock(),
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Forecasts every configured metric (or only `only`).
+    pub async fn run(&self, only: Option<&str>) -> Result<Vec<InferReport>, InferError> {
+        if let Some(m) = only {
+            if self.config.metric_by_name(m).is_none() {
+                return Err(InferError::UnknownMetric(m.to_string()));
+            }
+        }
+        let now = (self.clock)();
+        let mut out = Vec::new();
+        for (metric, cfg) in &self.config.metrics {
+            if only.is_some_and(|m| m != metric.as_str()) {
+                continue;
+            }
+            out.push(self.infer_metric(metric, cfg, now).await?);
+        }
+        Ok(out)
+    }
+
+    /// Forecasts one metric with its approved version, as of run time `now`.
+    pub async fn infer_metric(
+        &self,
+        metric: &MetricId,
+        cfg: &MetricConfig,
+        now: DateTime<Utc>,
+    ) -> Result<InferReport, InferError> {
+        let started = std::time::Instant::now();
+        let mut report = InferReport {
+            metric: metric.to_string(),
+            version: None,
+            series: 0,
+            skipped: 0,
+            predictions: 0,
+            key: None,
+        };
+        let Some(approved) = registry::approved(&*self.stores.tables, metric).await? else {
+            info!(metric = %metric, "no approved version: nothing to forecast");
+            return Ok(report);
+        };
+        let artifact = load_artifact(&self.stores, metric, &approved.version).await?;
+        report.version = Some(approved.version.to_string());
+        let Some(end) = newest_silver_date(&self.stores, metric).await? else {
+            return Ok(report);
+        };
+        let start = end - chrono::Days::new(u64::from(self.config.training.window_days) - 1);
+        let history = load_history(&self.stores, metric, start, end).await?;
+        let (horizon, level) = (cfg.horizon as usize, cfg.interval);
+        let (spec, scale, version) = (
+            artifact.spec.clone(),
+            artifact.interval_scale,
+            approved.version.to_string(),
+        );
+        let metric_c = metric.clone();
+        let (rows, series, skipped) = tokio::task::spawn_blocking(move || {
+            let hour_us = 3_600_000_000i64;
+            let (mut rows, mut series, mut skipped) = (Vec::new(), 0u64, 0u64);
+            for h in &history {
+                let Some(first) = h.values.iter().position(Option::is_some) else { continue };
+                let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
+                let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK);
+                let mut f = match fit_predict(&spec, &filled, horizon, level) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        warn!(metric = %metric_c, series = %h.key, error = %e, "series not forecast");
+                        skipped += 1;
+                        continue;
+                    }
+                };
+                f.scale_intervals(scale);
+                series += 1;
+                let last_us = h.start_us + last as i64 * hour_us;
+                for step in 0..horizon {
+                    let Some(ts) = DateTime::from_timestamp_micros(last_us + (step as i64 + 1) * hour_us) else { continue };
+                    rows.push(Prediction {
+                        metric: metric_c.clone(),
+                        series: h.key.clone(),
+                        ts,
+                        value: f.point[step],
+                        lower: f.lower[step],
+                        upper: f.upper[step],
+                        model_version: version.clone(),
+                        generated_at: now,
+                    });
+                }
+            }
+            (rows, series, skipped)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        report.series = series;
+        report.skipped = skipped;
+        if rows.is_empty() {
+            return Ok(report);
+        }
+        self.stores
+            .tables
+            .batch_put(&PREDICTIONS, rows.iter().map(Prediction::to_item).collect())
+            .await?;
+        let key = predictions_key(metric, now.date_naive());
+        self.stores
+            .blobs
+            .put(&key, predictions::write_parquet(&rows)?)
+            .await?;
+        report.predictions = rows.len() as u64;
+        report.key = Some(key);
+        let dims = [("Metric", metric.as_str())];
+        let data = vec![
+            Datum::new("PredictionsWritten", rows.len() as f64, Unit::Count, &dims),
+            Datum::new("SeriesForecast", series as f64, Unit::Count, &dims),
+            Datum::new("SeriesSkipped", skipped as f64, Unit::Count, &dims),
+            Datum::new(
+                "InferenceDuration",
+                started.elapsed().as_secs_f64() * 1000.0,
+                Unit::Milliseconds,
+                &dims,
+            ),
+        ];
+        if let Err(e) = self.metrics.put(NAMESPACE, data).await {
+            warn!(error = %e, "inference metrics not published");
+        }
+        info!(report = %report, "metric forecast");
+        Ok(report)
+    }
+}

@@ -1,0 +1,169 @@
+//! Batch inference on in-memory stores: an approved model forecasts every series into
+//! `gras_predictions` and the Parquet copy; re-running overwrites; no approved version, no
+//! predictions.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use gras_shared::contract::predictions_key;
+use gras_shared::generate::{generate, GenSpec};
+use gras_shared::metrics::{MemoryMetrics, NoMetrics};
+use gras_shared::pipeline::features::FeatureEngine;
+use gras_shared::pipeline::infer::Inferencer;
+use gras_shared::pipeline::train::{load_history, Trainer};
+use gras_shared::predictions::{Prediction, PREDICTIONS};
+use gras_shared::storage::table::query_all;
+use gras_shared::storage::{Query, SkRange, Stores};
+use gras_shared::{Config, MetricId, SeriesKey};
+
+fn config() -> Arc<Config> {
+    let text = "[metrics.G]\naggregation = \"sum\"\nhorizon = 24\ninterval = 0.9\n\
+                [training]\nwindow_days = 18\n[approval]\ncoverage_tolerance = 1.0\n";
+    Arc::new(Config::from_toml(text, None).expect("config"))
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+async fn lake(config: &Arc<Config>) -> Stores {
+    let stores = Stores::memory();
+    let spec = GenSpec {
+        start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+        days: 18,
+        series: 2,
+        seed: 3,
+    };
+    for obj in generate(&spec, config) {
+        let obj = obj.expect("generate");
+        stores.blobs.put(&obj.key, obj.body).await.expect("put");
+    }
+    FeatureEngine::new(stores.clone(), config.clone())
+        .batch()
+        .await
+        .expect("silver");
+    stores
+}
+
+#[tokio::test]
+async fn approved_model_forecasts_every_series_into_items_and_parquet() {
+    let config = config();
+    let stores = lake(&config).await;
+    let g = MetricId::new("G").expect("id");
+    let run = at("2024-01-19T03:00:00Z");
+
+    // Nothing approved yet: nothing written.
+    let inf = Inferencer::new(stores.clone(), config.clone(), Arc::new(NoMetrics))
+        .with_clock(Arc::new(move || run));
+    let none = inf.run(None).await.expect("run");
+    assert_eq!(none[0].version, None);
+    assert!(stores
+        .blobs
+        .list("predictions/")
+        .await
+        .expect("list")
+        .is_empty());
+
+    let trainer = Trainer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(NoMetrics),
+        "s3://lake",
+    );
+    let trained = trainer
+        .train(&trainer.plan(None, "t").await.expect("plan")[0])
+        .await
+        .expect("train");
+    let version = trained.registered.expect("registered").version.to_string();
+
+    let metrics = Arc::new(MemoryMetrics::default());
+    let inf = Inferencer::new(stores.clone(), config.clone(), metrics.clone())
+        .with_clock(Arc::new(move || run));
+    let reports = inf.run(Some("G")).await.expect("run");
+    let r = &reports[0];
+    assert_eq!(r.version.as_deref(), Some(version.as_str()));
+    assert_eq!((r.series, r.skipped, r.predictions), (3, 0, 3 * 24));
+    assert_eq!(
+        r.key.as_deref(),
+        Some(predictions_key(&g, run.date_naive()).as_str())
+    );
+    assert!(metrics
+        .all()
+        .iter()
+        .any(|(_, d)| d.name == "PredictionsWritten" && d.value == 72.0));
+
+    // Items of series store-0001 start one hour after its last silver bucket, 24 hourly steps,
+    // bounds around the point; a range query on `timestamp` selects a sub-range.
+    let history = load_history(
+        &stores,
+        &g,
+        NaiveDate::from_ymd_opt(2024, 1, 1).expect("d"),
+        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
+    )
+    .await
+    .expect("history");
+    let h = history
+        .iter()
+        .find(|h| h.key.as_str() == "store-0001")
+        .expect("series");
+    let last = h.values.iter().rposition(Option::is_some).expect("values");
+    let first_forecast =
+        DateTime::from_timestamp_micros(h.start_us + (last as i64 + 1) * 3_600_000_000)
+            .expect("ts");
+    let items = query_all(&*stores.tables, &PREDICTIONS, &Query::all("G#store-0001"))
+        .await
+        .expect("query");
+    let preds: Vec<Prediction> = items
+        .iter()
+        .map(|i| Prediction::from_item(i).expect("prediction"))
+        .collect();
+    assert_eq!(preds.len(), 24);
+    assert_eq!(preds[0].ts, first_forecast);
+    assert_eq!(preds[23].ts, first_forecast + Duration::hours(23));
+    assert!(preds.iter().all(|p| p.lower <= p.value
+        && p.value <= p.upper
+        && p.model_version == version
+        && p.generated_at == run));
+    assert_eq!(preds[0].series, SeriesKey::new("store-0001").expect("key"));
+    let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let window = Query {
+        range: SkRange::Between(
+            fmt(first_forecast + Duration::hours(2)),
+            fmt(first_forecast + Duration::hours(5)),
+        ),
+        ..Query::all("G#store-0001")
+    };
+    assert_eq!(
+        query_all(&*stores.tables, &PREDICTIONS, &window)
+            .await
+            .expect("range")
+            .len(),
+        4
+    );
+    assert_eq!(
+        query_all(&*stores.tables, &PREDICTIONS, &Query::all("G"))
+            .await
+            .expect("total")
+            .len(),
+        24,
+        "series _all is keyed by the bare metric"
+    );
+
+    // Re-running for the same run time overwrites: same items, same single Parquet object.
+    inf.run(None).await.expect("rerun");
+    assert_eq!(
+        query_all(&*stores.tables, &PREDICTIONS, &Query::all("G#store-0001"))
+            .await
+            .expect("query")
+            .len(),
+        24
+    );
+    assert_eq!(
+        stores.blobs.list("predictions/").await.expect("list").len(),
+        1
+    );
+
+    assert!(inf.run(Some("nope")).await.is_err());
+}
