@@ -13,6 +13,7 @@ kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="
 print(boto3.client("sqs", **kw).get_queue_url(QueueName="gras-train")["QueueUrl"])
 PY
 )
+alerts_queue=${train_queue%gras-train}gras-alerts
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp)
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
@@ -24,6 +25,7 @@ cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
   --env-var AWS_SECRET_ACCESS_KEY=testing \
   --env-var GRAS_METRICS=cloudwatch \
   --env-var GRAS_TRAIN_QUEUE_URL="$train_queue" \
+  --env-var GRAS_ALERTS_QUEUE_URL="$alerts_queue" \
   >"$log" 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true; wait $watch_pid 2>/dev/null || true; rm -f "$log"' EXIT

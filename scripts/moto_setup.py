@@ -22,7 +22,7 @@ bucket = "gras-lake-local"
 if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
     s3.create_bucket(Bucket=bucket)
 existing = ddb.list_tables()["TableNames"]
-for name, keys in [("gras_state", ["pk", "sk"]), ("gras_features", ["pk"]), ("gras_models", ["metric_id", "version"]), ("gras_predictions", ["metric_id", "timestamp"])]:
+for name, keys in [("gras_state", ["pk", "sk"]), ("gras_features", ["pk"]), ("gras_models", ["metric_id", "version"]), ("gras_predictions", ["metric_id", "timestamp"]), ("gras_alerts", ["metric_id", "ts"])]:
     if name in existing:
         continue
     ddb.create_table(
@@ -45,4 +45,5 @@ s3.put_object(Bucket=bucket, Key="bronze/gras/metric=G/year=2024/month=01/day=01
 s3.put_object(Bucket=bucket, Key="bronze/gras/metric=G/year=2024/month=01/day=02/broken file.parquet", Body=b"garbage")
 sqs = boto3.client("sqs", **kw)
 sqs.create_queue(QueueName="gras-train")
+sqs.create_queue(QueueName="gras-alerts")
 print("moto resources ready")

@@ -221,6 +221,7 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
         fx.stores.clone(),
         config.clone(),
         Arc::new(gras_shared::metrics::NoMetrics),
+        Arc::new(gras_shared::queue::MemoryQueue::default()),
     );
     let reports = inf.run(None).await.expect("infer");
     assert_eq!(reports.len(), 2);

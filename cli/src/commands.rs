@@ -138,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a),
+        Command::Alerts(a) => run_alerts(&a.lake.lake, a.metric.as_deref(), cli.json),
         Command::Infer(a) => run_infer(&a.lake.lake, a.metric.as_deref(), config, cli.json).await,
         Command::Ingest(a) => {
             let engine = FeatureEngine::new(Stores::local(&a.lake.lake)?, config);
@@ -247,9 +248,14 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
     // Then the scheduled training run, every task in-process.
     let trained = train_all(&stores, &a.lake, None, config.clone()).await?;
     // Then the scheduled batch inference with the approved versions.
-    let inferred = Inferencer::new(stores.clone(), config.clone(), Arc::new(NoMetrics))
-        .run(None)
-        .await?;
+    let inferred = Inferencer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(NoMetrics),
+        alerts_queue(&a.lake),
+    )
+    .run(None)
+    .await?;
     let elapsed = started.elapsed().as_secs_f64();
     if json {
         println!(
@@ -273,6 +279,13 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The embedded backend's alerts queue: JSON lines in `LAKE/.gras/alerts.jsonl`.
+fn alerts_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
+    Arc::new(gras_shared::queue::FileQueue::new(
+        lake.join(".gras").join("alerts.jsonl"),
+    ))
 }
 
 fn lake_uri(lake: &Path) -> String {
@@ -326,7 +339,7 @@ async fn run_infer(
     json: bool,
 ) -> Result<ExitCode, Error> {
     let stores = Stores::local(lake)?;
-    let reports = Inferencer::new(stores, config, Arc::new(NoMetrics))
+    let reports = Inferencer::new(stores, config, Arc::new(NoMetrics), alerts_queue(lake))
         .run(metric)
         .await?;
     if json {
@@ -335,6 +348,43 @@ async fn run_infer(
         for r in &reports {
             println!("{r}");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_alerts(lake: &Path, metric: Option<&str>, json: bool) -> Result<ExitCode, Error> {
+    let path = lake.join(".gras").join("alerts.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", path.display()).into()),
+    };
+    let mut alerts = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let a: gras_shared::alerts::Alert =
+            serde_json::from_str(line).map_err(|e| format!("{}: {e}", path.display()))?;
+        if metric.is_none_or(|m| m == a.metric_id) {
+            alerts.push(a);
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string(&alerts)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
+    for a in &alerts {
+        println!(
+            "{} {} {} value={:.3} expected={} lower={} upper={} kind={} model={}",
+            a.ts,
+            a.metric_id,
+            a.series_key,
+            a.value,
+            n(a.expected),
+            n(a.lower),
+            n(a.upper),
+            serde_json::to_value(a.kind)?.as_str().unwrap_or_default(),
+            a.model_version.as_deref().unwrap_or("-")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -41,6 +41,8 @@ pub enum Command {
     /// Batch inference: forecast every metric with its approved version into the predictions
     /// table and `LAKE/predictions/`.
     Infer(commands::TrainArgs),
+    /// Alerts sent by `infer` on the embedded backend (LAKE/.gras/alerts.jsonl), oldest first.
+    Alerts(commands::ModelsArgs),
     /// List model versions with status and backtest metrics.
     Models(commands::ModelsArgs),
     /// Approve a PendingApproval version (the previous approved one is archived).

@@ -219,6 +219,26 @@ fn train_models_approve_reject_and_holdout() {
         "{statuses:?}"
     );
     assert!(statuses.contains(&"Archived"), "{statuses:?}");
+    // Inference with the approved versions, then the alerts it sent (outlier rows of the
+    // generated data at least: it injects outliers).
+    let out = run(&["infer", "--lake", lake_s]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("metric=G version=") && l.contains("predictions=72")),
+        "{stdout}"
+    );
+    assert!(lake.join("predictions").is_dir());
+    let out = run(&["--json", "alerts", "--lake", lake_s, "--metric", "G"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alerts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(alerts
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|a| a["metric_id"] == "G"));
     // Rejecting an approved version is refused.
     let out = run(&[
         "reject",

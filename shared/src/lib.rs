@@ -5,6 +5,7 @@
 //! the storage ports with their adapters ([`storage`]), and the use cases that wire them
 //! ([`pipeline`]).
 
+pub mod alerts;
 pub mod bronze;
 pub mod cleanse;
 pub mod config;

@@ -52,6 +52,47 @@ impl Queue for MemoryQueue {
     }
 }
 
+/// Appends each message as one line to a file (the embedded backend's alerts queue).
+#[derive(Debug)]
+pub struct FileQueue {
+    path: std::path::PathBuf,
+    lock: Mutex<()>,
+}
+
+impl FileQueue {
+    /// A queue writing to `path` (created with its folder on first send).
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            lock: Mutex::new(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for FileQueue {
+    async fn send_all(&self, bodies: Vec<String>) -> Result<(), QueueError> {
+        use std::io::Write;
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let err = |e: std::io::Error| QueueError {
+            message: format!("{}: {e}", self.path.display()),
+            retryable: false,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(err)?;
+        for b in bodies {
+            writeln!(f, "{}", b.replace('\n', " ")).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
 /// An SQS queue by URL.
 #[cfg(feature = "aws")]
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::train::{load_history, Trainer};
 use gras_shared::predictions::{Prediction, PREDICTIONS};
+use gras_shared::queue::MemoryQueue;
 use gras_shared::storage::table::query_all;
 use gras_shared::storage::{Query, SkRange, Stores};
 use gras_shared::{Config, MetricId, SeriesKey};
@@ -55,8 +56,13 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
     let run = at("2024-01-19T03:00:00Z");
 
     // Nothing approved yet: nothing written.
-    let inf = Inferencer::new(stores.clone(), config.clone(), Arc::new(NoMetrics))
-        .with_clock(Arc::new(move || run));
+    let inf = Inferencer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(NoMetrics),
+        Arc::new(MemoryQueue::default()),
+    )
+    .with_clock(Arc::new(move || run));
     let none = inf.run(None).await.expect("run");
     assert_eq!(none[0].version, None);
     assert!(stores
@@ -79,8 +85,14 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
     let version = trained.registered.expect("registered").version.to_string();
 
     let metrics = Arc::new(MemoryMetrics::default());
-    let inf = Inferencer::new(stores.clone(), config.clone(), metrics.clone())
-        .with_clock(Arc::new(move || run));
+    let alerts = Arc::new(MemoryQueue::default());
+    let inf = Inferencer::new(
+        stores.clone(),
+        config.clone(),
+        metrics.clone(),
+        alerts.clone(),
+    )
+    .with_clock(Arc::new(move || run));
     let reports = inf.run(Some("G")).await.expect("run");
     let r = &reports[0];
     assert_eq!(r.version.as_deref(), Some(version.as_str()));
@@ -166,4 +178,97 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
     );
 
     assert!(inf.run(Some("nope")).await.is_err());
+}
+
+#[tokio::test]
+async fn actuals_outside_their_interval_and_outliers_alert_once() {
+    use gras_shared::alerts::{Alert, AlertKind, ALERTS};
+    let config = config();
+    let stores = lake(&config).await;
+    let g = MetricId::new("G").expect("id");
+    let queue = Arc::new(MemoryQueue::default());
+    let inf = Inferencer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(NoMetrics),
+        queue.clone(),
+    );
+
+    // A forecast stored for an actual of the newest day, with an interval that excludes it.
+    let history = load_history(
+        &stores,
+        &g,
+        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
+        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
+    )
+    .await
+    .expect("history");
+    let h = history
+        .iter()
+        .find(|h| h.key.as_str() == "store-0002")
+        .expect("series");
+    let i = h.values.iter().position(Option::is_some).expect("a value");
+    let actual = h.values[i].expect("value");
+    let ts = DateTime::from_timestamp_micros(h.start_us + i as i64 * 3_600_000_000).expect("ts");
+    let p = Prediction {
+        metric: g.clone(),
+        series: h.key.clone(),
+        ts,
+        value: actual + 100.0,
+        lower: actual + 50.0,
+        upper: actual + 150.0,
+        model_version: "v20240101000000-aaaaaa".into(),
+        generated_at: ts,
+    };
+    stores
+        .tables
+        .put(
+            &PREDICTIONS,
+            p.to_item(),
+            gras_shared::storage::Condition::Always,
+        )
+        .await
+        .expect("put");
+
+    let now = at("2024-01-19T03:00:00Z");
+    let first = inf.check_alerts(&g, now).await.expect("alerts");
+    let sent: Vec<Alert> = queue
+        .drain()
+        .iter()
+        .map(|b| serde_json::from_str(b).expect("alert json"))
+        .collect();
+    assert_eq!(sent.len() as u64, first);
+    let fmt = ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mine: Vec<&Alert> = sent
+        .iter()
+        .filter(|a| a.series_key == "store-0002" && a.ts == fmt)
+        .collect();
+    assert_eq!(mine.len(), 1, "{sent:?}");
+    assert!(matches!(
+        mine[0].kind,
+        AlertKind::OutsideInterval | AlertKind::OutsideIntervalAndOutlier
+    ));
+    assert_eq!(
+        (
+            mine[0].value,
+            mine[0].expected,
+            mine[0].model_version.as_deref()
+        ),
+        (actual, Some(actual + 100.0), Some("v20240101000000-aaaaaa"))
+    );
+    // Every other alert is an outlier row of the generated data (no other forecasts exist).
+    assert!(sent
+        .iter()
+        .filter(|a| !(a.series_key == "store-0002" && a.ts == fmt))
+        .all(|a| a.kind == AlertKind::Outlier));
+    assert!(stores
+        .tables
+        .get(&ALERTS, "G#store-0002", &fmt)
+        .await
+        .expect("get")
+        .is_some());
+
+    // Re-running over the same hours sends nothing again.
+    assert_eq!(inf.check_alerts(&g, now).await.expect("again"), 0);
+    assert!(queue.drain().is_empty());
 }

@@ -4,18 +4,28 @@
 
 use std::sync::Arc;
 
-use gras_shared::lambda::{init_json_logs, AwsEnv};
+use gras_shared::lambda::{init_json_logs, required_env, AwsEnv};
 use gras_shared::pipeline::infer::Inferencer;
+use gras_shared::queue::SqsQueue;
 use gras_shared::Config;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
+
+/// Environment variable: URL of the alerts queue (contract section 8).
+pub const ENV_ALERTS_QUEUE_URL: &str = "GRAS_ALERTS_QUEUE_URL";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_json_logs();
     let config = Arc::new(Config::from_lambda_env()?);
     let env = AwsEnv::from_env().await?;
-    let inferencer = Inferencer::new(env.stores.clone(), config, env.metrics.clone());
+    let alerts = SqsQueue::new(env.settings.sqs(), required_env(ENV_ALERTS_QUEUE_URL)?);
+    let inferencer = Inferencer::new(
+        env.stores.clone(),
+        config,
+        env.metrics.clone(),
+        Arc::new(alerts),
+    );
     let inferencer = &inferencer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let only = event.payload["detail"]["metric"].as_str();

@@ -2,6 +2,7 @@
 //! history of every series, forecast the configured horizon with calibrated bounds, and write
 //! contract section 7 (DynamoDB items and the Parquet copy of the run).
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,11 +15,14 @@ use super::{system_clock, Clock};
 use crate::config::{Config, MetricConfig};
 use crate::contract::predictions_key;
 use crate::forecast::{self, fit_predict};
-use crate::ids::MetricId;
+use crate::ids::{MetricId, SeriesKey};
 use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
 use crate::predictions::{self, Prediction, PREDICTIONS};
+use crate::queue::Queue;
 use crate::registry;
+use crate::storage::table::query_all;
 use crate::storage::{BlobError, Stores, TableError};
+use crate::storage::{Query, SkRange};
 
 /// Errors of inference.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +42,9 @@ pub enum InferError {
     /// Table access failed.
     #[error(transparent)]
     Table(#[from] TableError),
+    /// Delivering alerts failed.
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertError),
     /// Encoding the Parquet copy failed.
     #[error(transparent)]
     Parquet(#[from] crate::silver::SilverError),
@@ -50,6 +57,8 @@ impl InferError {
             InferError::Train(e) => e.is_retryable(),
             InferError::Blob(e) => e.is_retryable(),
             InferError::Table(e) => e.is_retryable(),
+            InferError::Alerts(crate::alerts::AlertError::Table(e)) => e.is_retryable(),
+            InferError::Alerts(crate::alerts::AlertError::Queue(e)) => e.retryable,
             _ => false,
         }
     }
@@ -70,6 +79,8 @@ pub struct InferReport {
     pub predictions: u64,
     /// The Parquet copy's key.
     pub key: Option<String>,
+    /// New alerts on the newest silver days (sent and stored).
+    pub alerts: u64,
 }
 
 impl fmt::Display for InferReport {
@@ -100,8 +111,12 @@ pub struct Inferencer {
     stores: Stores,
     config: Arc<Config>,
     metrics: Arc<dyn MetricsSink>,
+    alerts: Arc<dyn Queue>,
     clock: Clock,
 }
+
+/// Days of newest silver checked for alerts on each run (late data included).
+pub const ALERT_DAYS: u64 = 2;
 
 impl fmt::Debug for Inferencer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,14 +125,79 @@ impl fmt::Debug for Inferencer {
 }
 
 impl Inferencer {
-    /// An inferencer over the stores.
-    pub fn new(stores: Stores, config: Arc<Config>, metrics: Arc<dyn MetricsSink>) -> Self {
+    /// An inferencer over the stores; new alerts go to `alerts`.
+    pub fn new(
+        stores: Stores,
+        config: Arc<Config>,
+        metrics: Arc<dyn MetricsSink>,
+        alerts: Arc<dyn Queue>,
+    ) -> Self {
         Self {
             stores,
             config,
             metrics,
+            alerts,
             clock: system_clock(),
         }
+    }
+
+    /// Alerts of the newest [`ALERT_DAYS`] silver days of a metric: actuals against the
+    /// forecasts stored for them, and `is_outlier` rows; new ones are stored and sent.
+    pub async fn check_alerts(
+        &self,
+        metric: &MetricId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, InferError> {
+        let Some(end) = newest_silver_date(&self.stores, metric).await? else {
+            return Ok(0);
+        };
+        let start = end - chrono::Days::new(ALERT_DAYS - 1);
+        let fmt = |us: i64| {
+            DateTime::from_timestamp_micros(us)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        };
+        let mut alerts = Vec::new();
+        for meta in self
+            .stores
+            .blobs
+            .list(&crate::contract::silver_metric_prefix(metric))
+            .await?
+        {
+            let Some((_, d)) = crate::contract::parse_silver_key(&meta.key) else {
+                continue;
+            };
+            if d < start || d > end {
+                continue;
+            }
+            let rows = crate::silver::read_parquet(self.stores.blobs.get(&meta.key).await?)?;
+            let (Some(lo), Some(hi)) = (rows.ts_us.iter().min(), rows.ts_us.iter().max()) else {
+                continue;
+            };
+            let mut forecasts = HashMap::new();
+            let series: BTreeSet<&String> = rows.series_key.iter().collect();
+            for s in series {
+                let Ok(key) = SeriesKey::new(s.clone()) else {
+                    continue;
+                };
+                let q = Query {
+                    range: SkRange::Between(fmt(*lo), fmt(*hi)),
+                    ..Query::all(predictions::partition_key(metric, &key))
+                };
+                for item in query_all(&*self.stores.tables, &PREDICTIONS, &q).await? {
+                    if let Some(p) = Prediction::from_item(&item) {
+                        forecasts.insert((s.clone(), p.ts.timestamp_micros()), p);
+                    }
+                }
+            }
+            alerts.extend(crate::alerts::detect(&rows, &forecasts));
+        }
+        let new =
+            crate::alerts::deliver(&*self.stores.tables, &*self.alerts, &alerts, now).await? as u64;
+        if new > 0 {
+            info!(metric = %metric, new, "alerts sent");
+        }
+        Ok(new)
     }
 
     /// Replaces the clock (tests).
@@ -159,7 +239,10 @@ impl Inferencer {
             skipped: 0,
             predictions: 0,
             key: None,
+            alerts: 0,
         };
+        // First the actuals that arrived since the last run against what was forecast for them.
+        report.alerts = self.check_alerts(metric, now).await?;
         let Some(approved) = registry::approved(&*self.stores.tables, metric).await? else {
             info!(metric = %metric, "no approved version: nothing to forecast");
             return Ok(report);
@@ -235,6 +318,7 @@ impl Inferencer {
             Datum::new("PredictionsWritten", rows.len() as f64, Unit::Count, &dims),
             Datum::new("SeriesForecast", series as f64, Unit::Count, &dims),
             Datum::new("SeriesSkipped", skipped as f64, Unit::Count, &dims),
+            Datum::new("Alerts", report.alerts as f64, Unit::Count, &dims),
             Datum::new(
                 "InferenceDuration",
                 started.elapsed().as_secs_f64() * 1000.0,
