@@ -254,6 +254,7 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
         Arc::new(NoMetrics),
         alerts_queue(&a.lake),
     )
+    .with_retrain_queue(retrain_queue(&a.lake))
     .run(None)
     .await?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -285,6 +286,14 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
 fn alerts_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
     Arc::new(gras_shared::queue::FileQueue::new(
         lake.join(".gras").join("alerts.jsonl"),
+    ))
+}
+
+/// The embedded backend's retrain requests: JSON lines in `LAKE/.gras/retrain-requests.jsonl`
+/// (run `gras train --lake LAKE --metric M` for them).
+fn retrain_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
+    Arc::new(gras_shared::queue::FileQueue::new(
+        lake.join(".gras").join("retrain-requests.jsonl"),
     ))
 }
 
@@ -340,6 +349,7 @@ async fn run_infer(
 ) -> Result<ExitCode, Error> {
     let stores = Stores::local(lake)?;
     let reports = Inferencer::new(stores, config, Arc::new(NoMetrics), alerts_queue(lake))
+        .with_retrain_queue(retrain_queue(lake))
         .run(metric)
         .await?;
     if json {

@@ -10,6 +10,7 @@ pub mod bronze;
 pub mod cleanse;
 pub mod config;
 pub mod contract;
+pub mod drift;
 pub mod events;
 pub mod features;
 pub mod forecast;

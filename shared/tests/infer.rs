@@ -272,3 +272,101 @@ async fn actuals_outside_their_interval_and_outliers_alert_once() {
     assert_eq!(inf.check_alerts(&g, now).await.expect("again"), 0);
     assert!(queue.drain().is_empty());
 }
+
+#[tokio::test]
+async fn accuracy_drift_sends_exactly_one_retrain_request_per_cooldown() {
+    let config = config();
+    let stores = lake(&config).await;
+    let g = MetricId::new("G").expect("id");
+    let trainer = Trainer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(NoMetrics),
+        "s3://lake",
+    );
+    let rec = trainer
+        .train(&trainer.plan(None, "t").await.expect("plan")[0])
+        .await
+        .expect("train")
+        .registered
+        .expect("registered");
+
+    // Forecasts by the approved version for the newest two days of one series, all 50% off.
+    let history = load_history(
+        &stores,
+        &g,
+        NaiveDate::from_ymd_opt(2024, 1, 17).expect("d"),
+        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
+    )
+    .await
+    .expect("history");
+    let h = history
+        .iter()
+        .find(|h| h.key.as_str() == "store-0001")
+        .expect("series");
+    for (i, v) in h.values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let ts =
+            DateTime::from_timestamp_micros(h.start_us + i as i64 * 3_600_000_000).expect("ts");
+        let p = Prediction {
+            metric: g.clone(),
+            series: h.key.clone(),
+            ts,
+            value: v * 1.5,
+            lower: v * 1.4,
+            upper: v * 1.6,
+            model_version: rec.version.to_string(),
+            generated_at: ts,
+        };
+        stores
+            .tables
+            .put(
+                &PREDICTIONS,
+                p.to_item(),
+                gras_shared::storage::Condition::Always,
+            )
+            .await
+            .expect("put");
+    }
+    let retrain = Arc::new(MemoryQueue::default());
+    let metrics = Arc::new(MemoryMetrics::default());
+    let run = at("2024-01-19T03:00:00Z");
+    let inf = Inferencer::new(
+        stores.clone(),
+        config.clone(),
+        metrics.clone(),
+        Arc::new(MemoryQueue::default()),
+    )
+    .with_retrain_queue(retrain.clone())
+    .with_clock(Arc::new(move || run));
+    let r = &inf.run(Some("G")).await.expect("run")[0];
+    let live = r.live.expect("live score");
+    assert!(
+        live.n >= 48 && live.coverage == 0.0 && live.mase > 1.5 * rec.metrics.mase,
+        "{live:?}"
+    );
+    assert!(
+        r.drift
+            .as_deref()
+            .is_some_and(|d| d.contains("accuracy drift")),
+        "{:?}",
+        r.drift
+    );
+    assert!(r.retrain_requested);
+    let sent = retrain.drain();
+    assert_eq!(sent.len(), 1);
+    let task: gras_shared::pipeline::train::TrainTask =
+        serde_json::from_str(&sent[0]).expect("a training task");
+    assert_eq!(task.metric, "G");
+    assert!(metrics.all().iter().any(|(_, d)| d.name == "LiveMASE"));
+
+    // Within the cool-down: drift again, no second request.
+    let r = &inf.run(Some("G")).await.expect("run")[0];
+    assert!(r.drift.is_some() && !r.retrain_requested);
+    assert!(retrain.drain().is_empty());
+    // After it, one more.
+    let later = run + Duration::hours(25);
+    let inf = inf.with_clock(Arc::new(move || later));
+    assert!(inf.run(Some("G")).await.expect("run")[0].retrain_requested);
+    assert_eq!(retrain.drain().len(), 1);
+}

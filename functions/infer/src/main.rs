@@ -1,6 +1,8 @@
 //! The inference Lambda, on an EventBridge schedule: forecasts every metric (or
 //! `detail.metric`) with its approved version into `gras_predictions` and
-//! `predictions/metric=<M>/date=<YYYYMMDD>/data.parquet` (contract section 7).
+//! `predictions/metric=<M>/date=<YYYYMMDD>/data.parquet` (contract section 7), after
+//! checking the newest actuals: alerts (section 8), live accuracy, and drift, which sends a
+//! retrain request to the training queue at most once per cool-down.
 
 use std::sync::Arc;
 
@@ -14,6 +16,9 @@ use serde_json::Value;
 /// Environment variable: URL of the alerts queue (contract section 8).
 pub const ENV_ALERTS_QUEUE_URL: &str = "GRAS_ALERTS_QUEUE_URL";
 
+/// Environment variable: URL of the training queue (retrain requests on drift).
+pub const ENV_TRAIN_QUEUE_URL: &str = "GRAS_TRAIN_QUEUE_URL";
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_json_logs();
@@ -25,7 +30,11 @@ async fn main() -> Result<(), Error> {
         config,
         env.metrics.clone(),
         Arc::new(alerts),
-    );
+    )
+    .with_retrain_queue(Arc::new(SqsQueue::new(
+        env.settings.sqs(),
+        required_env(ENV_TRAIN_QUEUE_URL)?,
+    )));
     let inferencer = &inferencer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let only = event.payload["detail"]["metric"].as_str();

@@ -14,6 +14,7 @@ use super::train::{load_artifact, load_history, newest_silver_date, TrainError};
 use super::{system_clock, Clock};
 use crate::config::{Config, MetricConfig};
 use crate::contract::predictions_key;
+use crate::drift::{accuracy_drift, input_drift, live_score, LiveScore, Scored};
 use crate::forecast::{self, fit_predict};
 use crate::ids::{MetricId, SeriesKey};
 use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
@@ -21,7 +22,7 @@ use crate::predictions::{self, Prediction, PREDICTIONS};
 use crate::queue::Queue;
 use crate::registry;
 use crate::storage::table::query_all;
-use crate::storage::{BlobError, Stores, TableError};
+use crate::storage::{Attr, BlobError, Condition, Item, Stores, TableError};
 use crate::storage::{Query, SkRange};
 
 /// Errors of inference.
@@ -81,6 +82,12 @@ pub struct InferReport {
     pub key: Option<String>,
     /// New alerts on the newest silver days (sent and stored).
     pub alerts: u64,
+    /// Live accuracy of the approved version on the newest actuals.
+    pub live: Option<LiveScore>,
+    /// Drift found, if any.
+    pub drift: Option<String>,
+    /// Whether a retrain request was sent (not within the cool-down).
+    pub retrain_requested: bool,
 }
 
 impl fmt::Display for InferReport {
@@ -112,8 +119,18 @@ pub struct Inferencer {
     config: Arc<Config>,
     metrics: Arc<dyn MetricsSink>,
     alerts: Arc<dyn Queue>,
+    retrain: Option<Arc<dyn Queue>>,
     clock: Clock,
 }
+
+/// Live MASE above this multiple of the backtest MASE is accuracy drift.
+pub const DRIFT_MASE_MULTIPLE: f64 = 1.5;
+/// Fewest live points before accuracy drift is judged.
+pub const DRIFT_MIN_POINTS: usize = 48;
+/// PSI above this is input drift.
+pub const DRIFT_PSI: f64 = 0.25;
+/// At most one retrain request per metric within this many hours.
+pub const RETRAIN_COOLDOWN_HOURS: i64 = 24;
 
 /// Days of newest silver checked for alerts on each run (late data included).
 pub const ALERT_DAYS: u64 = 2;
@@ -137,8 +154,98 @@ impl Inferencer {
             config,
             metrics,
             alerts,
+            retrain: None,
             clock: system_clock(),
         }
+    }
+
+    /// Sends retrain requests on drift to this queue (the training queue).
+    pub fn with_retrain_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.retrain = Some(queue);
+        self
+    }
+
+    /// Sends one retrain request for `metric` unless one was sent within the cool-down
+    /// (a conditional put on `gras_state` decides, so concurrent runs send one). Returns
+    /// whether it was sent.
+    pub async fn request_retrain(
+        &self,
+        metric: &MetricId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, InferError> {
+        let Some(queue) = &self.retrain else {
+            return Ok(false);
+        };
+        let mut item = Item::new();
+        item.insert("pk".into(), Attr::S(format!("retrain#{metric}")));
+        item.insert("sk".into(), Attr::S("cooldown".into()));
+        item.insert(
+            "until".into(),
+            Attr::N((now.timestamp() + RETRAIN_COOLDOWN_HOURS * 3600) as f64),
+        );
+        item.insert("reason".into(), Attr::S(reason.to_string()));
+        let cond = Condition::Or(vec![
+            Condition::NotExists,
+            Condition::LessThan("until".into(), Attr::N(now.timestamp() as f64)),
+        ]);
+        match self
+            .stores
+            .tables
+            .put(&crate::state::STATE, item, cond)
+            .await
+        {
+            Ok(()) => {}
+            Err(TableError::ConditionFailed { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let body = serde_json::json!({ "metric": metric.as_str(), "reason": reason }).to_string();
+        queue
+            .send_all(vec![body])
+            .await
+            .map_err(crate::alerts::AlertError::from)?;
+        info!(metric = %metric, reason, "retrain requested");
+        Ok(true)
+    }
+
+    /// Stores the live score of a version in `gras_state` (`eval#<M>` / `<version>`) and
+    /// publishes it to CloudWatch (`LiveMASE`, `LiveMAPE`, `LiveCoverage` per metric and version).
+    async fn record_live(
+        &self,
+        metric: &MetricId,
+        version: &str,
+        live: &LiveScore,
+        now: DateTime<Utc>,
+    ) -> Result<(), InferError> {
+        let mut item = Item::new();
+        item.insert("pk".into(), Attr::S(format!("eval#{metric}")));
+        item.insert("sk".into(), Attr::S(version.to_string()));
+        item.insert("mape".into(), Attr::opt_n(Some(live.mape)));
+        item.insert("mase".into(), Attr::opt_n(Some(live.mase)));
+        item.insert("coverage".into(), Attr::opt_n(Some(live.coverage)));
+        item.insert("n".into(), Attr::N(live.n as f64));
+        item.insert(
+            "updated_at".into(),
+            Attr::S(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+        self.stores
+            .tables
+            .put(&crate::state::STATE, item, Condition::Always)
+            .await?;
+        let dims = [("Metric", metric.as_str()), ("Version", version)];
+        let data: Vec<Datum> = [
+            ("LiveMASE", live.mase),
+            ("LiveMAPE", live.mape),
+            ("LiveCoverage", live.coverage),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(name, v)| Datum::new(name, v, Unit::None, &dims))
+        .collect();
+        if let Err(e) = self.metrics.put(NAMESPACE, data).await {
+            warn!(error = %e, "live metrics not published");
+        }
+        Ok(())
     }
 
     /// Alerts of the newest [`ALERT_DAYS`] silver days of a metric: actuals against the
@@ -148,8 +255,19 @@ impl Inferencer {
         metric: &MetricId,
         now: DateTime<Utc>,
     ) -> Result<u64, InferError> {
+        Ok(self.monitor(metric, now).await?.0)
+    }
+
+    /// [`check_alerts`](Self::check_alerts), also returning the scored points with the
+    /// version that forecast them (for continuous evaluation).
+    async fn monitor(
+        &self,
+        metric: &MetricId,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, Vec<(String, Scored)>), InferError> {
+        let mut scored = Vec::new();
         let Some(end) = newest_silver_date(&self.stores, metric).await? else {
-            return Ok(0);
+            return Ok((0, scored));
         };
         let start = end - chrono::Days::new(ALERT_DAYS - 1);
         let fmt = |us: i64| {
@@ -190,6 +308,24 @@ impl Inferencer {
                     }
                 }
             }
+            for i in 0..rows.len() {
+                let (Some(actual), false) = (rows.value[i], rows.is_imputed[i]) else {
+                    continue;
+                };
+                if let Some(p) = forecasts.get(&(rows.series_key[i].clone(), rows.ts_us[i])) {
+                    let lag_168h = rows.floats[2][i];
+                    scored.push((
+                        p.model_version.clone(),
+                        Scored {
+                            actual,
+                            expected: p.value,
+                            lower: p.lower,
+                            upper: p.upper,
+                            lag_168h,
+                        },
+                    ));
+                }
+            }
             alerts.extend(crate::alerts::detect(&rows, &forecasts));
         }
         let new =
@@ -197,7 +333,7 @@ impl Inferencer {
         if new > 0 {
             info!(metric = %metric, new, "alerts sent");
         }
-        Ok(new)
+        Ok((new, scored))
     }
 
     /// Replaces the clock (tests).
@@ -240,9 +376,13 @@ impl Inferencer {
             predictions: 0,
             key: None,
             alerts: 0,
+            live: None,
+            drift: None,
+            retrain_requested: false,
         };
         // First the actuals that arrived since the last run against what was forecast for them.
-        report.alerts = self.check_alerts(metric, now).await?;
+        let (alerts, scored) = self.monitor(metric, now).await?;
+        report.alerts = alerts;
         let Some(approved) = registry::approved(&*self.stores.tables, metric).await? else {
             info!(metric = %metric, "no approved version: nothing to forecast");
             return Ok(report);
@@ -254,6 +394,49 @@ impl Inferencer {
         };
         let start = end - chrono::Days::new(u64::from(self.config.training.window_days) - 1);
         let history = load_history(&self.stores, metric, start, end).await?;
+
+        // Continuous evaluation of the approved version, and drift.
+        let mine: Vec<Scored> = scored
+            .iter()
+            .filter(|(v, _)| v == approved.version.as_str())
+            .map(|(_, p)| *p)
+            .collect();
+        let mut reasons = Vec::new();
+        if let Some(live) = live_score(&mine) {
+            self.record_live(metric, approved.version.as_str(), &live, now)
+                .await?;
+            report.live = Some(live);
+            reasons.extend(accuracy_drift(
+                &live,
+                approved.metrics.mase,
+                DRIFT_MASE_MULTIPLE,
+                DRIFT_MIN_POINTS,
+            ));
+        }
+        let train_end_us = approved.train_end.timestamp_micros();
+        let train_start_us = approved.train_start.timestamp_micros();
+        let (mut reference, mut recent) = (Vec::new(), Vec::new());
+        for h in &history {
+            for (i, v) in h.values.iter().enumerate() {
+                let (Some(v), t) = (v, h.start_us + i as i64 * 3_600_000_000) else {
+                    continue;
+                };
+                if (train_start_us..=train_end_us).contains(&t) {
+                    reference.push(*v);
+                } else if t > train_end_us {
+                    recent.push(*v);
+                }
+            }
+        }
+        if recent.len() >= DRIFT_MIN_POINTS {
+            reasons.extend(input_drift(&reference, &recent, DRIFT_PSI));
+        }
+        if !reasons.is_empty() {
+            report.drift = Some(reasons.join("; "));
+            report.retrain_requested = self
+                .request_retrain(metric, &reasons.join("; "), now)
+                .await?;
+        }
         let (horizon, level) = (cfg.horizon as usize, cfg.interval);
         let (spec, scale, version) = (
             artifact.spec.clone(),

@@ -1,0 +1,190 @@
+//! Continuous evaluation and drift: live accuracy of the approved version on the actuals that
+//! arrived, forecast-accuracy drift against its backtest, and input drift by the population
+//! stability index (PSI) of recent values against the training window.
+
+use serde::{Deserialize, Serialize};
+
+/// Live accuracy of forecasts against actuals.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LiveScore {
+    /// Mean absolute percentage error over nonzero actuals (NaN when none).
+    pub mape: f64,
+    /// MAE divided by the mean absolute weekly difference `|y_t - y_{t-168}|` of the same
+    /// hours (NaN without lags or when they are all equal).
+    pub mase: f64,
+    /// Share of actuals inside the bounds.
+    pub coverage: f64,
+    /// Points scored.
+    pub n: usize,
+}
+
+/// One scored point: actual, its forecast and bounds, and the actual one week earlier.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    /// Actual.
+    pub actual: f64,
+    /// Point forecast.
+    pub expected: f64,
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// The actual 168 hours earlier (silver `lag_168h`), if known.
+    pub lag_168h: Option<f64>,
+}
+
+/// Scores points; `None` without points.
+pub fn live_score(points: &[Scored]) -> Option<LiveScore> {
+    if points.is_empty() {
+        return None;
+    }
+    let n = points.len();
+    let actual: Vec<f64> = points.iter().map(|p| p.actual).collect();
+    let expected: Vec<f64> = points.iter().map(|p| p.expected).collect();
+    let lower: Vec<f64> = points.iter().map(|p| p.lower).collect();
+    let upper: Vec<f64> = points.iter().map(|p| p.upper).collect();
+    let mae = points
+        .iter()
+        .map(|p| (p.actual - p.expected).abs())
+        .sum::<f64>()
+        / n as f64;
+    let lags: Vec<f64> = points
+        .iter()
+        .filter_map(|p| p.lag_168h.map(|l| (p.actual - l).abs()))
+        .collect();
+    let scale = if lags.is_empty() {
+        f64::NAN
+    } else {
+        lags.iter().sum::<f64>() / lags.len() as f64
+    };
+    Some(LiveScore {
+        mape: crate::forecast::metrics::mape(&actual, &expected),
+        mase: if scale > 0.0 { mae / scale } else { f64::NAN },
+        coverage: crate::forecast::metrics::coverage(&actual, &lower, &upper),
+        n,
+    })
+}
+
+/// Forecast-accuracy drift: at least `min_points` scored and the live MASE above `multiple`
+/// times the version's backtest MASE.
+pub fn accuracy_drift(
+    live: &LiveScore,
+    backtest_mase: f64,
+    multiple: f64,
+    min_points: usize,
+) -> Option<String> {
+    (live.n >= min_points
+        && live.mase.is_finite()
+        && backtest_mase.is_finite()
+        && live.mase > multiple * backtest_mase)
+        .then(|| {
+            format!(
+                "accuracy drift: live MASE {:.3} over {} points > {multiple} x backtest MASE {:.3}",
+                live.mase, live.n, backtest_mase
+            )
+        })
+}
+
+/// Population stability index of `recent` against `reference` over `bins` quantile bins of
+/// the reference (empty bins get a small floor so the index stays finite). 0 for identical
+/// distributions; above 0.25 is conventionally a major shift. `None` when either side has
+/// fewer than `bins` values.
+pub fn psi(reference: &[f64], recent: &[f64], bins: usize) -> Option<f64> {
+    let mut r: Vec<f64> = reference
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let c: Vec<f64> = recent.iter().copied().filter(|v| v.is_finite()).collect();
+    if bins < 2 || r.len() < bins || c.len() < bins {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    let mut edges: Vec<f64> = (1..bins).map(|k| r[k * r.len() / bins]).collect();
+    edges.dedup();
+    let bin_of = |v: f64| edges.partition_point(|e| *e <= v);
+    let nb = edges.len() + 1;
+    let share = |vals: &[f64]| {
+        let mut counts = vec![0usize; nb];
+        for v in vals {
+            counts[bin_of(*v)] += 1;
+        }
+        counts
+            .into_iter()
+            .map(|k| (k as f64 / vals.len() as f64).max(1e-4))
+            .collect::<Vec<f64>>()
+    };
+    let (pr, pc) = (share(&r), share(&c));
+    Some(
+        pr.iter()
+            .zip(&pc)
+            .map(|(a, b)| (b - a) * (b / a).ln())
+            .sum(),
+    )
+}
+
+/// Input drift: PSI of recent values against the training window above `threshold`.
+pub fn input_drift(reference: &[f64], recent: &[f64], threshold: f64) -> Option<String> {
+    let p = psi(reference, recent, 10)?;
+    (p > threshold).then(|| format!("input drift: PSI {p:.3} of recent values > {threshold}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wave(n: usize, level: f64, amp: f64, phase: usize) -> Vec<f64> {
+        (0..n)
+            .map(|t| {
+                level
+                    + amp * (((t + phase) % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()
+                    + ((t * 7919) % 7) as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn psi_is_small_for_the_same_process_and_large_for_a_shift() {
+        let reference = wave(24 * 28, 100.0, 20.0, 0);
+        let same = wave(24 * 7, 100.0, 20.0, 5);
+        let shifted = wave(24 * 7, 140.0, 20.0, 5);
+        let p_same = psi(&reference, &same, 10).expect("psi");
+        let p_shift = psi(&reference, &shifted, 10).expect("psi");
+        assert!(p_same < 0.1, "same process: {p_same}");
+        assert!(p_shift > 0.25, "level shift: {p_shift}");
+        assert!(input_drift(&reference, &same, 0.25).is_none());
+        assert!(input_drift(&reference, &shifted, 0.25).is_some());
+        assert_eq!(psi(&reference, &same[..5], 10), None);
+        assert!(psi(&reference, &reference, 10).expect("psi").abs() < 1e-12);
+    }
+
+    #[test]
+    fn live_score_and_accuracy_drift_by_hand() {
+        let pts = [
+            Scored {
+                actual: 100.0,
+                expected: 110.0,
+                lower: 90.0,
+                upper: 130.0,
+                lag_168h: Some(95.0),
+            },
+            Scored {
+                actual: 200.0,
+                expected: 150.0,
+                lower: 140.0,
+                upper: 160.0,
+                lag_168h: Some(210.0),
+            },
+        ];
+        let s = live_score(&pts).expect("score");
+        // MAE 30, weekly scale mean(5, 10) = 7.5 -> MASE 4; MAPE mean(0.1, 0.25); coverage 1/2.
+        assert_eq!(s.n, 2);
+        assert!((s.mase - 4.0).abs() < 1e-12);
+        assert!((s.mape - 0.175).abs() < 1e-12);
+        assert_eq!(s.coverage, 0.5);
+        assert!(accuracy_drift(&s, 1.0, 1.5, 2).is_some(), "4 > 1.5 x 1");
+        assert!(accuracy_drift(&s, 3.0, 1.5, 2).is_none(), "4 < 1.5 x 3");
+        assert!(accuracy_drift(&s, 1.0, 1.5, 3).is_none(), "too few points");
+        assert!(live_score(&[]).is_none());
+    }
+}
