@@ -37,7 +37,13 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
     let fx = Fixture::new(
         &moto,
         "train",
-        &[state::STATE, online::FEATURES, MODELS, PREDICTIONS],
+        &[
+            state::STATE,
+            online::FEATURES,
+            MODELS,
+            PREDICTIONS,
+            gras_shared::alerts::ALERTS,
+        ],
         3,
     )
     .await;
@@ -256,4 +262,110 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
         .await
         .expect("range query");
     assert_eq!(ranged.len(), 3);
+
+    // Injected anomalies: forecasts by the approved version for the newest two days of one
+    // series, all far above the actuals. The next run alerts on them (SQS + gras_alerts) and
+    // finds accuracy drift: exactly one retrain request on the training queue.
+    let g = MetricId::new("G").expect("id");
+    let approved = registry::approved(&*fx.stores.tables, &g)
+        .await
+        .expect("approved")
+        .expect("version");
+    let end = gras_shared::pipeline::train::newest_silver_date(&fx.stores, &g)
+        .await
+        .expect("date")
+        .expect("silver");
+    let history =
+        gras_shared::pipeline::train::load_history(&fx.stores, &g, end - chrono::Days::new(1), end)
+            .await
+            .expect("history");
+    let h = history
+        .iter()
+        .find(|h| h.key.as_str() == "store-0002")
+        .expect("series");
+    let mut injected = Vec::new();
+    for (i, v) in h.values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let ts = chrono::DateTime::from_timestamp_micros(h.start_us + i as i64 * 3_600_000_000)
+            .expect("ts");
+        let p = Prediction {
+            metric: g.clone(),
+            series: h.key.clone(),
+            ts,
+            value: v * 2.0 + 10.0,
+            lower: v * 1.8 + 5.0,
+            upper: v * 2.2 + 15.0,
+            model_version: approved.version.to_string(),
+            generated_at: ts,
+        };
+        injected.push(p.to_item());
+    }
+    let n_injected = injected.len();
+    fx.stores
+        .tables
+        .batch_put(&PREDICTIONS, injected)
+        .await
+        .expect("inject");
+    let alerts_url = fx
+        .sqs
+        .create_queue()
+        .queue_name(format!("alerts{}", rand::random::<u32>()))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let monitor = Inferencer::new(
+        fx.stores.clone(),
+        config.clone(),
+        Arc::new(gras_shared::metrics::NoMetrics),
+        Arc::new(SqsQueue::new(fx.sqs.clone(), alerts_url.clone())),
+    )
+    .with_retrain_queue(Arc::new(SqsQueue::new(fx.sqs.clone(), train_url.clone())));
+    let reports = monitor.run(Some("G")).await.expect("monitor run");
+    assert!(reports[0].retrain_requested, "{:?}", reports[0]);
+    let alert_msgs = fx
+        .receive(&alerts_url, n_injected, Duration::from_secs(20))
+        .await;
+    let alerts: Vec<gras_shared::alerts::Alert> = alert_msgs
+        .iter()
+        .map(|(_, _, b)| serde_json::from_str(b).expect("alert"))
+        .collect();
+    let mine: Vec<&gras_shared::alerts::Alert> = alerts
+        .iter()
+        .filter(|a| a.series_key == "store-0002" && a.expected.is_some())
+        .collect();
+    assert_eq!(mine.len(), n_injected, "one alert per injected hour");
+    let item = fx
+        .ddb
+        .get_item()
+        .table_name(format!("{}gras_alerts", fx.settings.table_prefix))
+        .key(
+            "metric_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("G#store-0002".into()),
+        )
+        .key(
+            "ts",
+            aws_sdk_dynamodb::types::AttributeValue::S(mine[0].ts.clone()),
+        )
+        .send()
+        .await
+        .expect("get alert")
+        .item
+        .expect("alert item");
+    assert!(item.contains_key("kind") && item.contains_key("ttl"));
+    let requests = fx.receive(&train_url, 2, Duration::from_secs(5)).await;
+    assert_eq!(requests.len(), 1, "exactly one retrain request");
+    let task: TrainTask = serde_json::from_str(&requests[0].2).expect("task");
+    assert_eq!(task.metric, "G");
+    assert!(task.reason.contains("drift"), "{}", task.reason);
+
+    // Again: the same alerts and the cool-down send nothing more.
+    let again = monitor.run(Some("G")).await.expect("again");
+    assert_eq!((again[0].alerts, again[0].retrain_requested), (0, false));
+    fx.delete(&train_url, &requests[0].1).await;
+    assert!(fx
+        .receive(&train_url, 1, Duration::from_secs(3))
+        .await
+        .is_empty());
 }

@@ -139,6 +139,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a),
         Command::Alerts(a) => run_alerts(&a.lake.lake, a.metric.as_deref(), cli.json),
+        Command::Evaluate(a) => {
+            run_evaluate(&a.lake.lake, a.metric.as_deref(), &config, cli.json).await
+        }
         Command::Infer(a) => run_infer(&a.lake.lake, a.metric.as_deref(), config, cli.json).await,
         Command::Ingest(a) => {
             let engine = FeatureEngine::new(Stores::local(&a.lake.lake)?, config);
@@ -358,6 +361,67 @@ async fn run_infer(
         for r in &reports {
             println!("{r}");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_evaluate(
+    lake: &Path,
+    metric: Option<&str>,
+    config: &Config,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    use gras_shared::storage::{table::query_all, Attr, Query};
+    let stores = Stores::local(lake)?;
+    let mut rows = Vec::new();
+    for m in config
+        .metrics
+        .keys()
+        .filter(|m| metric.is_none_or(|x| x == m.as_str()))
+    {
+        for item in query_all(
+            &*stores.tables,
+            &gras_shared::state::STATE,
+            &Query::all(format!("eval#{m}")),
+        )
+        .await?
+        {
+            let n = |k: &str| match item.get(k) {
+                Some(Attr::N(v)) => Some(*v),
+                _ => None,
+            };
+            let s = |k: &str| {
+                item.get(k)
+                    .and_then(Attr::as_s)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            rows.push(serde_json::json!({
+                "metric": m.as_str(), "version": s("sk"), "mape": n("mape"), "mase": n("mase"),
+                "coverage": n("coverage"), "n": n("n"), "updated_at": s("updated_at"),
+            }));
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<6} {:<24} {:>8} {:>8} {:>8} {:>6} updated_at",
+        "metric", "version", "MASE", "MAPE", "cover", "n"
+    );
+    let f = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
+    for r in &rows {
+        println!(
+            "{:<6} {:<24} {:>8} {:>8} {:>8} {:>6} {}",
+            r["metric"].as_str().unwrap_or_default(),
+            r["version"].as_str().unwrap_or_default(),
+            f(&r["mase"]),
+            f(&r["mape"]),
+            f(&r["coverage"]),
+            r["n"].as_f64().unwrap_or(0.0),
+            r["updated_at"].as_str().unwrap_or_default()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

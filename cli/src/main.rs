@@ -41,6 +41,8 @@ pub enum Command {
     /// Batch inference: forecast every metric with its approved version into the predictions
     /// table and `LAKE/predictions/`.
     Infer(commands::TrainArgs),
+    /// Live accuracy of each version on the actuals that arrived (continuous evaluation).
+    Evaluate(commands::ModelsArgs),
     /// Alerts sent by `infer` on the embedded backend (LAKE/.gras/alerts.jsonl), oldest first.
     Alerts(commands::ModelsArgs),
     /// List model versions with status and backtest metrics.

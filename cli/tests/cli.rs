@@ -239,6 +239,9 @@ fn train_models_approve_reject_and_holdout() {
         .expect("array")
         .iter()
         .all(|a| a["metric_id"] == "G"));
+    let out = run(&["evaluate", "--lake", lake_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("metric"), "{}", text(&out.stdout));
     // Rejecting an approved version is refused.
     let out = run(&[
         "reject",
