@@ -241,7 +241,11 @@ fn train_models_approve_reject_and_holdout() {
         .all(|a| a["metric_id"] == "G"));
     let out = run(&["evaluate", "--lake", lake_s]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("metric"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("metric"),
+        "{}",
+        text(&out.stdout)
+    );
     // Rejecting an approved version is refused.
     let out = run(&[
         "reject",
