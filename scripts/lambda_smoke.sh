@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the features, train and infer functions locally with `cargo lambda watch` against moto and invokes it
+# Runs the features, train, infer and api functions locally with `cargo lambda watch` against moto and invokes it
 # with the sample events (`cargo lambda invoke --data-file`), checking the partial batch
 # responses. Needs GRAS_TEST_AWS_ENDPOINT (a running moto server; scripts/test.sh starts it).
 set -euo pipefail
@@ -99,4 +99,20 @@ import json, sys
 r = json.loads(sys.argv[1])
 assert [m["metric"] for m in r] == ["A", "G", "R", "S"] and all(m["version"] is None for m in r), r
 PY
+# The API function: API Gateway HTTP API (payload v2) events through lambda_http.
+for case in "apigw-get-health 200 -" "apigw-get-models 200 -" "apigw-get-features 404 not_found" \
+            "apigw-post-analyze 409 no_approved_model" "apigw-post-analyze-unauthorized 401 unauthorized"; do
+  set -- $case
+  out=$(invoke_fn api "events/$1.json") || { cat "$log"; exit 1; }
+  echo "$1.json -> $out"
+  python3 - "$out" "$2" "$3" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["statusCode"] == int(sys.argv[2]), r
+body = json.loads(r["body"])
+if sys.argv[3] != "-":
+    assert body["error"]["code"] == sys.argv[3], body
+assert r["headers"]["content-type"] == "application/json", r
+PY
+done
 echo "lambda smoke passed"

@@ -53,6 +53,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "tests"
 cargo test --workspace
 
+step "API property-based test (schemathesis against gras serve)"
+bash scripts/api_check.sh
+
 step "SAM template: cfn-lint, checkov, sam validate"
 bash scripts/check_template.sh
 
@@ -64,7 +67,7 @@ if [ "$quick" != 1 ]; then
   bash bench/crosscheck.sh
 
   step "release build of the Lambdas (cargo lambda, $lambda_arch)"
-  for fn in features train infer; do
+  for fn in features train infer api; do
     cargo lambda build --release $lambda_arch -p "$fn"
   done
   ls -l target/lambda/*/bootstrap

@@ -113,6 +113,19 @@ pub struct DecideArgs {
     reason: String,
 }
 
+/// `gras serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    lake: LakeArgs,
+    /// Address to listen on (loopback by default; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// Bearer token for the mutating endpoints (approve, analyze).
+    #[arg(long, env = "GRAS_API_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
 /// Runs the parsed command; `Err` is a usage or environment problem (exit 2), a partial
 /// failure of the data is reported and gives exit code 1.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -138,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a),
+        Command::Serve(a) => run_serve(&a, config).await,
         Command::Alerts(a) => run_alerts(&a.lake.lake, a.metric.as_deref(), cli.json),
         Command::Evaluate(a) => {
             run_evaluate(&a.lake.lake, a.metric.as_deref(), &config, cli.json).await
@@ -531,5 +545,54 @@ async fn run_decide(
             return Ok(ExitCode::from(1));
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The API router over the embedded backend.
+pub fn local_router(
+    lake: &Path,
+    config: Arc<Config>,
+    token: Option<String>,
+) -> Result<axum::Router, Error> {
+    use gras_shared::api::{router, ApiState, Auth};
+    let stores = Stores::local(lake)?;
+    let inferencer = Inferencer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(NoMetrics),
+        Arc::new(gras_shared::queue::NoQueue("alerts")),
+    );
+    let auth = match token.filter(|t| !t.is_empty()) {
+        Some(t) => Auth::Bearer(t),
+        None => Auth::Disabled,
+    };
+    Ok(router(ApiState::new(stores, config, inferencer, auth)))
+}
+
+async fn run_serve(a: &ServeArgs, config: Arc<Config>) -> Result<ExitCode, Error> {
+    if !a.lake.lake.is_dir() {
+        return Err(format!(
+            "{}: no such lake folder (run gras demo or gras features first)",
+            a.lake.lake.display()
+        )
+        .into());
+    }
+    let app = local_router(&a.lake.lake, config, a.token.clone())?;
+    let listener = tokio::net::TcpListener::bind(a.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", a.addr))?;
+    let local = listener.local_addr()?;
+    // The first line on stdout is the address (scripts read it when they asked for port 0).
+    println!("listening on http://{local}");
+    if a.token.as_deref().is_none_or(str::is_empty) {
+        eprintln!("gras: GRAS_API_TOKEN is not set: approve and analyze are disabled");
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -51,6 +51,9 @@ pub enum Command {
     Approve(commands::DecideArgs),
     /// Reject a PendingApproval version.
     Reject(commands::DecideArgs),
+    /// Serve the HTTP API (the API Lambda's router) on the embedded backend. Mutating
+    /// endpoints need `Authorization: Bearer $GRAS_API_TOKEN`; without the variable they are off.
+    Serve(commands::ServeArgs),
     /// Score training's model selection on the hold-out end of a CSV series (JSON lines).
     Holdout(holdout::HoldoutArgs),
 }

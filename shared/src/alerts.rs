@@ -150,8 +150,37 @@ fn item(alert: &Alert, now: DateTime<Utc>) -> Result<Item, AlertError> {
     Ok(i)
 }
 
+/// The hash key of a metric's alert index in `gras_state` (all series, by time).
+pub fn index_pk(metric_id: &str) -> String {
+    format!("alerts#{metric_id}")
+}
+
+/// The metric-wide index item of an alert: `gras_state` `alerts#<M>` / `<ts>#<series>`,
+/// holding the alert's JSON, so that the alerts of a metric since a time are one query.
+fn index_item(alert: &Alert, body: &str, now: DateTime<Utc>) -> Item {
+    let mut i = Item::new();
+    i.insert("pk".into(), Attr::S(index_pk(&alert.metric_id)));
+    i.insert(
+        "sk".into(),
+        Attr::S(format!("{}#{}", alert.ts, alert.series_key)),
+    );
+    i.insert("alert".into(), Attr::S(body.to_string()));
+    i.insert(
+        "ttl".into(),
+        Attr::N((now.timestamp() + TTL_DAYS * 86_400) as f64),
+    );
+    i
+}
+
+/// Reads an alert back from its `gras_alerts` or index item.
+pub fn from_item(item: &Item) -> Option<Alert> {
+    serde_json::from_str(item.get("alert")?.as_s()?).ok()
+}
+
 /// Stores each alert if new (conditional put) and sends the new ones to `queue`; returns
-/// the number of new alerts. Already stored alerts are skipped (deduplication).
+/// the number of new alerts. Already stored alerts are skipped (deduplication). The
+/// metric-wide index item is written first (idempotent), so a failure between the two
+/// writes leaves nothing unindexed.
 pub async fn deliver(
     tables: &dyn TableStore,
     queue: &dyn Queue,
@@ -160,12 +189,19 @@ pub async fn deliver(
 ) -> Result<usize, AlertError> {
     let mut fresh = Vec::new();
     for a in alerts {
+        let body = serde_json::to_string(a).map_err(|e| AlertError::Invalid(e.to_string()))?;
+        tables
+            .put(
+                &crate::state::STATE,
+                index_item(a, &body, now),
+                Condition::Always,
+            )
+            .await?;
         match tables
             .put(&ALERTS, item(a, now)?, Condition::NotExists)
             .await
         {
-            Ok(()) => fresh
-                .push(serde_json::to_string(a).map_err(|e| AlertError::Invalid(e.to_string()))?),
+            Ok(()) => fresh.push(body),
             Err(TableError::ConditionFailed { .. }) => {}
             Err(e) => return Err(e.into()),
         }

@@ -6,6 +6,8 @@
 //! ([`pipeline`]).
 
 pub mod alerts;
+#[cfg(feature = "api")]
+pub mod api;
 pub mod bronze;
 pub mod cleanse;
 pub mod config;

@@ -52,6 +52,24 @@ impl Queue for MemoryQueue {
     }
 }
 
+/// A queue for use cases wired without one (the API's "analyze now" sends no alerts):
+/// every send fails with a permanent error naming the queue's role.
+#[derive(Debug, Clone, Copy)]
+pub struct NoQueue(pub &'static str);
+
+#[async_trait]
+impl Queue for NoQueue {
+    async fn send_all(&self, bodies: Vec<String>) -> Result<(), QueueError> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        Err(QueueError {
+            message: format!("no {} queue is configured for this function", self.0),
+            retryable: false,
+        })
+    }
+}
+
 /// Appends each message as one line to a file (the embedded backend's alerts queue).
 #[derive(Debug)]
 pub struct FileQueue {

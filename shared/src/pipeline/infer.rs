@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::train::{load_artifact, load_history, newest_silver_date, TrainError};
+use super::train::{
+    load_artifact, load_history, newest_silver_date, Artifact, SeriesHistory, TrainError,
+};
 use super::{system_clock, Clock};
 use crate::config::{Config, MetricConfig};
 use crate::contract::predictions_key;
@@ -43,6 +45,13 @@ pub enum InferError {
     /// Table access failed.
     #[error(transparent)]
     Table(#[from] TableError),
+    /// An on-demand request is outside its bounds (horizon, series count) or names a
+    /// series without history.
+    #[error("{0}")]
+    Invalid(String),
+    /// The metric has no `Approved` version to forecast with.
+    #[error("metric {0} has no approved model version")]
+    NoApprovedVersion(String),
     /// Delivering alerts failed.
     #[error(transparent)]
     Alerts(#[from] crate::alerts::AlertError),
@@ -437,51 +446,18 @@ impl Inferencer {
                 .request_retrain(metric, &reasons.join("; "), now)
                 .await?;
         }
-        let (horizon, level) = (cfg.horizon as usize, cfg.interval);
-        let (spec, scale, version) = (
-            artifact.spec.clone(),
-            artifact.interval_scale,
-            approved.version.to_string(),
-        );
-        let metric_c = metric.clone();
-        let (rows, series, skipped) = tokio::task::spawn_blocking(move || {
-            let hour_us = 3_600_000_000i64;
-            let (mut rows, mut series, mut skipped) = (Vec::new(), 0u64, 0u64);
-            for h in &history {
-                let Some(first) = h.values.iter().position(Option::is_some) else { continue };
-                let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
-                let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK);
-                let mut f = match fit_predict(&spec, &filled, horizon, level) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        warn!(metric = %metric_c, series = %h.key, error = %e, "series not forecast");
-                        skipped += 1;
-                        continue;
-                    }
-                };
-                f.scale_intervals(scale);
-                series += 1;
-                let last_us = h.start_us + last as i64 * hour_us;
-                for step in 0..horizon {
-                    let Some(ts) = DateTime::from_timestamp_micros(last_us + (step as i64 + 1) * hour_us) else { continue };
-                    rows.push(Prediction {
-                        metric: metric_c.clone(),
-                        series: h.key.clone(),
-                        ts,
-                        value: f.point[step],
-                        lower: f.lower[step],
-                        upper: f.upper[step],
-                        model_version: version.clone(),
-                        generated_at: now,
-                    });
-                }
-            }
-            (rows, series, skipped)
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let (rows, series, skipped) = forecast_histories(
+            history,
+            &artifact,
+            metric,
+            approved.version.as_str(),
+            cfg.horizon as usize,
+            cfg.interval,
+            now,
+        )
+        .await;
         report.series = series;
-        report.skipped = skipped;
+        report.skipped = skipped.len() as u64;
         if rows.is_empty() {
             return Ok(report);
         }
@@ -500,7 +476,7 @@ impl Inferencer {
         let data = vec![
             Datum::new("PredictionsWritten", rows.len() as f64, Unit::Count, &dims),
             Datum::new("SeriesForecast", series as f64, Unit::Count, &dims),
-            Datum::new("SeriesSkipped", skipped as f64, Unit::Count, &dims),
+            Datum::new("SeriesSkipped", skipped.len() as f64, Unit::Count, &dims),
             Datum::new("Alerts", report.alerts as f64, Unit::Count, &dims),
             Datum::new(
                 "InferenceDuration",
@@ -514,5 +490,176 @@ impl Inferencer {
         }
         info!(report = %report, "metric forecast");
         Ok(report)
+    }
+}
+
+/// Limits of an on-demand analysis ([`Inferencer::analyze`]), so that a request cannot run away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyzeLimits {
+    /// Largest horizon (steps) a request may ask for.
+    pub max_horizon: usize,
+    /// Most series one request may forecast (a request without a series covers them all).
+    pub max_series: usize,
+}
+
+impl Default for AnalyzeLimits {
+    fn default() -> Self {
+        Self {
+            max_horizon: 336,
+            max_series: 50,
+        }
+    }
+}
+
+/// What an on-demand analysis produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// The approved version used.
+    pub version: String,
+    /// The forecast points written (series, then time order).
+    pub predictions: Vec<Prediction>,
+    /// Series without a usable history (too short, or the fit failed).
+    pub skipped: Vec<String>,
+}
+
+/// Re-fits the artifact's spec on each history and forecasts `horizon` steps after each
+/// series' newest value, with the artifact's calibrated bounds; on a blocking thread.
+/// Returns the points, the number of series forecast and the keys of the series skipped.
+async fn forecast_histories(
+    history: Vec<SeriesHistory>,
+    artifact: &Artifact,
+    metric: &MetricId,
+    version: &str,
+    horizon: usize,
+    level: f64,
+    now: DateTime<Utc>,
+) -> (Vec<Prediction>, u64, Vec<String>) {
+    let (spec, scale) = (artifact.spec.clone(), artifact.interval_scale);
+    let (metric, version) = (metric.clone(), version.to_string());
+    tokio::task::spawn_blocking(move || {
+        let hour_us = 3_600_000_000i64;
+        let (mut rows, mut series, mut skipped) = (Vec::new(), 0u64, Vec::new());
+        for h in &history {
+            let Some(first) = h.values.iter().position(Option::is_some) else {
+                skipped.push(h.key.to_string());
+                continue;
+            };
+            let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
+            let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK);
+            let mut f = match fit_predict(&spec, &filled, horizon, level) {
+                Ok(f) => f,
+                Err(e) => {
+                    warn!(metric = %metric, series = %h.key, error = %e, "series not forecast");
+                    skipped.push(h.key.to_string());
+                    continue;
+                }
+            };
+            f.scale_intervals(scale);
+            series += 1;
+            let last_us = h.start_us + last as i64 * hour_us;
+            for step in 0..horizon {
+                let Some(ts) =
+                    DateTime::from_timestamp_micros(last_us + (step as i64 + 1) * hour_us)
+                else {
+                    continue;
+                };
+                rows.push(Prediction {
+                    metric: metric.clone(),
+                    series: h.key.clone(),
+                    ts,
+                    value: f.point[step],
+                    lower: f.lower[step],
+                    upper: f.upper[step],
+                    model_version: version.clone(),
+                    generated_at: now,
+                });
+            }
+        }
+        (rows, series, skipped)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+impl Inferencer {
+    /// "Analyze now": forecasts `horizon` steps (default: the metric's configured horizon)
+    /// of one series, or of every series of the metric, with the approved version re-fitted
+    /// on the newest silver, and stores the points in `gras_predictions` (overwriting the
+    /// same hours of earlier runs). The scheduled run's Parquet copy is left alone.
+    ///
+    /// Errors: [`InferError::UnknownMetric`], [`InferError::Invalid`] (horizon or series
+    /// count over `limits`, a series without silver history),
+    /// [`InferError::NoApprovedVersion`], and storage errors.
+    pub async fn analyze(
+        &self,
+        metric: &str,
+        series: Option<&SeriesKey>,
+        horizon: Option<usize>,
+        limits: AnalyzeLimits,
+    ) -> Result<Analysis, InferError> {
+        let (metric, cfg) = self
+            .config
+            .metric_by_name(metric)
+            .ok_or_else(|| InferError::UnknownMetric(metric.to_string()))?;
+        let horizon = horizon.unwrap_or(cfg.horizon as usize);
+        if horizon == 0 || horizon > limits.max_horizon {
+            return Err(InferError::Invalid(format!(
+                "horizon must be between 1 and {} steps, got {horizon}",
+                limits.max_horizon
+            )));
+        }
+        let now = (self.clock)();
+        let approved = registry::approved(&*self.stores.tables, metric)
+            .await?
+            .ok_or_else(|| InferError::NoApprovedVersion(metric.to_string()))?;
+        let artifact = load_artifact(&self.stores, metric, &approved.version).await?;
+        let Some(end) = newest_silver_date(&self.stores, metric).await? else {
+            return Err(InferError::Invalid(format!(
+                "metric {metric} has no silver data yet"
+            )));
+        };
+        let start = end - chrono::Days::new(u64::from(self.config.training.window_days) - 1);
+        let mut history = load_history(&self.stores, metric, start, end).await?;
+        if let Some(s) = series {
+            history.retain(|h| &h.key == s);
+            if history.is_empty() {
+                return Err(InferError::Invalid(format!(
+                    "series {s:?} of metric {metric} has no data in the newest {} days",
+                    self.config.training.window_days
+                )));
+            }
+        } else if history.len() > limits.max_series {
+            return Err(InferError::Invalid(format!(
+                "metric {metric} has {} series, more than {} per request: name one series",
+                history.len(),
+                limits.max_series
+            )));
+        }
+        let (rows, _, skipped) = forecast_histories(
+            history,
+            &artifact,
+            metric,
+            approved.version.as_str(),
+            horizon,
+            cfg.interval,
+            now,
+        )
+        .await;
+        if !rows.is_empty() {
+            self.stores
+                .tables
+                .batch_put(&PREDICTIONS, rows.iter().map(Prediction::to_item).collect())
+                .await?;
+        }
+        let dims = [("Metric", metric.as_str())];
+        let data = vec![Datum::new("AnalyzeRequests", 1.0, Unit::Count, &dims)];
+        if let Err(e) = self.metrics.put(NAMESPACE, data).await {
+            warn!(error = %e, "analyze metrics not published");
+        }
+        Ok(Analysis {
+            version: approved.version.to_string(),
+            predictions: rows,
+            skipped,
+        })
     }
 }

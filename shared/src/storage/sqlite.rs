@@ -19,7 +19,14 @@ use super::table::{
 #[derive(Debug, Clone)]
 pub struct SqliteTableStore {
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections for `get` and `query` (WAL lets them read while a write runs);
+    /// empty for an in-memory database, which then reads through `conn`.
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Read connections opened next to the writer (concurrent API requests read in parallel).
+const READERS: usize = 4;
 
 fn backend(table: &'static str, e: rusqlite::Error) -> TableError {
     let retryable = matches!(
@@ -61,7 +68,21 @@ impl SqliteTableStore {
             })?;
         }
         let conn = Connection::open(path).map_err(|e| backend("*", e))?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| backend("*", e))?;
+            r.busy_timeout(Duration::from_secs(30))
+                .map_err(|e| backend("*", e))?;
+            readers.push(Mutex::new(r));
+        }
+        store.readers = Arc::new(readers);
+        Ok(store)
     }
 
     /// A private in-memory database.
@@ -83,6 +104,37 @@ impl SqliteTableStore {
         .map_err(|e| backend("*", e))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Vec::new()),
+            next_reader: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        })
+    }
+
+    /// Runs a read on a reader connection (round robin, preferring an idle one), or on the
+    /// writer's connection for an in-memory database. Reads see the last committed state.
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        table: &'static str,
+        f: impl FnOnce(&Connection) -> Result<T, TableError> + Send + 'static,
+    ) -> Result<T, TableError> {
+        if self.readers.is_empty() {
+            let conn = self.conn.clone();
+            return block(move || {
+                let guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+                f(&guard)
+            });
+        }
+        let (readers, next) = (self.readers.clone(), self.next_reader.clone());
+        block(move || {
+            let start = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let n = readers.len();
+            for i in 0..n {
+                if let Ok(guard) = readers[(start + i) % n].try_lock() {
+                    return f(&guard);
+                }
+            }
+            let guard = readers[start % n].lock().unwrap_or_else(|e| e.into_inner());
+            let _ = table;
+            f(&guard)
         })
     }
 
@@ -102,13 +154,89 @@ impl SqliteTableStore {
             tx.commit().map_err(|e| backend(table, e))?;
             Ok(out)
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(run)
+        block(run)
+    }
+}
+
+/// Runs blocking SQLite work without stalling the async runtime's other tasks.
+fn block<T>(run: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(run)
+        }
+        _ => run(),
+    }
+}
+
+/// A query run in SQL: the range key bounds, the continuation and the limit are pushed into
+/// the statement, so a page costs what it returns, not the whole hash key.
+fn read_query(conn: &Connection, table: &TableSpec, q: &Query) -> Result<Page, TableError> {
+    use super::table::SkRange;
+    let t = table.name;
+    let (mut lo, mut hi): (Option<String>, Option<String>) = match &q.range {
+        SkRange::All => (None, None),
+        SkRange::Between(a, b) => (Some(a.clone()), Some(b.clone())),
+        SkRange::BeginsWith(p) => (Some(p.clone()), Some(format!("{p}\u{10FFFF}"))),
+        SkRange::From(a) => (Some(a.clone()), None),
+    };
+    // The continuation is exclusive; fold it into the bound on the scan's side.
+    let (mut lo_excl, mut hi_excl) = (false, false);
+    if let Some(after) = &q.start_after {
+        if q.forward {
+            if lo.as_ref().is_none_or(|l| after >= l) {
+                lo = Some(after.clone());
+                lo_excl = true;
             }
-            _ => run(),
+        } else if hi.as_ref().is_none_or(|h| after <= h) {
+            hi = Some(after.clone());
+            hi_excl = true;
         }
     }
+    let limit = q.limit.unwrap_or(usize::MAX).max(1);
+    let sql = format!(
+        "SELECT sk, body FROM items WHERE tbl=?1 AND pk=?2 AND sk {} ?3 AND sk {} ?4 \
+         ORDER BY sk {} LIMIT ?5",
+        if lo_excl { ">" } else { ">=" },
+        if hi_excl { "<" } else { "<=" },
+        if q.forward { "ASC" } else { "DESC" },
+    );
+    let lo = lo.unwrap_or_default();
+    // No upper bound: SQLite orders every BLOB after every TEXT.
+    let hi_val = match hi {
+        Some(h) => rusqlite::types::Value::Text(h),
+        None => rusqlite::types::Value::Blob(Vec::new()),
+    };
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&sql).map_err(|e| backend(t, e))?;
+    let mut rows = stmt
+        .query(params![t, q.pk, lo, hi_val, fetch])
+        .map_err(|e| backend(t, e))?;
+    let mut items = Vec::new();
+    let mut last_sk = None;
+    let mut more = false;
+    while let Some(row) = rows.next().map_err(|e| backend(t, e))? {
+        let sk: String = row.get(0).map_err(|e| backend(t, e))?;
+        if !q.range.contains(&sk) {
+            continue;
+        }
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        let body: String = row.get(1).map_err(|e| backend(t, e))?;
+        items.push(
+            serde_json::from_str(&body).map_err(|e| TableError::Backend {
+                table: t,
+                retryable: false,
+                source: Box::new(e),
+            })?,
+        );
+        last_sk = Some(sk);
+    }
+    Ok(Page {
+        items,
+        last_sk: if more { last_sk } else { None },
+    })
 }
 
 struct TxKv<'a>(&'a rusqlite::Transaction<'a>);
@@ -173,8 +301,21 @@ impl KvCore for TxKv<'_> {
 impl TableStore for SqliteTableStore {
     async fn get(&self, table: &TableSpec, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
         let (t, pk, sk) = (table.name, pk.to_string(), sk.to_string());
-        self.with_tx(t, move |kv| kv.kv_get(t, &pk, &sk).map_err(map_err(t)))
-            .await
+        self.with_reader(t, move |conn| {
+            let body: Option<String> = conn
+                .prepare_cached("SELECT body FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3")
+                .and_then(|mut s| s.query_row(params![t, pk, sk], |r| r.get(0)).optional())
+                .map_err(|e| backend(t, e))?;
+            body.map(|b| {
+                serde_json::from_str(&b).map_err(|e| TableError::Backend {
+                    table: t,
+                    retryable: false,
+                    source: Box::new(e),
+                })
+            })
+            .transpose()
+        })
+        .await
     }
     async fn put(
         &self,
@@ -213,10 +354,8 @@ impl TableStore for SqliteTableStore {
     }
     async fn query(&self, table: &TableSpec, query: &Query) -> Result<Page, TableError> {
         let (table, query) = (*table, query.clone());
-        self.with_tx(table.name, move |kv| {
-            kv::query(kv, &table, &query, map_err(table.name))
-        })
-        .await
+        self.with_reader(table.name, move |conn| read_query(conn, &table, &query))
+            .await
     }
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), TableError> {
         self.with_tx("transaction", move |kv| {
