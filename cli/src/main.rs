@@ -62,6 +62,7 @@ pub enum Command {
 /// own arena (up to 8 per core), and the freed memory of the worker threads' arenas stays
 /// resident: a batch run's peak RSS was 232 MiB with the default and 110 MiB with two arenas,
 /// at the same speed (BENCHMARKS.md). `MALLOC_ARENA_MAX` in the environment still wins.
+/// Called before the runtime's threads start.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
@@ -76,8 +77,12 @@ fn limit_malloc_arenas() {
 fn limit_malloc_arenas() {}
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
     let cli = Cli::parse();
+    // The batch commands' memory matters more than allocation throughput; the server's
+    // request threads allocate concurrently and keep glibc's default arenas.
+    if !matches!(cli.command, Command::Serve(_)) {
+        limit_malloc_arenas();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

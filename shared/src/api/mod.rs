@@ -315,6 +315,34 @@ impl Point {
             generated_at: rfc3339(p.generated_at),
         }
     }
+
+    /// Straight from a `gras_predictions` item (the stored strings are already RFC 3339);
+    /// `None` for an item that is not a prediction. A NULL bound (non-finite) reads as NaN,
+    /// which JSON shows as `null`.
+    fn from_item(item: &crate::storage::Item) -> Option<Self> {
+        use crate::predictions::attr;
+        let s = |k: &str| item.get(k).and_then(Attr::as_s).map(str::to_string);
+        let forecast = item.get(attr::FORECAST)?.as_m()?;
+        let n = |k: &str| forecast.get(k).and_then(Attr::as_n).unwrap_or(f64::NAN);
+        Some(Self {
+            series: None,
+            timestamp: s(attr::TIMESTAMP)?,
+            value: n(attr::VALUE),
+            lower: n(attr::LOWER),
+            upper: n(attr::UPPER),
+            model_version: s(attr::MODEL_VERSION)?,
+            generated_at: s(attr::GENERATED_AT)?,
+        })
+    }
+}
+
+/// The body of `GET /v1/forecasts/{metric}`.
+#[derive(Debug, Serialize)]
+struct ForecastPage<'a> {
+    metric: &'a str,
+    series: &'a str,
+    points: Vec<Point>,
+    next_cursor: Option<String>,
 }
 
 async fn forecasts(
@@ -361,18 +389,13 @@ async fn forecasts(
         ..Query::all(partition_key(&metric, &series))
     };
     let page = st.stores.tables.query(&PREDICTIONS, &q).await?;
-    let points: Vec<Point> = page
-        .items
-        .iter()
-        .filter_map(Prediction::from_item)
-        .map(|p| Point::of(&p, false))
-        .collect();
-    Ok(Json(json!({
-        "metric": metric.as_str(),
-        "series": series.as_str(),
-        "points": points,
-        "next_cursor": page.last_sk,
-    }))
+    let points: Vec<Point> = page.items.iter().filter_map(Point::from_item).collect();
+    Ok(Json(ForecastPage {
+        metric: metric.as_str(),
+        series: series.as_str(),
+        points,
+        next_cursor: page.last_sk,
+    })
     .into_response())
 }
 
