@@ -208,18 +208,31 @@ async fn api_lambda_serves_what_the_pipeline_wrote_to_s3_and_dynamodb() {
     let (s, v) = invoke(&app, "apigw-post-analyze").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["points"].as_array().map(Vec::len), Some(6));
-    let generated = v["points"][0]["generated_at"]
-        .as_str()
-        .expect("gen")
-        .to_string();
+    assert!(v["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .all(|p| p["model_version"] == "v20240119000000-pending1"));
+    let returned: Vec<&str> = v["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["timestamp"].as_str())
+        .collect();
     let q = gras_shared::storage::Query::all("G#store-0001");
     let items = gras_shared::storage::table::query_all(&*fx.stores.tables, &PREDICTIONS, &q)
         .await
         .expect("query");
-    let fresh = items
+    // The scheduled run used the first version; the analyzed hours now hold the new one's.
+    let stored: Vec<&str> = items
         .iter()
-        .filter(|i| i.get("generated_at").and_then(|a| a.as_s()) == Some(generated.as_str()))
-        .count();
+        .filter(|i| {
+            i.get("model_version").and_then(|a| a.as_s()) == Some("v20240119000000-pending1")
+        })
+        .filter_map(|i| i.get("timestamp").and_then(|a| a.as_s()))
+        .collect();
+    let fresh = stored.len();
+    assert_eq!(stored, returned, "analyze stored its forecast in DynamoDB");
     assert_eq!(fresh, 6, "analyze stored its forecast in DynamoDB");
 
     let (s, v) = invoke(&app, "apigw-get-alerts").await;

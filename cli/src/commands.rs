@@ -13,7 +13,7 @@ use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::train::{TrainError, TrainReport, Trainer};
 use gras_shared::registry;
 use gras_shared::storage::Stores;
-use gras_shared::Config;
+use gras_shared::{Config, SeriesKey};
 
 use crate::{Cli, Command};
 
@@ -72,6 +72,9 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Serve the API on this address when done (like `gras serve`), until Ctrl-C.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    serve: Option<std::net::SocketAddr>,
 }
 
 /// `gras train` and `gras infer`.
@@ -151,7 +154,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a),
-        Command::Serve(a) => run_serve(&a, config).await,
+        Command::Serve(a) => run_serve(&a, config, cli.json).await,
+        Command::Plot(a) => crate::plot::run(&a, &config, cli.json).await,
         Command::Alerts(a) => run_alerts(&a.lake.lake, a.metric.as_deref(), cli.json),
         Command::Evaluate(a) => {
             run_evaluate(&a.lake.lake, a.metric.as_deref(), &config, cli.json).await
@@ -232,6 +236,37 @@ async fn run_generate(a: &GenerateArgs, config: &Config, json: bool) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+/// A progress bar on stderr for a long step; hidden when stderr is not a terminal or with
+/// `--json` (indicatif draws nothing to a non-terminal).
+fn progress(len: u64, what: &str, json: bool) -> indicatif::ProgressBar {
+    if json {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// One row of the demo's summary table.
+#[derive(Debug, serde::Serialize)]
+struct DemoRow {
+    metric: String,
+    version: Option<String>,
+    model_kind: Option<String>,
+    backtest_mase: Option<f64>,
+    backtest_coverage: Option<f64>,
+    live_mase: Option<f64>,
+    live_coverage: Option<f64>,
+    predictions: u64,
+    alerts: u64,
+    plot: crate::plot::PlotSummary,
+}
+
 async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
     let started = std::time::Instant::now();
     let stores = Stores::local(&a.lake)?;
@@ -241,56 +276,175 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
         series: a.series,
         seed: a.seed,
     };
+    let say = |line: String| {
+        if !json {
+            eprintln!("{line}");
+        }
+    };
     let engine = FeatureEngine::new(stores.clone(), config.clone());
     let mut keys = Vec::new();
     let mut generated_rows = 0u64;
+    let bar = progress(
+        u64::from(a.days) * config.metrics.len() as u64,
+        "generate",
+        json,
+    );
     for obj in generate(&spec, &config) {
         let obj = obj?;
         generated_rows += obj.rows as u64;
         stores.blobs.put(&obj.key, obj.body).await?;
         keys.push(obj.key);
+        bar.inc(1);
     }
-    if !json {
-        eprintln!(
-            "generated {} bronze files ({generated_rows} rows) in {}",
-            keys.len(),
-            a.lake.display()
-        );
-    }
+    bar.finish_and_clear();
+    say(format!(
+        "1/6 generated {} bronze files ({generated_rows} rows) in {}",
+        keys.len(),
+        a.lake.display()
+    ));
+    // The newest `holdback` days arrive after the first forecast, as actuals do.
+    let holdback = if a.days > 10 { 2 } else { 0 };
+    let cut = spec.start + chrono::Days::new(u64::from(a.days.saturating_sub(holdback)));
+    let (early, late): (Vec<String>, Vec<String>) = keys
+        .into_iter()
+        .partition(|k| gras_shared::contract::BronzeKey::parse(k).map_or(true, |b| b.date < cut));
     // File by file, in upload order, exactly as S3 events would arrive at the Lambda.
-    let summary = engine.ingest(&keys).await;
-    if !json {
-        println!("features: {summary}");
-    }
-    // Then the scheduled training run, every task in-process.
+    let ingest = |keys: Vec<String>, what: &'static str| {
+        let engine = &engine;
+        async move {
+            let bar = progress(keys.len() as u64, what, json);
+            let mut total = gras_shared::pipeline::features::RunSummary::default();
+            for chunk in keys.chunks(8) {
+                let s = engine.ingest(chunk).await;
+                total.merge(s);
+                bar.inc(chunk.len() as u64);
+            }
+            bar.finish_and_clear();
+            total
+        }
+    };
+    let mut summary = ingest(early, "ingest").await;
+    say(format!(
+        "2/6 features (first {} days): {summary}",
+        a.days - holdback
+    ));
+    // The scheduled training run, every task in-process, and the approval policy.
     let trained = train_all(&stores, &a.lake, None, config.clone()).await?;
-    // Then the scheduled batch inference with the approved versions.
-    let inferred = Inferencer::new(
+    for r in trained.iter().filter(|r| r.registered.is_some()) {
+        say(format!("3/6 model: {r}"));
+    }
+    let inferencer = Inferencer::new(
         stores.clone(),
         config.clone(),
         Arc::new(NoMetrics),
         alerts_queue(&a.lake),
     )
-    .with_retrain_queue(retrain_queue(&a.lake))
-    .run(None)
-    .await?;
+    .with_retrain_queue(retrain_queue(&a.lake));
+    let first = inferencer.run(None).await?;
+    say(format!(
+        "4/6 forecast {} points with the approved versions",
+        first.iter().map(|r| r.predictions).sum::<u64>()
+    ));
+    // The held-back days arrive: alerts and live accuracy against the stored forecasts,
+    // then forecasts from the newest data.
+    let mut inferred = first.clone();
+    if !late.is_empty() {
+        let s = ingest(late, "actuals").await;
+        say(format!("5/6 actuals of the last {holdback} days: {s}"));
+        summary.merge(s);
+        inferred = inferencer.run(None).await?;
+    }
+    let bar = progress(config.metrics.len() as u64, "plot", json);
+    let mut rows = Vec::new();
+    for metric in config.metrics.keys() {
+        let model = registry::approved(&*stores.tables, metric).await?;
+        // Without an approved version, say what waits for a person (`gras approve`).
+        let waiting = match &model {
+            Some(_) => None,
+            None => registry::list(&*stores.tables, metric)
+                .await?
+                .into_iter()
+                .find(|m| m.status == registry::ModelStatus::PendingApproval)
+                .map(|m| format!("{} pending", m.model_kind)),
+        };
+        let report = inferred.iter().find(|r| r.metric == metric.as_str());
+        let first_alerts = first
+            .iter()
+            .find(|r| r.metric == metric.as_str())
+            .map_or(0, |r| r.alerts);
+        let series = SeriesKey::new(SeriesKey::ALL)?;
+        let path = crate::plot::default_path(&a.lake, metric, &series);
+        let plot = crate::plot::write_plot(&stores, metric, &series, 14, &path).await?;
+        bar.inc(1);
+        rows.push(DemoRow {
+            metric: metric.to_string(),
+            version: model.as_ref().map(|m| m.version.to_string()),
+            model_kind: model.as_ref().map(|m| m.model_kind.clone()).or(waiting),
+            backtest_mase: model.as_ref().map(|m| m.metrics.mase),
+            backtest_coverage: model.as_ref().map(|m| m.metrics.coverage),
+            live_mase: report.and_then(|r| r.live.as_ref()).map(|l| l.mase),
+            live_coverage: report.and_then(|r| r.live.as_ref()).map(|l| l.coverage),
+            predictions: report.map_or(0, |r| r.predictions),
+            alerts: first_alerts + report.map_or(0, |r| r.alerts),
+            plot,
+        });
+    }
+    bar.finish_and_clear();
+    say(format!(
+        "6/6 plots under {}",
+        a.lake.join("plots").display()
+    ));
     let elapsed = started.elapsed().as_secs_f64();
     if json {
         println!(
             "{}",
-            serde_json::json!({"lake": a.lake, "features": summary, "models": trained, "predictions": inferred, "seconds": elapsed})
+            serde_json::json!({"lake": a.lake, "features": summary, "models": trained, "predictions": inferred, "summary": rows, "seconds": elapsed})
         );
     } else {
-        for r in trained.iter().filter(|r| r.registered.is_some()) {
-            println!("model: {r}");
-        }
-        for r in &inferred {
-            println!("forecast: {r}");
+        let f = |v: Option<f64>| {
+            v.filter(|x| x.is_finite())
+                .map_or("-".to_string(), |x| format!("{x:.3}"))
+        };
+        println!(
+            "{:<6} {:<22} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6}  plot",
+            "metric", "model", "MASE", "cover", "live MASE", "live cov", "points", "alerts"
+        );
+        for r in &rows {
+            println!(
+                "{:<6} {:<22} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6}  {}",
+                r.metric,
+                r.model_kind.as_deref().unwrap_or("(none)"),
+                f(r.backtest_mase),
+                f(r.backtest_coverage),
+                f(r.live_mase),
+                f(r.live_coverage),
+                r.predictions,
+                r.alerts,
+                r.plot.path.display()
+            );
         }
         println!(
-            "done in {elapsed:.1}s; silver under {0}/silver/gras/features/, models under {0}/models/ (gras models --lake {0})",
+            "done in {elapsed:.1}s. Next: open the plots; gras models --lake {0}; gras alerts --lake {0}; \
+             duckdb -c \"SELECT * FROM read_parquet('{0}/silver/gras/features/*/*/*.parquet', hive_partitioning = true) LIMIT 5\"; \
+             gras serve --lake {0} (or gras demo --serve)",
             a.lake.display()
         );
+    }
+    if let Some(addr) = a.serve {
+        let app = local_router(&a.lake, config, std::env::var("GRAS_API_TOKEN").ok())?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        eprintln!(
+            "serving the API on http://{} (Ctrl-C to stop), for example curl 'http://{}/v1/forecasts/G?limit=3'",
+            listener.local_addr()?,
+            listener.local_addr()?
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
     }
     Ok(if summary.failed.is_empty() {
         ExitCode::SUCCESS
@@ -569,7 +723,7 @@ pub fn local_router(
     Ok(router(ApiState::new(stores, config, inferencer, auth)))
 }
 
-async fn run_serve(a: &ServeArgs, config: Arc<Config>) -> Result<ExitCode, Error> {
+async fn run_serve(a: &ServeArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
     if !a.lake.lake.is_dir() {
         return Err(format!(
             "{}: no such lake folder (run gras demo or gras features first)",
@@ -583,7 +737,14 @@ async fn run_serve(a: &ServeArgs, config: Arc<Config>) -> Result<ExitCode, Error
         .map_err(|e| format!("cannot listen on {}: {e}", a.addr))?;
     let local = listener.local_addr()?;
     // The first line on stdout is the address (scripts read it when they asked for port 0).
-    println!("listening on http://{local}");
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "listening": format!("http://{local}") })
+        );
+    } else {
+        println!("listening on http://{local}");
+    }
     if a.token.as_deref().is_none_or(str::is_empty) {
         eprintln!("gras: GRAS_API_TOKEN is not set: approve and analyze are disabled");
     }

@@ -3,6 +3,7 @@
 
 mod commands;
 mod holdout;
+mod plot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,8 +28,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The whole pipeline on the embedded backend: generate bronze data, then ingest it file
-    /// by file through the features Lambda's code path.
+    /// The whole pipeline on the embedded backend: generate bronze data, ingest it file by
+    /// file through the features Lambda's code path, train, approve by policy, forecast, let
+    /// the last days' actuals arrive (alerts, live accuracy), forecast again, plot.
     Demo(commands::DemoArgs),
     /// Write synthetic bronze files (seasonality, trend, holidays, gaps, duplicates, outliers).
     Generate(commands::GenerateArgs),
@@ -51,6 +53,8 @@ pub enum Command {
     Approve(commands::DecideArgs),
     /// Reject a PendingApproval version.
     Reject(commands::DecideArgs),
+    /// Plot a series: recent actuals, the stored forecasts with their interval, alerts (SVG).
+    Plot(plot::PlotArgs),
     /// Serve the HTTP API (the API Lambda's router) on the embedded backend. Mutating
     /// endpoints need `Authorization: Bearer $GRAS_API_TOKEN`; without the variable they are off.
     Serve(commands::ServeArgs),

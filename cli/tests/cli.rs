@@ -293,3 +293,151 @@ fn train_models_approve_reject_and_holdout() {
         .collect();
     assert_eq!(lines.iter().filter(|l| l["selected"] == true).count(), 1);
 }
+
+/// The `points` attribute of the first `<polyline class="CLASS"` in an SVG, as numbers.
+fn polyline(svg: &str, class: &str) -> Vec<(f64, f64)> {
+    let Some(line) = svg
+        .lines()
+        .find(|l| l.contains(&format!("<polyline class=\"{class}\"")))
+    else {
+        return Vec::new();
+    };
+    let pts = line
+        .split("points=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("points attribute");
+    pts.split(' ')
+        .map(|p| {
+            let (x, y) = p.split_once(',').expect("x,y");
+            (x.parse().expect("x"), y.parse().expect("y"))
+        })
+        .collect()
+}
+
+/// Checks a plot file: an SVG of the documented size whose layers have as many marks as
+/// the data the command reported, every mark inside the canvas.
+fn check_plot(plot: &serde_json::Value) {
+    let path = plot["path"].as_str().expect("path");
+    let svg = std::fs::read_to_string(path).expect("plot file");
+    assert!(svg.starts_with("<svg "), "{path}");
+    assert!(svg.trim_end().ends_with("</svg>"), "{path}");
+    let attr = |name: &str| {
+        svg.split(&format!(" {name}=\""))
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .expect("dimension")
+    };
+    assert_eq!((attr("width"), attr("height")), (1000.0, 420.0), "{path}");
+    let actuals = polyline(&svg, "actuals");
+    assert_eq!(
+        actuals.len() as u64,
+        plot["actuals"].as_u64().expect("n"),
+        "{path}"
+    );
+    let forecast = polyline(&svg, "forecast");
+    assert_eq!(
+        forecast.len() as u64,
+        plot["forecasts"].as_u64().expect("n"),
+        "{path}"
+    );
+    for (x, y) in actuals.iter().chain(&forecast) {
+        assert!(
+            (0.0..=1000.0).contains(x) && (0.0..=420.0).contains(y),
+            "{path}: {x},{y}"
+        );
+    }
+    assert_eq!(
+        svg.matches("<circle class=\"alert\"").count() as u64,
+        plot["alerts"].as_u64().expect("n"),
+        "{path}"
+    );
+    assert_eq!(
+        svg.contains("<polygon class=\"band\""),
+        !forecast.is_empty(),
+        "{path}: an interval band with every forecast"
+    );
+}
+
+#[test]
+fn demo_runs_the_whole_pipeline_and_writes_every_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    let out = gras(&[
+        "--json", "demo", "--lake", lake_s, "--days", "30", "--series", "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let rows = report["summary"].as_array().expect("summary rows");
+    assert_eq!(rows.len(), 4, "one row per GRAS metric");
+
+    // Silver: one partition per metric and day.
+    for m in ["G", "R", "A", "S"] {
+        let parts = std::fs::read_dir(lake.join(format!("silver/gras/features/metric={m}")))
+            .expect("silver partitions")
+            .count();
+        assert_eq!(parts, 30, "{m}");
+    }
+    // Models: at least one version approved by policy, each row naming its version.
+    let models = gras(&["--json", "models", "--lake", lake_s]);
+    let models: serde_json::Value = serde_json::from_slice(&models.stdout).expect("models");
+    let approved: Vec<&serde_json::Value> = models
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|m| m["status"] == "Approved")
+        .collect();
+    assert!(!approved.is_empty(), "{models}");
+    for m in &approved {
+        let row = rows
+            .iter()
+            .find(|r| r["metric"] == m["metric_id"])
+            .expect("row");
+        assert_eq!(row["version"], m["version"]);
+        assert!(row["predictions"].as_u64().expect("n") > 0, "{row}");
+        let key = format!(
+            "predictions/metric={}",
+            m["metric_id"].as_str().expect("id")
+        );
+        assert!(lake.join(key).is_dir(), "Parquet copy of the predictions");
+    }
+    // Alerts: the ones the summary counts are the ones in the alerts queue file.
+    let sent = std::fs::read_to_string(lake.join(".gras/alerts.jsonl")).unwrap_or_default();
+    let total: u64 = rows.iter().map(|r| r["alerts"].as_u64().expect("n")).sum();
+    assert_eq!(sent.lines().count() as u64, total);
+    assert!(total > 0, "the held-back days raise alerts");
+    // Live accuracy exists for the approved versions (the held-back days were scored).
+    assert!(rows.iter().any(|r| r["live_mase"].is_number()), "{rows:?}");
+    // Plots: one per metric, each rendering what was reported.
+    for r in rows {
+        check_plot(&r["plot"]);
+    }
+    let g = rows.iter().find(|r| r["metric"] == "G").expect("G");
+    assert!(g["plot"]["actuals"].as_u64().expect("n") > 24 * 7, "{g}");
+    // On demand, for one series.
+    let out = gras(&[
+        "--json",
+        "plot",
+        "--lake",
+        lake_s,
+        "--metric",
+        "G",
+        "--series",
+        "store-0001",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plot: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plot json");
+    assert!(plot["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("plots/G-store-0001.svg")));
+    check_plot(&plot);
+    let out = gras(&["plot", "--lake", lake_s, "--metric", "Q"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not configured"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -157,6 +157,21 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Adds the totals of another run (`partitions_written` then counts partition writes:
+    /// a partition rewritten by both runs counts twice).
+    pub fn merge(&mut self, other: RunSummary) {
+        self.files += other.files;
+        self.ignored += other.ignored;
+        self.replays += other.replays;
+        self.removed += other.removed;
+        self.rows_read += other.rows_read;
+        self.rejected.merge(&other.rejected);
+        self.duplicates += other.duplicates;
+        self.partitions_written += other.partitions_written;
+        self.online_items += other.online_items;
+        self.failed.extend(other.failed);
+    }
+
     fn add(&mut self, r: &ObjectReport, partitions: &mut BTreeSet<(MetricId, NaiveDate)>) {
         match r.outcome {
             ObjectOutcome::Processed => self.files += 1,
