@@ -6,6 +6,9 @@
 #                           Metadata.checkov.skip with the reason)
 #   3. sam validate        (the SAM CLI runs the real SAM translator on the template),
 #                           if the SAM CLI could be installed
+#   4. check_template_code.py (the template against the Rust code: handler binaries,
+#                           environment variables, table and queue permissions, events/
+#                           files, Glue table schemas), with the cfn-lint virtualenv's Python
 #
 # Each tool is installed with pip, pinned, into its own virtualenv under $GRAS_TOOLS_DIR
 # (default ~/.cache/gras-tools), only when that exact version is missing: their
@@ -91,6 +94,14 @@ if [ -n "$sam" ]; then
     failed+=("sam validate")
   fi
   rm -f "$empty_config"
+fi
+
+step "template against the code (scripts/check_template_code.py)"
+# The cfn-lint virtualenv's Python: it parses the template with cfn-lint's own decoder.
+if "$(dirname "$cfn_lint")/python" scripts/check_template_code.py "$template"; then
+  :
+else
+  failed+=("check_template_code.py")
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

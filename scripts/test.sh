@@ -66,11 +66,20 @@ if [ "$quick" != 1 ]; then
   step "cross-check against the pandas reference implementation"
   bash bench/crosscheck.sh
 
-  step "release build of the Lambdas (cargo lambda, $lambda_arch)"
-  for fn in features train infer api; do
-    cargo lambda build --release $lambda_arch -p "$fn"
-  done
-  ls -l target/lambda/*/bootstrap
+  sam=${GRAS_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gras-tools}/aws-sam-cli/bin/sam
+  if [ "$lambda_arch" = --arm64 ] && [ -x "$sam" ]; then
+    # The template's own build: BuildMethod rust-cargolambda runs cargo lambda build
+    # --release --arm64 per function (no Docker needed), artifacts in .aws-sam/build/.
+    step "sam build (SAM CLI + cargo lambda, arm64)"
+    "$sam" build --beta-features
+    ls -l .aws-sam/build/*/bootstrap
+  else
+    step "release build of the Lambdas (cargo lambda, $lambda_arch)"
+    for fn in features train infer api; do
+      cargo lambda build --release $lambda_arch -p "$fn"
+    done
+    ls -l target/lambda/*/bootstrap
+  fi
 fi
 
 step "all checks passed"

@@ -17,6 +17,7 @@
 
 mod error;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -290,38 +291,38 @@ struct ForecastParams {
     cursor: Option<String>,
 }
 
-/// One forecast point in responses.
+/// One forecast point in responses (strings borrowed from the stored items when listed).
 #[derive(Debug, Serialize)]
-struct Point {
+struct Point<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     series: Option<String>,
-    timestamp: String,
+    timestamp: Cow<'a, str>,
     value: f64,
     lower: f64,
     upper: f64,
-    model_version: String,
-    generated_at: String,
+    model_version: Cow<'a, str>,
+    generated_at: Cow<'a, str>,
 }
 
-impl Point {
+impl<'a> Point<'a> {
     fn of(p: &Prediction, with_series: bool) -> Self {
         Self {
             series: with_series.then(|| p.series.to_string()),
-            timestamp: rfc3339(p.ts),
+            timestamp: Cow::Owned(rfc3339(p.ts)),
             value: p.value,
             lower: p.lower,
             upper: p.upper,
-            model_version: p.model_version.clone(),
-            generated_at: rfc3339(p.generated_at),
+            model_version: Cow::Owned(p.model_version.clone()),
+            generated_at: Cow::Owned(rfc3339(p.generated_at)),
         }
     }
 
     /// Straight from a `gras_predictions` item (the stored strings are already RFC 3339);
     /// `None` for an item that is not a prediction. A NULL bound (non-finite) reads as NaN,
     /// which JSON shows as `null`.
-    fn from_item(item: &crate::storage::Item) -> Option<Self> {
+    fn from_item(item: &'a crate::storage::Item) -> Option<Self> {
         use crate::predictions::attr;
-        let s = |k: &str| item.get(k).and_then(Attr::as_s).map(str::to_string);
+        let s = |k: &str| item.get(k).and_then(Attr::as_s).map(Cow::Borrowed);
         let forecast = item.get(attr::FORECAST)?.as_m()?;
         let n = |k: &str| forecast.get(k).and_then(Attr::as_n).unwrap_or(f64::NAN);
         Some(Self {
@@ -341,7 +342,7 @@ impl Point {
 struct ForecastPage<'a> {
     metric: &'a str,
     series: &'a str,
-    points: Vec<Point>,
+    points: Vec<Point<'a>>,
     next_cursor: Option<String>,
 }
 

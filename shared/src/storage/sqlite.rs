@@ -234,9 +234,13 @@ fn read_query(conn: &Connection, table: &TableSpec, q: &Query) -> Result<Page, T
             more = true;
             break;
         }
-        let body: String = row.get(1).map_err(|e| backend(t, e))?;
+        // Decoded straight from SQLite's buffer (no copy into a String first).
+        let body = row
+            .get_ref(1)
+            .and_then(|v| v.as_bytes().map_err(Into::into))
+            .map_err(|e| backend(t, e))?;
         items.push(
-            serde_json::from_str(&body).map_err(|e| TableError::Backend {
+            serde_json::from_slice(body).map_err(|e| TableError::Backend {
                 table: t,
                 retryable: false,
                 source: Box::new(e),
