@@ -21,7 +21,7 @@ cargo build --release -p gras-cli
 gras=target/release/gras
 work=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 "$gras" demo --lake "$work/lake" --days 30 --series 20 >/dev/null 2>&1
 "$gras" serve --lake "$work/lake" --addr 127.0.0.1:0 >"$work/serve.log" 2>&1 &
 pid=$!

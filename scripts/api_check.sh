@@ -27,7 +27,12 @@ gras=${1:-target/debug/gras}
 work=$(mktemp -d)
 serve_pid=
 cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+  # Never fail here: `wait` on the killed server returns 143, and under `set -e` a failing
+  # command in the EXIT trap would become the script's exit status.
+  if [ -n "$serve_pid" ]; then
+    kill "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
