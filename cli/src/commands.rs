@@ -432,19 +432,12 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
     }
     if let Some(addr) = a.serve {
         let app = local_router(&a.lake, config, std::env::var("GRAS_API_TOKEN").ok())?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let listener = bind(addr).await?;
+        let local = listener.local_addr()?;
         eprintln!(
-            "serving the API on http://{} (Ctrl-C to stop), for example curl 'http://{}/v1/forecasts/G?limit=3'",
-            listener.local_addr()?,
-            listener.local_addr()?
+            "serving the API on http://{local} (Ctrl-C to stop), for example curl 'http://{local}/v1/forecasts/G?limit=3'"
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        serve_until_ctrl_c(listener, app).await?;
     }
     Ok(if summary.failed.is_empty() {
         ExitCode::SUCCESS
@@ -732,9 +725,7 @@ async fn run_serve(a: &ServeArgs, config: Arc<Config>, json: bool) -> Result<Exi
         .into());
     }
     let app = local_router(&a.lake.lake, config, a.token.clone())?;
-    let listener = tokio::net::TcpListener::bind(a.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", a.addr))?;
+    let listener = bind(a.addr).await?;
     let local = listener.local_addr()?;
     // The first line on stdout is the address (scripts read it when they asked for port 0).
     if json {
@@ -750,10 +741,25 @@ async fn run_serve(a: &ServeArgs, config: Arc<Config>, json: bool) -> Result<Exi
     }
     use std::io::Write;
     std::io::stdout().flush()?;
+    serve_until_ctrl_c(listener, app).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}").into())
+}
+
+/// Serves the router until Ctrl-C, letting requests in flight finish.
+async fn serve_until_ctrl_c(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> Result<(), Error> {
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

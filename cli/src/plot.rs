@@ -75,6 +75,26 @@ pub struct PlotData {
     pub alerts: Vec<(DateTime<Utc>, f64)>,
 }
 
+impl PlotData {
+    /// The time span drawn: from the first to the last actual or forecast point.
+    fn span(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let times = self
+            .actuals
+            .iter()
+            .map(|p| p.0)
+            .chain(self.forecasts.iter().map(|p| p.0));
+        Some((times.clone().min()?, times.max()?))
+    }
+
+    /// The alerts drawn: inside the span, with a finite value.
+    fn visible_alerts(&self) -> impl Iterator<Item = &(DateTime<Utc>, f64)> {
+        let span = self.span();
+        self.alerts.iter().filter(move |(t, v)| {
+            span.is_some_and(|(t0, t1)| *t >= t0 && *t <= t1) && v.is_finite()
+        })
+    }
+}
+
 /// Reads the plot data of a series: `days` of silver actuals up to the newest, the stored
 /// forecasts from the start of that window on, and the series' alerts in it.
 pub async fn load(
@@ -108,8 +128,9 @@ pub async fn load(
         .map(|d| d.and_utc())
         .unwrap_or_default();
     let since = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Forecasts and alerts share the hash key (`G` / `G#<series>`) and the range.
     let q = Query {
-        range: SkRange::From(since.clone()),
+        range: SkRange::From(since),
         ..Query::all(partition_key(metric, series))
     };
     for item in query_all(&*stores.tables, &PREDICTIONS, &q).await? {
@@ -117,10 +138,6 @@ pub async fn load(
             data.forecasts.push((p.ts, p.value, p.lower, p.upper));
         }
     }
-    let q = Query {
-        range: SkRange::From(since),
-        ..Query::all(partition_key(metric, series))
-    };
     for item in query_all(&*stores.tables, &alerts::ALERTS, &q).await? {
         let Some(a): Option<Alert> = alerts::from_item(&item) else {
             continue;
@@ -154,12 +171,7 @@ pub fn render(d: &PlotData) -> String {
 "##,
         esc(&d.title)
     );
-    let times = d
-        .actuals
-        .iter()
-        .map(|p| p.0)
-        .chain(d.forecasts.iter().map(|p| p.0));
-    let (Some(t0), Some(t1)) = (times.clone().min(), times.max()) else {
+    let Some((t0, t1)) = d.span() else {
         let _ = write!(
             svg,
             r#"<text x="{}" y="{}" text-anchor="middle">no data yet</text></svg>"#,
@@ -270,10 +282,7 @@ pub fn render(d: &PlotData) -> String {
             line(&mut d.actuals.iter().copied())
         );
     }
-    for (t, v) in &d.alerts {
-        if *t < t0 || *t > t1 || !v.is_finite() {
-            continue;
-        }
+    for (t, v) in d.visible_alerts() {
         let _ = writeln!(
             svg,
             r##"<circle class="alert" cx="{:.1}" cy="{:.1}" r="4" fill="#e6550d" stroke="#fff"/>"##,
@@ -323,26 +332,7 @@ pub async fn write_plot(
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::write(out, render(&data)).map_err(|e| format!("{}: {e}", out.display()))?;
-    let (t0, t1) = (
-        data.actuals
-            .iter()
-            .map(|p| p.0)
-            .chain(data.forecasts.iter().map(|p| p.0))
-            .min(),
-        data.actuals
-            .iter()
-            .map(|p| p.0)
-            .chain(data.forecasts.iter().map(|p| p.0))
-            .max(),
-    );
-    let alerts = match (t0, t1) {
-        (Some(a), Some(b)) => data
-            .alerts
-            .iter()
-            .filter(|(t, v)| *t >= a && *t <= b && v.is_finite())
-            .count(),
-        _ => 0,
-    };
+    let alerts = data.visible_alerts().count();
     Ok(PlotSummary {
         path: out.to_path_buf(),
         metric: metric.to_string(),

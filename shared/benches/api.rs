@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use gras_shared::api::{router, ApiState, Auth};
-use gras_shared::generate::{generate, GenSpec};
 use gras_shared::metrics::NoMetrics;
-use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::train::Trainer;
 use gras_shared::predictions::{Prediction, PREDICTIONS};
@@ -47,20 +45,7 @@ async fn run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Arc::new(Config::gras_defaults());
     let stores = Stores::local(dir.path()).expect("stores");
-    let spec = GenSpec {
-        start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-        days: 30,
-        series: 20,
-        seed: 7,
-    };
-    for obj in generate(&spec, &config) {
-        let obj = obj.expect("generate");
-        stores.blobs.put(&obj.key, obj.body).await.expect("put");
-    }
-    FeatureEngine::new(stores.clone(), config.clone())
-        .batch()
-        .await
-        .expect("features");
+    gras_shared::testkit::generated_silver(&stores, &config, 30, 20, 7).await;
     let trainer = Trainer::new(
         stores.clone(),
         config.clone(),

@@ -9,12 +9,10 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use gras_shared::alerts::{self, Alert, AlertKind};
 use gras_shared::api::{router, ApiState, Auth, ROUTES};
-use gras_shared::generate::{generate, GenSpec};
 use gras_shared::metrics::NoMetrics;
-use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::pipeline::infer::{AnalyzeLimits, Inferencer};
 use gras_shared::pipeline::train::Trainer;
 use gras_shared::queue::MemoryQueue;
@@ -46,20 +44,7 @@ fn at(s: &str) -> DateTime<Utc> {
 /// has silver data but no model.
 async fn lake(config: &Arc<Config>) -> (Stores, String) {
     let stores = Stores::memory();
-    let spec = GenSpec {
-        start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-        days: 18,
-        series: 2,
-        seed: 3,
-    };
-    for obj in generate(&spec, config) {
-        let obj = obj.expect("generate");
-        stores.blobs.put(&obj.key, obj.body).await.expect("put");
-    }
-    FeatureEngine::new(stores.clone(), config.clone())
-        .batch()
-        .await
-        .expect("silver");
+    gras_shared::testkit::generated_silver(&stores, config, 18, 2, 3).await;
     let trainer = Trainer::new(
         stores.clone(),
         config.clone(),

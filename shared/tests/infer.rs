@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use gras_shared::contract::predictions_key;
-use gras_shared::generate::{generate, GenSpec};
 use gras_shared::metrics::{MemoryMetrics, NoMetrics};
-use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::train::{load_history, Trainer};
 use gras_shared::predictions::{Prediction, PREDICTIONS};
@@ -31,20 +29,7 @@ fn at(s: &str) -> DateTime<Utc> {
 
 async fn lake(config: &Arc<Config>) -> Stores {
     let stores = Stores::memory();
-    let spec = GenSpec {
-        start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-        days: 18,
-        series: 2,
-        seed: 3,
-    };
-    for obj in generate(&spec, config) {
-        let obj = obj.expect("generate");
-        stores.blobs.put(&obj.key, obj.body).await.expect("put");
-    }
-    FeatureEngine::new(stores.clone(), config.clone())
-        .batch()
-        .await
-        .expect("silver");
+    gras_shared::testkit::generated_silver(&stores, config, 18, 2, 3).await;
     stores
 }
 

@@ -5,11 +5,9 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use gras_shared::contract::model_artifact_key;
-use gras_shared::generate::{generate, GenSpec};
 use gras_shared::metrics::MemoryMetrics;
-use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::pipeline::notifications::{FailureKind, Message};
 use gras_shared::pipeline::train::{load_artifact, TrainError, TrainTask, Trainer};
 use gras_shared::pipeline::Clock;
@@ -39,20 +37,7 @@ fn ticking_clock() -> Clock {
 
 async fn lake_with_history(config: &Arc<Config>, days: u32, series: u32) -> Stores {
     let stores = Stores::memory();
-    let spec = GenSpec {
-        start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-        days,
-        series,
-        seed: 11,
-    };
-    for obj in generate(&spec, config) {
-        let obj = obj.expect("generate");
-        stores.blobs.put(&obj.key, obj.body).await.expect("put");
-    }
-    FeatureEngine::new(stores.clone(), config.clone())
-        .batch()
-        .await
-        .expect("batch");
+    gras_shared::testkit::generated_silver(&stores, config, days, series, 11).await;
     stores
 }
 

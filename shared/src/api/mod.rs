@@ -540,18 +540,16 @@ async fn analyze(
         .series
         .map(|s| SeriesKey::new(s).map_err(|e| ApiError::bad_request(e.to_string())))
         .transpose()?;
+    // The bounds are checked by `analyze`; only a negative horizon is refused here.
     let horizon = b
         .horizon
         .map(|h| {
-            usize::try_from(h)
-                .ok()
-                .filter(|h| (1..=st.limits.max_horizon).contains(h))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "horizon must be between 1 and {} steps, got {h}",
-                        st.limits.max_horizon
-                    ))
-                })
+            usize::try_from(h).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "horizon must be between 1 and {} steps, got {h}",
+                    st.limits.max_horizon
+                ))
+            })
         })
         .transpose()?;
     let a = st
