@@ -17,6 +17,10 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use gras_shared::storage::aws::{AwsSettings, DynamoTableStore, S3BlobStore};
 use gras_shared::storage::{Stores, TableSpec};
 
+pub mod faults;
+pub mod scenario;
+pub mod worker;
+
 /// Environment variable naming a running emulator's endpoint.
 pub const ENV_ENDPOINT: &str = "GRAS_TEST_AWS_ENDPOINT";
 
@@ -69,18 +73,24 @@ impl Moto {
     /// SDK settings pointing at the emulator (static test credentials, us-east-1,
     /// path-style S3).
     pub async fn settings(&self, table_prefix: &str) -> AwsSettings {
-        let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "moto");
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .load()
-            .await;
-        AwsSettings {
-            sdk,
-            path_style: true,
-            table_prefix: table_prefix.to_string(),
-        }
+        settings_for(&self.endpoint, table_prefix).await
+    }
+}
+
+/// SDK settings for an endpoint (the emulator or a proxy in front of it): static test
+/// credentials, us-east-1, path-style S3.
+pub async fn settings_for(endpoint: &str, table_prefix: &str) -> AwsSettings {
+    let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "moto");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .load()
+        .await;
+    AwsSettings {
+        sdk,
+        path_style: true,
+        table_prefix: table_prefix.to_string(),
     }
 }
 
@@ -106,6 +116,8 @@ pub struct Fixture {
     pub dlq_url: String,
     /// Stores over the bucket and the prefixed tables.
     pub stores: Stores,
+    /// The table name prefix.
+    pub prefix: String,
     /// S3 client.
     pub s3: aws_sdk_s3::Client,
     /// SQS client.
@@ -157,6 +169,17 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, prefix: &str, spec: &T
 impl Fixture {
     /// Bucket + notification to a queue with a DLQ (`max_receive` receives), and `tables`.
     pub async fn new(moto: &Moto, name: &str, tables: &[TableSpec], max_receive: u32) -> Self {
+        Self::with_visibility(moto, name, tables, max_receive, 1).await
+    }
+
+    /// As [`Fixture::new`], with the bronze queue's visibility timeout in seconds.
+    pub async fn with_visibility(
+        moto: &Moto,
+        name: &str,
+        tables: &[TableSpec],
+        max_receive: u32,
+        visibility_secs: u32,
+    ) -> Self {
         let id: u32 = rand::random::<u32>() % 1_000_000;
         let prefix = format!("{name}{id}_");
         let settings = moto.settings(&prefix).await;
@@ -183,7 +206,10 @@ impl Fixture {
             .create_queue()
             .queue_name(format!("{prefix}bronze"))
             .attributes(QueueAttributeName::RedrivePolicy, redrive)
-            .attributes(QueueAttributeName::VisibilityTimeout, "1")
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_secs.to_string(),
+            )
             .send()
             .await
             .expect("queue")
@@ -219,10 +245,24 @@ impl Fixture {
             queue_url,
             dlq_url,
             stores,
+            prefix,
             s3,
             sqs,
             ddb,
         }
+    }
+
+    /// Stores over the same bucket and tables reached through another endpoint (a proxy).
+    pub async fn stores_via(&self, endpoint: &str) -> (Stores, AwsSettings) {
+        let settings = settings_for(endpoint, &self.prefix).await;
+        let stores = Stores {
+            blobs: std::sync::Arc::new(S3BlobStore::new(settings.s3(), self.bucket.clone())),
+            tables: std::sync::Arc::new(DynamoTableStore::new(
+                settings.dynamodb(),
+                self.prefix.clone(),
+            )),
+        };
+        (stores, settings)
     }
 
     /// Receives messages until `want` arrived or `timeout` passed: `(id, receipt, body)`.

@@ -540,11 +540,20 @@ impl FeatureEngine {
         };
         state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
 
-        if replaced {
+        // An earlier attempt on this very content that did not finish (the invocation
+        // died or failed after its first writes) may already have widened the extents, so
+        // the affected range can no longer be derived from them: rebuild, as for new content.
+        let interrupted = old
+            .as_ref()
+            .is_some_and(|m| !m.done && m.fingerprint == manifest.fingerprint);
+        if replaced || interrupted {
             // Replaced content can shrink a series' extent: rebuild the metric's state.
             info!(
                 key,
-                "object replaced with new content: rebuilding metric {}", bk.metric
+                replaced,
+                interrupted,
+                "rebuilding metric {} (object replaced or earlier attempt interrupted)",
+                bk.metric
             );
             (report.partitions, report.online_items) =
                 self.rebuild_metric(&bk.metric, &cfg).await?;
