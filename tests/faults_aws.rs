@@ -13,8 +13,8 @@
 //! the Lambda's retries would), and the registry and predictions are compared with a
 //! fault-free run on the same silver.
 //!
-//! Sizes: `GRAS_FAULT_DAYS` (default 4), `GRAS_FAULT_RATE` (default 0.08),
-//! `GRAS_FAULT_SEED`. The figures are printed as one JSON line (`fault report`).
+//! Sizes: `GRAS_FAULT_DAYS` (default 4), `GRAS_FAULT_RATE` (default 0.08 for the features
+//! path), `GRAS_FAULT_ML_RATE` (default 0.2 for training and inference), `GRAS_FAULT_SEED`. The figures are printed as one JSON line (`fault report`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -64,12 +64,13 @@ async fn features_survive_faults_and_killed_workers() {
     let metrics = 2;
     // Visibility 4 s, 6 receives before the DLQ: a message in flight in a killed worker
     // comes back after 4 s; only a message failing six times is dead-lettered.
-    let fx = Fixture::with_visibility(
+    let fx = Fixture::with_queue(
         &moto,
         "fault",
         &[state::STATE, gras_shared::online::FEATURES],
         6,
         4,
+        true,
     )
     .await;
     let plan = Plan::new(&PlanSpec {
@@ -212,8 +213,8 @@ async fn features_survive_faults_and_killed_workers() {
     }
 
     let retryable = records.iter().filter(|r| !r.permanent).count();
-    // Deliveries of bronze notifications (the lake's own silver writes notify too and are
-    // ignored by the function; they are not counted).
+    // Deliveries of bronze notifications (the only ones: the bucket notifies for
+    // `bronze/gras/*.parquet` as the template's filter says).
     let receipts: Vec<(String, String)> = std::fs::read_to_string(&received_path)
         .unwrap_or_default()
         .lines()
@@ -419,4 +420,196 @@ async fn a_crash_before_any_write_is_repaired_by_the_redelivery() {
         }
     }
     println!("crash points checked: {crash_points}");
+}
+
+/// Every registry record, approved pointer, artifact and prediction of `metrics`, in a
+/// comparable form.
+async fn ml_state(
+    stores: &gras_shared::storage::Stores,
+    metrics: &[&str],
+) -> (Vec<String>, BTreeMap<String, bytes::Bytes>, Vec<String>) {
+    use gras_shared::predictions::PREDICTIONS;
+    use gras_shared::registry;
+    use gras_shared::storage::{table::query_all, Query};
+    let t = &*stores.tables;
+    let mut records = Vec::new();
+    let mut artifacts = BTreeMap::new();
+    let mut predictions = Vec::new();
+    for m in metrics {
+        let id = gras_shared::MetricId::new(*m).expect("metric");
+        for r in registry::list(t, &id).await.expect("registry") {
+            let key = gras_shared::contract::model_artifact_key(&id, &r.version);
+            artifacts.insert(key.clone(), stores.blobs.get(&key).await.expect("artifact"));
+            records.push(format!("{r:?}"));
+        }
+        records.push(format!(
+            "approved {m}: {:?}",
+            registry::approved(t, &id).await.expect("approved")
+        ));
+        for series in state::load_extents(t, &id).await.expect("extents").keys() {
+            let pk = format!("{m}#{series}");
+            for item in query_all(t, &PREDICTIONS, &Query::all(pk))
+                .await
+                .expect("predictions")
+            {
+                predictions.push(format!("{item:?}"));
+            }
+        }
+    }
+    (records, artifacts, predictions)
+}
+
+/// Training (sharded, so several tasks race to finalize a run) and inference through the
+/// fault proxy, each failed task or run retried as the Lambda's SQS integration and
+/// asynchronous retries would: the registry (records, approved pointers, artifacts) and the
+/// predictions equal a fault-free run on the same silver, and no version is registered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_and_inference_survive_faults() {
+    use gras_shared::generate::{generate, GenSpec};
+    use gras_shared::pipeline::infer::Inferencer;
+    use gras_shared::pipeline::train::Trainer;
+    let moto = Moto::start();
+    let rate: f64 = env_num("GRAS_FAULT_ML_RATE", 0.2);
+    let seed: u64 = env_num("GRAS_FAULT_SEED", 7);
+    let fx = Fixture::new(
+        &moto,
+        "faultml",
+        &[
+            state::STATE,
+            gras_shared::online::FEATURES,
+            gras_shared::registry::MODELS,
+            gras_shared::predictions::PREDICTIONS,
+            gras_shared::alerts::ALERTS,
+        ],
+        3,
+    )
+    .await;
+    let config = Arc::new(
+        gras_shared::Config::from_toml(
+            "[metrics.G]\naggregation = \"sum\"\nhorizon = 24\n\
+             [metrics.A]\naggregation = \"mean\"\nhorizon = 24\n\
+             [training]\nwindow_days = 16\nbacktest_windows = 3\nshard_series = 1\n\
+             [approval]\ncoverage_tolerance = 1.0\n",
+            None,
+        )
+        .expect("config"),
+    );
+    let metrics = ["G", "A"];
+    let reference = gras_shared::storage::Stores::memory();
+    let spec = GenSpec {
+        start: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+        days: 16,
+        series: 2,
+        seed: 5,
+    };
+    for obj in generate(&spec, &config) {
+        let obj = obj.expect("generate");
+        fx.stores
+            .blobs
+            .put(&obj.key, obj.body.clone())
+            .await
+            .expect("put");
+        reference.blobs.put(&obj.key, obj.body).await.expect("put");
+    }
+    for stores in [&fx.stores, &reference] {
+        FeatureEngine::new(stores.clone(), config.clone())
+            .batch()
+            .await
+            .expect("silver");
+    }
+    let t0 = chrono::DateTime::parse_from_rfc3339("2024-01-17T02:00:00Z")
+        .expect("t0")
+        .to_utc();
+    let clock: gras_shared::pipeline::Clock = Arc::new(move || t0);
+    let no_metrics = Arc::new(gras_shared::metrics::NoMetrics);
+    let trainer = |stores: &gras_shared::storage::Stores| {
+        Trainer::new(
+            stores.clone(),
+            config.clone(),
+            no_metrics.clone(),
+            "s3://lake",
+        )
+        .with_clock(clock.clone())
+    };
+    let inferencer = |stores: &gras_shared::storage::Stores| {
+        Inferencer::new(
+            stores.clone(),
+            config.clone(),
+            no_metrics.clone(),
+            Arc::new(gras_shared::queue::MemoryQueue::default()),
+        )
+        .with_clock(clock.clone())
+    };
+
+    // Fault-free reference.
+    let tasks = trainer(&reference)
+        .plan(None, "schedule")
+        .await
+        .expect("plan");
+    assert!(
+        tasks.len() > metrics.len(),
+        "sharded: {} tasks",
+        tasks.len()
+    );
+    for t in &tasks {
+        trainer(&reference).train(t).await.expect("train");
+    }
+    inferencer(&reference).run(None).await.expect("infer");
+
+    // The same tasks (same run) and inference through the faults, retried until done.
+    let proxy = FaultProxy::start(&moto.endpoint, FaultPlan::all(rate), seed).await;
+    let (faulty, _) = fx.stores_via(&proxy.endpoint).await;
+    let (mut train_retries, mut infer_retries) = (0u32, 0u32);
+    for t in &tasks {
+        loop {
+            match trainer(&faulty).train(t).await {
+                Ok(_) => break,
+                Err(e) if e.is_retryable() => {
+                    train_retries += 1;
+                    assert!(train_retries < 50, "training never succeeded: {e}");
+                }
+                Err(e) => panic!("training failed permanently under faults: {e}"),
+            }
+        }
+    }
+    loop {
+        match inferencer(&faulty).run(None).await {
+            Ok(_) => break,
+            Err(e) if e.is_retryable() => {
+                infer_retries += 1;
+                assert!(infer_retries < 50, "inference never succeeded: {e}");
+            }
+            Err(e) => panic!("inference failed permanently under faults: {e}"),
+        }
+    }
+    let stats = proxy.stats();
+    proxy.set_plan(FaultPlan::none());
+
+    let (want_reg, want_art, want_pred) = ml_state(&reference, &metrics).await;
+    let (got_reg, got_art, got_pred) = ml_state(&fx.stores, &metrics).await;
+    assert_eq!(
+        got_reg, want_reg,
+        "registry differs from the fault-free run"
+    );
+    assert_eq!(
+        got_art.keys().collect::<Vec<_>>(),
+        want_art.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(got_art, want_art, "artifacts differ");
+    assert_eq!(got_pred.len(), want_pred.len(), "prediction counts differ");
+    assert_eq!(got_pred, want_pred, "predictions differ");
+    assert!(!want_pred.is_empty() && want_reg.len() >= 2 * metrics.len());
+    println!(
+        "ml fault report: {}",
+        serde_json::json!({
+            "train_tasks": tasks.len(),
+            "train_retries": train_retries,
+            "infer_retries": infer_retries,
+            "faults": stats.total(),
+            "faults_by_kind": FaultKind::ALL.iter().map(|k| (format!("{k:?}"), stats.of_kind(*k))).collect::<BTreeMap<_, _>>(),
+            "registry_records": want_reg.len() - metrics.len(),
+            "predictions": want_pred.len(),
+            "differences": 0,
+        })
+    );
 }

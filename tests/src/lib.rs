@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use gras_shared::storage::aws::{AwsSettings, DynamoTableStore, S3BlobStore};
 use gras_shared::storage::{Stores, TableSpec};
@@ -169,16 +172,19 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, prefix: &str, spec: &T
 impl Fixture {
     /// Bucket + notification to a queue with a DLQ (`max_receive` receives), and `tables`.
     pub async fn new(moto: &Moto, name: &str, tables: &[TableSpec], max_receive: u32) -> Self {
-        Self::with_visibility(moto, name, tables, max_receive, 1).await
+        Self::with_queue(moto, name, tables, max_receive, 1, false).await
     }
 
-    /// As [`Fixture::new`], with the bronze queue's visibility timeout in seconds.
-    pub async fn with_visibility(
+    /// As [`Fixture::new`], with the bronze queue's visibility timeout in seconds and, when
+    /// `bronze_only`, the template's notification filter (prefix `bronze/gras/`, suffix
+    /// `.parquet`) so that the lake's own writes do not notify.
+    pub async fn with_queue(
         moto: &Moto,
         name: &str,
         tables: &[TableSpec],
         max_receive: u32,
         visibility_secs: u32,
+        bronze_only: bool,
     ) -> Self {
         let id: u32 = rand::random::<u32>() % 1_000_000;
         let prefix = format!("{name}{id}_");
@@ -222,6 +228,19 @@ impl Fixture {
                     .queue_arn(arn)
                     .events(Event::from("s3:ObjectCreated:*"))
                     .events(Event::from("s3:ObjectRemoved:*"))
+                    .set_filter(bronze_only.then(|| {
+                        let rule = |n: FilterRuleName, v: &str| {
+                            FilterRule::builder().name(n).value(v).build()
+                        };
+                        NotificationConfigurationFilter::builder()
+                            .key(
+                                S3KeyFilter::builder()
+                                    .filter_rules(rule(FilterRuleName::Prefix, "bronze/gras/"))
+                                    .filter_rules(rule(FilterRuleName::Suffix, ".parquet"))
+                                    .build(),
+                            )
+                            .build()
+                    }))
                     .build()
                     .expect("queue config"),
             )

@@ -202,6 +202,8 @@ pub struct ConsumeReport {
     pub processed: u64,
     /// Replays skipped as already processed.
     pub replays: u64,
+    /// When a message was last deleted after success.
+    pub last_success: Option<Instant>,
 }
 
 impl ConsumeReport {
@@ -214,6 +216,7 @@ impl ConsumeReport {
         self.failures.extend(o.failures);
         self.processed += o.processed;
         self.replays += o.replays;
+        self.last_success = self.last_success.max(o.last_success);
     }
 }
 
@@ -316,7 +319,10 @@ pub async fn consume(
                 .send()
                 .await
             {
-                Ok(_) => report.deleted += 1,
+                Ok(_) => {
+                    report.deleted += 1;
+                    report.last_success = Some(Instant::now());
+                }
                 Err(_) => report.delete_errors += 1,
             }
         }

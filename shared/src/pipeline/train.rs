@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -97,6 +97,14 @@ pub enum TrainError {
     /// The task is malformed (shard out of range).
     #[error("invalid training task: {0}")]
     InvalidTask(String),
+    /// Another task of the run is finalizing it (retry later).
+    #[error("run {run_id} of metric {metric} is being finalized by another task")]
+    Finalizing {
+        /// The run.
+        run_id: String,
+        /// The metric.
+        metric: MetricId,
+    },
     /// Lake access failed.
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -132,6 +140,7 @@ impl TrainError {
             TrainError::Table(e) => e.is_retryable(),
             TrainError::Registry(registry::RegistryError::Table(e)) => e.is_retryable(),
             TrainError::Registry(registry::RegistryError::Conflict { .. }) => true,
+            TrainError::Finalizing { .. } => true,
             _ => false,
         }
     }
@@ -604,12 +613,42 @@ impl Trainer {
         if (parts.len() as u32) < task.shards {
             return Ok(report);
         }
+        // One finalizer per run: the `final` marker is taken with a deadline (a finalizer
+        // that died is taken over after it) and marked done at the end. The version is a
+        // function of the run, so a retried finalization (its first attempt may have
+        // registered or approved before failing) redoes the same steps idempotently.
+        let finalized = |m: Option<Item>| m.is_some_and(|m| m.contains_key("done"));
+        if finalized(tables.get(&STATE, &run_pk, "final").await?) {
+            return Ok(report);
+        }
+        let now_s = (self.clock)().timestamp();
         let mut marker = Item::new();
         marker.insert("pk".into(), Attr::S(run_pk.clone()));
         marker.insert("sk".into(), Attr::S("final".into()));
-        match tables.put(&STATE, marker, Condition::NotExists).await {
+        marker.insert(
+            "until".into(),
+            Attr::N((now_s + FINALIZE_LEASE_SECS) as f64),
+        );
+        // The owner is the shard, so this task's own retries (and an SDK retry of this very
+        // put whose answer was lost) take the marker again.
+        let owner = Attr::S(format!("shard#{:05}", task.shard));
+        marker.insert("owner".into(), owner.clone());
+        let take = Condition::Or(vec![
+            Condition::NotExists,
+            Condition::LessThan("until".into(), Attr::N(now_s as f64)),
+            Condition::Equals("owner".into(), owner),
+        ]);
+        match tables.put(&STATE, marker.clone(), take).await {
             Ok(()) => {}
-            Err(TableError::ConditionFailed { .. }) => return Ok(report),
+            Err(TableError::ConditionFailed { .. }) => {
+                if finalized(tables.get(&STATE, &run_pk, "final").await?) {
+                    return Ok(report);
+                }
+                return Err(TrainError::Finalizing {
+                    run_id: task.run_id.clone(),
+                    metric: metric.clone(),
+                });
+            }
             Err(e) => return Err(e.into()),
         }
         let mut total = ShardResult {
@@ -637,17 +676,22 @@ impl Trainer {
                 e.2 += n;
             }
         }
-        let (record, decision) = match self.finalize(&metric, &cfg, &total, current.as_ref()).await
+        let (record, decision) = match self
+            .finalize(&metric, &cfg, &total, current.as_ref(), &task.run_id)
+            .await
         {
             Ok(v) => v,
             Err(e) => {
-                // Let a retry finalize again.
+                // Let a retry finalize again (if this fails too, the deadline frees it).
                 let _ = tables
                     .delete(&STATE, &run_pk, "final", Condition::Always)
                     .await;
                 return Err(e);
             }
         };
+        marker.insert("done".into(), Attr::S(record.version.to_string()));
+        marker.insert("until".into(), Attr::N(f64::from(i32::MAX)));
+        tables.put(&STATE, marker, Condition::Always).await?;
         report.registered = Some(record);
         report.decision = Some(decision);
         Ok(report)
@@ -659,6 +703,7 @@ impl Trainer {
         cfg: &MetricConfig,
         total: &ShardResult,
         current: Option<&ModelRecord>,
+        run_id: &str,
     ) -> Result<(ModelRecord, String), TrainError> {
         let candidates: Vec<(&String, &ScoreSums)> = total
             .sums
@@ -687,12 +732,10 @@ impl Trainer {
             .map(|(_, s, n)| mean_metrics(s, *n));
         let now = (self.clock)();
         let fp = format!("{:016x}", total.fingerprint);
-        let version =
-            ModelVersion::from_parts(now, &format!("{:06x}", rand::random::<u32>() & 0xff_ffff))
-                .map_err(|e| TrainError::NotEnoughData {
-                    metric: metric.clone(),
-                    reason: e.to_string(),
-                })?;
+        let version = run_version(run_id, metric, now).map_err(|e| TrainError::NotEnoughData {
+            metric: metric.clone(),
+            reason: e.to_string(),
+        })?;
         let us = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
         let mut backtest: Vec<CandidateScore> = total
             .sums
@@ -748,7 +791,31 @@ impl Trainer {
             decided_by: None,
             decision_reason: None,
         };
-        registry::register(&*self.stores.tables, &record).await?;
+        // A retry of this run finds its own version already registered (maybe approved).
+        let record = match registry::register(&*self.stores.tables, &record).await {
+            Ok(()) => record,
+            Err(registry::RegistryError::Table(TableError::ConditionFailed { .. })) => {
+                match registry::get(&*self.stores.tables, metric, &version).await? {
+                    Some(existing) if existing.data_fingerprint == record.data_fingerprint => {
+                        info!(metric = %metric, version = %version, "version already registered by an earlier attempt of this run");
+                        if existing.status != ModelStatus::PendingApproval {
+                            let decision = format!(
+                                "{} (decided by an earlier attempt of this run)",
+                                existing.status.as_str()
+                            );
+                            return Ok((existing, decision));
+                        }
+                        existing
+                    }
+                    _ => {
+                        return Err(TrainError::InvalidTask(format!(
+                            "version {version} of {metric} exists with other data"
+                        )))
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
         let decision = self.config.approval.decide(
             &metrics_new,
             current_metrics.as_ref().filter(|_| current.is_some()),
@@ -809,6 +876,26 @@ impl Trainer {
             }
         }
     }
+}
+
+/// How long a finalizer holds a run before another task may take it over (the function
+/// timeout bounds a finalization).
+const FINALIZE_LEASE_SECS: i64 = 900;
+
+/// The version a run registers for a metric: the run's start time (from its id, else `now`)
+/// and a suffix hashed from the run id and the metric, so every attempt of the run names
+/// the same version.
+fn run_version(
+    run_id: &str,
+    metric: &MetricId,
+    now: DateTime<Utc>,
+) -> Result<ModelVersion, crate::ids::InvalidId> {
+    let started = run_id
+        .get(..15)
+        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%S").ok())
+        .map_or(now, |t| t.and_utc());
+    let h = xxhash_rust::xxh3::xxh3_64(format!("{run_id}#{metric}").as_bytes());
+    ModelVersion::from_parts(started, &format!("{:06x}", h & 0xff_ffff))
 }
 
 /// Backtests every candidate (and the approved spec) on each series of a shard.
