@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::primitives::ByteStream;
 use gras_integration_tests::faults::{FaultKind, FaultPlan, FaultProxy, Service};
 use gras_integration_tests::scenario::{Plan, PlanSpec, UploadKind};
 use gras_integration_tests::worker::{drain, queue_depth, CrashAfter, FailureRecord, CRASH_EXIT};
@@ -62,14 +61,15 @@ async fn features_survive_faults_and_killed_workers() {
     let rate: f64 = env_num("GRAS_FAULT_RATE", 0.08);
     let seed: u64 = env_num("GRAS_FAULT_SEED", 7);
     let metrics = 2;
-    // Visibility 4 s, 6 receives before the DLQ: a message in flight in a killed worker
-    // comes back after 4 s; only a message failing six times is dead-lettered.
+    // Visibility 10 s (above the time of a batch of two under faults: the SDK backs off on
+    // each injected fault), 5 receives before the DLQ: a message in flight in a killed
+    // worker comes back after 10 s; a good message is never received 5 times.
     let fx = Fixture::with_queue(
         &moto,
         "fault",
         &[state::STATE, gras_shared::online::FEATURES],
-        6,
-        4,
+        5,
+        10,
         true,
     )
     .await;
@@ -82,16 +82,7 @@ async fn features_survive_faults_and_killed_workers() {
         bad: 3,
         seed,
     });
-    for u in &plan.uploads {
-        fx.s3
-            .put_object()
-            .bucket(&fx.bucket)
-            .key(&u.key)
-            .body(ByteStream::from(u.body.clone()))
-            .send()
-            .await
-            .expect("upload");
-    }
+    fx.upload(&plan.uploads).await;
 
     let proxy = FaultProxy::start(&moto.endpoint, FaultPlan::all(rate), seed).await;
     let failures_path = std::env::temp_dir().join(format!(
@@ -127,7 +118,14 @@ async fn features_survive_faults_and_killed_workers() {
             .args(["--prefix", &fx.prefix])
             .args(["--failures", &failures_path.to_string_lossy()])
             .args(["--received", &received_path.to_string_lossy()])
-            .args(["--lease-ttl-secs", "3", "--idle-exit-secs", "3"])
+            .args([
+                "--lease-ttl-secs",
+                "3",
+                "--idle-exit-secs",
+                "3",
+                "--batch",
+                "2",
+            ])
             .kill_on_drop(true)
             .stdout(std::process::Stdio::null());
         // Seven runs in ten crash between two writes, one in ten is killed from outside.
@@ -357,25 +355,8 @@ async fn a_crash_before_any_write_is_repaired_by_the_redelivery() {
         let expected = batch_of(&files).await;
         let pks = vec!["G#a".to_string(), "G#_all".to_string()];
 
-        // How many writes a clean ingestion makes.
-        let probe_stores = gras_shared::storage::Stores::memory();
-        for (k, b) in &before {
-            probe_stores.blobs.put(k, b.clone()).await.expect("put");
-            engine_at(probe_stores.clone(), 0)
-                .ingest_one(k)
-                .await
-                .expect("ingest");
-        }
-        place(&probe_stores, &object).await;
-        let counter = CrashAfter::failing(u64::MAX / 2);
-        engine_at(counter.wrap(probe_stores.clone()), 0)
-            .ingest_one(&object.0)
-            .await
-            .expect("clean ingest");
-        let writes = counter.attempted(u64::MAX / 2);
-        assert!(writes > 3, "{name}: {writes} writes");
-
-        for n in 0..writes {
+        // Stores where `before` was ingested and the object then put (or deleted).
+        let prepare = || async {
             let stores = gras_shared::storage::Stores::memory();
             for (k, b) in &before {
                 stores.blobs.put(k, b.clone()).await.expect("put");
@@ -385,6 +366,20 @@ async fn a_crash_before_any_write_is_repaired_by_the_redelivery() {
                     .expect("ingest");
             }
             place(&stores, &object).await;
+            stores
+        };
+        // How many writes a clean ingestion makes.
+        let probe_stores = prepare().await;
+        let counter = CrashAfter::failing(u64::MAX / 2);
+        engine_at(counter.wrap(probe_stores.clone()), 0)
+            .ingest_one(&object.0)
+            .await
+            .expect("clean ingest");
+        let writes = counter.attempted(u64::MAX / 2);
+        assert!(writes > 3, "{name}: {writes} writes");
+
+        for n in 0..writes {
+            let stores = prepare().await;
             let crash = CrashAfter::failing(n);
             let first = engine_at(crash.wrap(stores.clone()), 0)
                 .ingest_one(&object.0)

@@ -16,7 +16,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::primitives::ByteStream;
 use gras_integration_tests::scenario::{Plan, PlanSpec, UploadKind};
 use gras_integration_tests::worker::{
     consume, drain, queue_depth, ConsumeEvent, ConsumeOptions, ConsumeReport,
@@ -38,6 +37,38 @@ fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// True for an object notification (not the `s3:TestEvent` S3 sends on configuration).
 fn is_change(body: &str) -> bool {
     matches!(decode_body(body), Ok(Notification::Changes(_)))
+}
+
+/// Consumes the fixture's queue (batches of 3) until it stays empty for `idle_secs`,
+/// collecting the ids of object notifications received.
+async fn consume_for(
+    fx: &Fixture,
+    engine: &FeatureEngine,
+    idle_secs: u64,
+    max_secs: u64,
+    ids: &mut Vec<String>,
+) -> ConsumeReport {
+    let opts = ConsumeOptions {
+        batch: 3,
+        idle_exit: Duration::from_secs(idle_secs),
+        max_run: Duration::from_secs(max_secs),
+    };
+    consume(
+        &fx.sqs,
+        &fx.queue_url,
+        engine,
+        &fx.bucket,
+        &NoMetrics,
+        &opts,
+        |e| {
+            if let ConsumeEvent::Received(id, body) = e {
+                if is_change(body) {
+                    ids.push(id.to_string());
+                }
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,41 +109,12 @@ async fn soak_uploads_through_s3_sqs_features_lose_nothing() {
         let fx = fx.clone();
         let engine = FeatureEngine::new(fx.stores.clone(), config.clone());
         tasks.push(tokio::spawn(async move {
-            let opts = ConsumeOptions {
-                batch: 3,
-                idle_exit: Duration::from_secs(8),
-                max_run: Duration::from_secs(max_secs),
-            };
             let mut ids = Vec::new();
-            let report = consume(
-                &fx.sqs,
-                &fx.queue_url,
-                &engine,
-                &fx.bucket,
-                &NoMetrics,
-                &opts,
-                |e| {
-                    if let ConsumeEvent::Received(id, body) = e {
-                        if is_change(body) {
-                            ids.push(id.to_string());
-                        }
-                    }
-                },
-            )
-            .await;
+            let report = consume_for(&fx, &engine, 8, max_secs, &mut ids).await;
             (report, ids)
         }));
     }
-    for u in &plan.uploads {
-        fx.s3
-            .put_object()
-            .bucket(&fx.bucket)
-            .key(&u.key)
-            .body(ByteStream::from(u.body.clone()))
-            .send()
-            .await
-            .expect("upload");
-    }
+    fx.upload(&plan.uploads).await;
     let uploaded = started.elapsed();
 
     // Bad files come back after the visibility timeout until they are dead-lettered; keep
@@ -130,28 +132,7 @@ async fn soak_uploads_through_s3_sqs_features_lose_nothing() {
             started.elapsed() < Duration::from_secs(max_secs),
             "queue not drained within {max_secs}s"
         );
-        let opts = ConsumeOptions {
-            batch: 3,
-            idle_exit: Duration::from_secs(12),
-            max_run: Duration::from_secs(max_secs),
-        };
-        let r = consume(
-            &fx.sqs,
-            &fx.queue_url,
-            &engine,
-            &fx.bucket,
-            &NoMetrics,
-            &opts,
-            |e| {
-                if let ConsumeEvent::Received(id, body) = e {
-                    if is_change(body) {
-                        ids.push(id.to_string());
-                    }
-                }
-            },
-        )
-        .await;
-        total.merge(r);
+        total.merge(consume_for(&fx, &engine, 12, max_secs, &mut ids).await);
     }
     let elapsed = started.elapsed();
 

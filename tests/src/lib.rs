@@ -271,6 +271,21 @@ impl Fixture {
         }
     }
 
+    /// Puts objects into the bucket in order, as the producer does (through the raw S3 client,
+    /// so every put notifies).
+    pub async fn upload(&self, uploads: &[scenario::Upload]) {
+        for u in uploads {
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&u.key)
+                .body(aws_sdk_s3::primitives::ByteStream::from(u.body.clone()))
+                .send()
+                .await
+                .expect("upload");
+        }
+    }
+
     /// Stores over the same bucket and tables reached through another endpoint (a proxy).
     pub async fn stores_via(&self, endpoint: &str) -> (Stores, AwsSettings) {
         let settings = settings_for(endpoint, &self.prefix).await;
