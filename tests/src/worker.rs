@@ -22,6 +22,9 @@ use gras_shared::storage::table::{
 use gras_shared::storage::Stores;
 use serde::{Deserialize, Serialize};
 
+/// What the worker writes after a message id when it deleted the message.
+pub const DELETED: &str = "deleted";
+
 /// Exit status of a worker that crashed on purpose.
 pub const CRASH_EXIT: i32 = 86;
 
@@ -238,6 +241,8 @@ pub enum ConsumeEvent<'a> {
     Received(&'a str, &'a str),
     /// A message failed.
     Failed(&'a FailureRecord),
+    /// A message was deleted after success: its id.
+    Deleted(&'a str),
 }
 
 /// Receives and processes messages until the queue stays empty for `idle_exit`.
@@ -320,6 +325,7 @@ pub async fn consume(
                 .await
             {
                 Ok(_) => {
+                    on_event(ConsumeEvent::Deleted(id));
                     report.deleted += 1;
                     report.last_success = Some(Instant::now());
                 }

@@ -1,6 +1,6 @@
 //! A features consumer in its own process, for the fault test: it consumes the bronze queue
 //! through the given endpoint (the fault proxy) as the Lambda SQS integration would, appends
-//! every received message (`id<TAB>key`) and every failed message (JSON) to files, and, with `--crash-after N`, ends abruptly
+//! every received message (`id<TAB>key`), every deleted one (`id<TAB>deleted`) and every failed message (JSON) to files, and, with `--crash-after N`, ends abruptly
 //! before its `N+1`-th write to the lake or the tables.
 //!
 //! Usage: `fault_worker --endpoint URL --bucket B --queue URL --prefix P --failures FILE
@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gras_integration_tests::worker::{consume, ConsumeEvent, ConsumeOptions, CrashAfter};
+use gras_integration_tests::worker::{consume, ConsumeEvent, ConsumeOptions, CrashAfter, DELETED};
 use gras_shared::events::{decode_body, Notification, S3Change};
 use gras_shared::metrics::NoMetrics;
 use gras_shared::pipeline::features::{EngineOptions, FeatureEngine};
@@ -129,6 +129,12 @@ async fn main() {
                 };
                 let _ = writeln!(f, "{id}\t{key}");
                 let _ = f.flush();
+            }
+            ConsumeEvent::Deleted(id) => {
+                if let Some(f) = received.as_mut() {
+                    let _ = writeln!(f, "{id}\t{DELETED}");
+                    let _ = f.flush();
+                }
             }
             ConsumeEvent::Failed(f) => {
                 if let Ok(line) = serde_json::to_string(f) {
