@@ -53,6 +53,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "tests"
 cargo test --workspace
 
+step "fuzz smoke run (cargo fuzz, bounded)"
+GRAS_FUZZ_PROFILE=dev bash scripts/fuzz.sh 20
+
 step "API property-based test (schemathesis against gras serve)"
 bash scripts/api_check.sh
 

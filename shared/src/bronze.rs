@@ -19,6 +19,8 @@ use arrow_schema::{DataType, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::ParquetMetaData;
 use serde::Serialize;
 
 use crate::contract::bronze_col;
@@ -115,6 +117,9 @@ pub enum BronzeError {
     /// Not a Parquet file, truncated, or corrupt.
     #[error("not a readable Parquet file: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// The Parquet decoder panicked on a corrupt file (see `decoding`).
+    #[error("not a readable Parquet file: decoder panicked: {0}")]
+    DecoderPanic(String),
     /// Decoding a column failed.
     #[error("cannot decode column data: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
@@ -220,7 +225,8 @@ pub fn read_bronze(
     path_metric: &MetricId,
     configured: bool,
 ) -> Result<BronzeFile, BronzeError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(body)?;
+    let builder = decoding(|| ParquetRecordBatchReaderBuilder::try_new(body))??;
+    check_chunk_ranges(builder.metadata())?;
     let schema = builder.schema().clone();
     let find = |name: &str| schema.fields().iter().position(|f| f.name() == name);
     let ts_idx = find(bronze_col::TS).ok_or(BronzeError::MissingColumn(bronze_col::TS))?;
@@ -260,19 +266,59 @@ pub fn read_bronze(
         .collect();
     roots.sort_unstable();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()?;
+    let mut reader = decoding(|| {
+        builder
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+    })??;
 
     let mut out = BronzeFile::default();
     let mut interner = Interner::default();
-    for batch in reader {
+    while let Some(batch) = decoding(|| reader.next())? {
         let batch = batch?;
         decode_batch(&batch, path_metric, configured, &mut interner, &mut out)?;
     }
     out.rows.keys = interner.keys;
     Ok(out)
+}
+
+/// Runs one step of the Parquet decoder, turning a panic into [`BronzeError::DecoderPanic`].
+///
+/// The decoder trusts parts of a file it does not validate; on corrupt pages it can panic
+/// (found by fuzzing: definition levels, dictionary pages, delta-encoded byte arrays). A
+/// corrupt file must be an error of its own, not a crashed invocation that fails the whole
+/// SQS batch. Only the decoder's steps are guarded, so a panic in this module's own code
+/// still surfaces as the bug it is. (Needs `panic = "unwind"`, the default of every profile.)
+fn decoding<T>(step: impl FnOnce() -> T) -> Result<T, BronzeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        BronzeError::DecoderPanic(message)
+    })
+}
+
+/// Refuses column chunks with a negative offset or size: the decoder trusts the footer's
+/// numbers and panics on those (`ColumnChunkMetaData::byte_range`), where a corrupt file
+/// must be an error. Offsets past the end of the file are the decoder's own error.
+fn check_chunk_ranges(meta: &ParquetMetaData) -> Result<(), BronzeError> {
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        for (c, chunk) in group.columns().iter().enumerate() {
+            let start = chunk
+                .dictionary_page_offset()
+                .unwrap_or(chunk.data_page_offset());
+            if start < 0 || chunk.compressed_size() < 0 {
+                return Err(BronzeError::Parquet(ParquetError::General(format!(
+                    "column chunk {c} of row group {g} has a negative offset ({start}) or size ({})",
+                    chunk.compressed_size()
+                ))));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_type(
@@ -502,4 +548,125 @@ fn decode_batch(
         rows.value.push(if v == 0.0 { 0.0 } else { v });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Float64Array, Int64Array};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
+
+    use super::*;
+
+    /// A good two-column file with its footer written anew; with `Some(offset)` as every
+    /// column chunk's data page offset (and no dictionary page offset).
+    fn with_data_page_offset(offset: Option<i64>) -> Bytes {
+        let batch = RecordBatch::try_from_iter([
+            (
+                "ts",
+                Arc::new(Int64Array::from(vec![1_704_067_200_000])) as ArrayRef,
+            ),
+            ("value", Arc::new(Float64Array::from(vec![1.0])) as ArrayRef),
+        ])
+        .expect("batch");
+        let mut file = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut file, batch.schema(), None).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        let file = Bytes::from(file);
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .expect("footer");
+        let footer_len =
+            u32::from_le_bytes(file[file.len() - 8..file.len() - 4].try_into().unwrap());
+        let data_end = file.len() - 8 - footer_len as usize;
+        let mut builder = meta.into_builder();
+        let groups = builder
+            .take_row_groups()
+            .into_iter()
+            .map(|g| {
+                let columns = g
+                    .columns()
+                    .iter()
+                    .map(|c| match offset {
+                        Some(o) => c
+                            .clone()
+                            .into_builder()
+                            .set_dictionary_page_offset(None)
+                            .set_data_page_offset(o)
+                            .build()
+                            .expect("column chunk"),
+                        None => c.clone(),
+                    })
+                    .collect();
+                g.into_builder()
+                    .set_column_metadata(columns)
+                    .build()
+                    .expect("row group")
+            })
+            .collect();
+        let meta = builder.set_row_groups(groups).build();
+        let mut out = file[..data_end].to_vec();
+        ParquetMetaDataWriter::new(&mut out, &meta)
+            .finish()
+            .expect("footer written");
+        Bytes::from(out)
+    }
+
+    /// Found by the bronze_reader fuzz target: a footer with a negative column chunk offset
+    /// made the Parquet decoder panic ("column start and length should not be negative").
+    #[test]
+    fn negative_column_chunk_offset_is_an_error_not_a_panic() {
+        let g = MetricId::new("G").unwrap();
+        let e = read_bronze(with_data_page_offset(Some(-4)), &g, true).unwrap_err();
+        assert!(matches!(e, BronzeError::Parquet(_)), "{e}");
+        assert!(
+            e.to_string().starts_with("not a readable Parquet file: ")
+                && e.to_string().contains("negative offset (-4)"),
+            "{e}"
+        );
+        // The footer written anew unchanged still reads: the surgery is sound.
+        let good = read_bronze(with_data_page_offset(None), &g, true).unwrap();
+        assert_eq!(good.rows.value, vec![1.0]);
+    }
+
+    fn unhex(s: &str) -> Bytes {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    /// Found by the bronze_reader fuzz target (a pyarrow file with DELTA_BYTE_ARRAY strings,
+    /// mutated; 310 bytes): a negative suffix length that the Parquet decoder adds to an
+    /// offset unchecked (`parquet` 60, `arrow/decoder/delta_byte_array.rs`).
+    const DELTA_NEGATIVE_SUFFIX: &str = concat!(
+        "5041523115001538153a2c1504150e150615061c0000001c20020000000401800104010938000000",
+        "80010402028b0000000061621500152c15302c15041500150615061c000000165402000000040000",
+        "000001000000000000f03f0000000f0000000000000000000000401504193c36001806736368656d",
+        "61150400150c25021802747325004c1c000000150a2502180576616c7565001604191c192c26001c",
+        "150c1925060e191802747315021604165e16602608491c1500150e1502003c160419061926000400",
+        "000026001c150a1925060019180576616c756515021604165216562668491c150015001502003c29",
+        "061926000400000016b0011604260816b601002820706172717565742d6370702d6172726f772076",
+        "657273696f6e2032362e302e31192c1c00001c000000c300000050415231",
+    );
+
+    /// With overflow checks (tests, fuzz builds) that addition panics inside the decoder;
+    /// the reader turns the panic into an error of the file.
+    #[test]
+    fn decoder_panic_is_an_error_not_a_panic() {
+        let g = MetricId::new("G").unwrap();
+        let e = read_bronze(unhex(DELTA_NEGATIVE_SUFFIX), &g, true).unwrap_err();
+        if cfg!(debug_assertions) {
+            assert!(matches!(e, BronzeError::DecoderPanic(_)), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with("not a readable Parquet file: decoder panicked: "),
+                "{e}"
+            );
+        }
+    }
 }
