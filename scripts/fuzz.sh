@@ -4,7 +4,8 @@
 # target/fuzz/, builds the seed corpus at run time, runs each target for a bounded time and
 # prints per target the executions, exec/s, corpus size and new coverage units. Exits
 # non-zero when any target crashed (a panic, a failed oracle assertion, a timeout or an
-# out-of-memory); the crashing input is kept under target/fuzz-artifacts/<target>/.
+# out-of-memory), but for the known parquet bugs listed below; the crashing input is kept
+# under target/fuzz-artifacts/<target>/.
 #
 # Usage: bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default: 30 s, all targets)
 # Env:   GRAS_FUZZ_PROFILE=release|dev      (default release: optimized, with debug assertions
@@ -37,21 +38,22 @@ profile=${GRAS_FUZZ_PROFILE:-release}
 codegen_units=${GRAS_FUZZ_CODEGEN_UNITS:-}
 cargo_fuzz_version=0.13.2
 
-# cargo-fuzz drives rustc with unstable flags (-Zsanitizer=address; cargo-fuzz itself does
-# not insist on nightly). The machine has one toolchain, stable, which ships the sanitizer
-# runtimes for x86_64-unknown-linux-gnu; RUSTC_BOOTSTRAP=1 lets stable rustc and cargo accept
-# the -Z flags. No -Zbuild-std (that needs the rust-src component and rebuilds std), so std
-# itself is not instrumented: coverage and ASan cover our crates and every dependency.
-# `GRAS_FUZZ_SANITIZER=none` drops ASan (about twice the executions per second, and no -Z
-# flag at all then); Rust code is memory-safe outside `unsafe`, and what ASan adds here is a
-# check of the `unsafe` code in the Parquet/Arrow decoders.
+# The machine has one toolchain, stable. cargo-fuzz's instrumentation flags are stable
+# (-Cpasses=sancov-module, -Cllvm-args=...), but AddressSanitizer is -Zsanitizer=address,
+# which stable rustc accepts only with RUSTC_BOOTSTRAP=1 (cargo-fuzz then also treats the
+# compiler as nightly); the stable toolchain ships the ASan runtime for
+# x86_64-unknown-linux-gnu. No -Zbuild-std (it needs the rust-src component), so std itself
+# is not instrumented; our crates and every dependency are. `GRAS_FUZZ_SANITIZER=none` needs
+# no -Z flag at all; what ASan adds for Rust is a check of the `unsafe` code (the
+# Parquet/Arrow decoders).
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 fuzz=(cargo fuzz)
 fuzz_opts=(--fuzz-dir fuzz --target-dir target/fuzz --sanitizer "$sanitizer")
+# Seconds one input may take before it counts as a hang.
 case $profile in
-  release) ;; # cargo-fuzz's default: optimized, with debug assertions
-  dev) fuzz_opts+=(--dev) ;;
+  release) timeout=10 ;; # cargo-fuzz's default: optimized, with debug assertions
+  dev) fuzz_opts+=(--dev) timeout=60 ;;
   *) echo "GRAS_FUZZ_PROFILE must be release or dev" >&2; exit 2 ;;
 esac
 [ -z "$codegen_units" ] || fuzz_opts+=(--codegen-units "$codegen_units")
@@ -264,7 +266,7 @@ for t in "${targets[@]}"; do
     log=$artifacts/run-$attempt.log
     logs+=("$log")
     if "${fuzz[@]}" run "${fuzz_opts[@]}" "$t" "$corpus" "$seeds/$t" -- \
-      -max_total_time="$remaining" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+      -max_total_time="$remaining" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout="$timeout" \
       -print_final_stats=1 -artifact_prefix="$root/$artifacts/" "${dict[@]}" >"$log" 2>&1; then
       break
     fi
