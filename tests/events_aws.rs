@@ -9,8 +9,6 @@ use gras_integration_tests::{create_table, Moto};
 use gras_shared::metrics::NoMetrics;
 use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::pipeline::notifications::{handle_batch, FailureKind, Message};
-use gras_shared::storage::aws::{DynamoTableStore, S3BlobStore};
-use gras_shared::storage::Stores;
 use gras_shared::testkit::BronzeFile;
 use gras_shared::{online, state, Config};
 
@@ -44,10 +42,7 @@ async fn sample_events_give_their_documented_outcomes() {
     for t in [state::STATE, online::FEATURES] {
         create_table(&settings.dynamodb(), &prefix, &t).await;
     }
-    let stores = Stores {
-        blobs: Arc::new(S3BlobStore::new(s3.clone(), bucket)),
-        tables: Arc::new(DynamoTableStore::new(settings.dynamodb(), prefix.clone())),
-    };
+    let stores = settings.stores(bucket);
     let good = BronzeFile::dense("G", 0, "part 0000.parquet", &[]);
     assert_eq!(
         good.key(),

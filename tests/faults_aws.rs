@@ -23,35 +23,22 @@ use std::time::{Duration, Instant};
 use gras_integration_tests::faults::{FaultKind, FaultPlan, FaultProxy, Service};
 use gras_integration_tests::scenario::{Plan, PlanSpec, UploadKind};
 use gras_integration_tests::worker::{
-    drain, queue_depth, CrashAfter, FailureRecord, CRASH_EXIT, DELETED,
+    drain, notified_keys, queue_depth, CrashAfter, FailureRecord, CRASH_EXIT, DELETED,
 };
-use gras_integration_tests::{Fixture, Moto};
-use gras_shared::events::{decode_body, Notification, S3Change};
+use gras_integration_tests::{env_num, Fixture, Moto};
 use gras_shared::pipeline::features::{EngineOptions, FeatureEngine};
 use gras_shared::state;
 use gras_shared::testkit::{assert_silver_eq, online as online_items, silver, BronzeFile};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The keys named by dead-lettered notification bodies.
+/// The keys named by dead-lettered notification bodies, sorted.
 fn dlq_keys(bodies: &[String]) -> Vec<String> {
-    let mut keys = Vec::new();
-    for b in bodies {
-        if let Ok(Notification::Changes(changes)) = decode_body(b) {
-            for c in changes {
-                if let S3Change::Created { key, .. } | S3Change::Removed { key, .. } = c {
-                    keys.push(key);
-                }
-            }
-        }
-    }
+    let mut keys: Vec<String> = bodies
+        .iter()
+        .filter_map(|b| notified_keys(b))
+        .flatten()
+        .collect();
     keys.sort();
     keys
 }

@@ -18,26 +18,13 @@ use std::time::{Duration, Instant};
 
 use gras_integration_tests::scenario::{Plan, PlanSpec, UploadKind};
 use gras_integration_tests::worker::{
-    consume, drain, queue_depth, ConsumeEvent, ConsumeOptions, ConsumeReport,
+    consume, drain, notified_keys, queue_depth, ConsumeEvent, ConsumeOptions, ConsumeReport,
 };
-use gras_integration_tests::{Fixture, Moto};
-use gras_shared::events::{decode_body, Notification, S3Change};
+use gras_integration_tests::{env_num, Fixture, Moto};
 use gras_shared::metrics::NoMetrics;
 use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::testkit::{assert_silver_eq, online as online_items, silver};
 use gras_shared::{online, state, Config};
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// True for an object notification (not the `s3:TestEvent` S3 sends on configuration).
-fn is_change(body: &str) -> bool {
-    matches!(decode_body(body), Ok(Notification::Changes(_)))
-}
 
 /// Consumes the fixture's queue (batches of 3) until it stays empty for `idle_secs`,
 /// collecting the ids of object notifications received.
@@ -62,7 +49,7 @@ async fn consume_for(
         &opts,
         |e| {
             if let ConsumeEvent::Received(id, body) = e {
-                if is_change(body) {
+                if notified_keys(body).is_some() {
                     ids.push(id.to_string());
                 }
             }
@@ -139,13 +126,8 @@ async fn soak_uploads_through_s3_sqs_features_lose_nothing() {
     let dead = drain(&fx.sqs, &fx.dlq_url).await;
     let mut dead_keys: Vec<String> = dead
         .iter()
-        .filter_map(|b| match decode_body(b) {
-            Ok(Notification::Changes(c)) => c.into_iter().find_map(|c| match c {
-                S3Change::Created { key, .. } => Some(key),
-                _ => None,
-            }),
-            _ => None,
-        })
+        .filter_map(|b| notified_keys(b))
+        .flatten()
         .collect();
     dead_keys.sort();
     assert_eq!(

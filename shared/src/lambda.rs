@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::metrics::{CloudWatchMetrics, EmfMetrics, MetricsSink, NoMetrics};
-use crate::storage::aws::{AwsSettings, DynamoTableStore, S3BlobStore, ENV_BUCKET};
+use crate::storage::aws::{AwsSettings, ENV_BUCKET};
 use crate::storage::Stores;
 
 /// Environment variable: where metrics go (`cloudwatch`, the default, `emf`, or `off`).
@@ -68,13 +68,7 @@ impl AwsEnv {
     pub async fn from_env() -> Result<Self, EnvError> {
         let bucket = required_env(ENV_BUCKET)?;
         let settings = AwsSettings::from_env().await;
-        let stores = Stores {
-            blobs: Arc::new(S3BlobStore::new(settings.s3(), bucket.clone())),
-            tables: Arc::new(DynamoTableStore::new(
-                settings.dynamodb(),
-                settings.table_prefix.clone(),
-            )),
-        };
+        let stores = settings.stores(&bucket);
         let metrics: Arc<dyn MetricsSink> = match std::env::var(ENV_METRICS).as_deref() {
             Ok("emf") => Arc::new(EmfMetrics),
             Ok("off") => Arc::new(NoMetrics),

@@ -1,8 +1,7 @@
 //! A fault-injecting HTTP proxy on 127.0.0.1 in front of the emulator.
 //!
 //! The SDK clients of the code under test point at the proxy instead of moto. For each
-//! request the proxy tells the service apart (DynamoDB and SQS by their `X-Amz-Target`
-//! header, CloudWatch by its query action, S3 for the rest) and, with the configured
+//! request the proxy tells the service apart (by the SigV4 credential scope) and, with the configured
 //! probability, injects one fault drawn from the enabled [`FaultKind`]s:
 //!
 //! - `Delay`: forwards after a pause (tens to hundreds of milliseconds);
@@ -36,11 +35,11 @@ use tokio::net::TcpListener;
 /// The AWS service a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Service {
-    /// S3 (REST).
+    /// S3.
     S3,
-    /// DynamoDB (JSON 1.0, `X-Amz-Target: DynamoDB_20120810.*`).
+    /// DynamoDB.
     DynamoDb,
-    /// SQS (JSON, `X-Amz-Target: AmazonSQS.*`).
+    /// SQS.
     Sqs,
     /// CloudWatch or anything else (never faulted).
     Other,
@@ -232,35 +231,21 @@ impl FaultProxy {
     }
 }
 
-/// Tells the service of a request from its headers and query.
+/// Tells the service of a request from the service name in its SigV4 credential scope
+/// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
 pub fn service_of<B>(req: &Request<B>) -> Service {
-    let target = req
+    let scope = req
         .headers()
-        .get("x-amz-target")
+        .get("authorization")
         .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
         .unwrap_or("");
-    if target.starts_with("DynamoDB_") {
-        Service::DynamoDb
-    } else if target.starts_with("AmazonSQS") {
-        Service::Sqs
-    } else if target.starts_with("GraniteServiceVersion") {
-        Service::Other
-    } else {
-        let auth = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if auth.contains("/monitoring/") || auth.contains("/sqs/") {
-            // CloudWatch (query protocol) or an SQS query-protocol call.
-            if auth.contains("/sqs/") {
-                Service::Sqs
-            } else {
-                Service::Other
-            }
-        } else {
-            Service::S3
-        }
+    match scope {
+        "s3" => Service::S3,
+        "dynamodb" => Service::DynamoDb,
+        "sqs" => Service::Sqs,
+        _ => Service::Other,
     }
 }
 
@@ -317,15 +302,13 @@ async fn handle(
         let mut s = shared.lock().map_err(|_| Dropped)?;
         *s.stats.requests.entry(service).or_default() += 1;
         let Shared { plan, rng, .. } = &mut *s;
-        let mut fault = None;
-        if plan.services.contains(&service)
+        let fault = (plan.services.contains(&service)
             && !plan.kinds.is_empty()
-            && rng.random_bool(plan.rate.clamp(0.0, 1.0))
-        {
-            fault = Some(plan.kinds[rng.random_range(0..plan.kinds.len())]);
-        }
+            && rng.random_bool(plan.rate.clamp(0.0, 1.0)))
+        .then(|| plan.kinds[rng.random_range(0..plan.kinds.len())]);
         let max_ms = plan.max_delay.as_millis().max(1) as u64;
-        let delay = Duration::from_millis(rng.random_range(max_ms / 10..=max_ms));
+        let delay = (fault == Some(FaultKind::Delay))
+            .then(|| Duration::from_millis(rng.random_range(max_ms / 10..=max_ms)));
         if let Some(k) = fault {
             *s.stats.faults.entry((service, k)).or_default() += 1;
         }
@@ -338,8 +321,10 @@ async fn handle(
         Some(k @ (FaultKind::ServerError | FaultKind::Throttle)) => {
             return Ok(error_response(service, k))
         }
-        Some(FaultKind::Delay) => tokio::time::sleep(delay).await,
         _ => {}
+    }
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
     }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: hyper::Uri = format!("{upstream}{path}").parse().map_err(|_| Dropped)?;

@@ -17,7 +17,7 @@ use aws_sdk_s3::types::{
     QueueConfiguration, S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use gras_shared::storage::aws::{AwsSettings, DynamoTableStore, S3BlobStore};
+use gras_shared::storage::aws::AwsSettings;
 use gras_shared::storage::{Stores, TableSpec};
 
 pub mod faults;
@@ -104,6 +104,14 @@ impl Drop for Moto {
             let _ = child.wait();
         }
     }
+}
+
+/// Reads a number from the environment (test sizes), `default` when unset or unparsable.
+pub fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Real resources on the emulator, named uniquely per fixture so tests run in parallel.
@@ -254,10 +262,7 @@ impl Fixture {
         for t in tables {
             create_table(&ddb, &prefix, t).await;
         }
-        let stores = Stores {
-            blobs: std::sync::Arc::new(S3BlobStore::new(s3.clone(), bucket.clone())),
-            tables: std::sync::Arc::new(DynamoTableStore::new(ddb.clone(), prefix.clone())),
-        };
+        let stores = settings.stores(&bucket);
         Self {
             settings,
             bucket,
@@ -289,14 +294,7 @@ impl Fixture {
     /// Stores over the same bucket and tables reached through another endpoint (a proxy).
     pub async fn stores_via(&self, endpoint: &str) -> (Stores, AwsSettings) {
         let settings = settings_for(endpoint, &self.prefix).await;
-        let stores = Stores {
-            blobs: std::sync::Arc::new(S3BlobStore::new(settings.s3(), self.bucket.clone())),
-            tables: std::sync::Arc::new(DynamoTableStore::new(
-                settings.dynamodb(),
-                self.prefix.clone(),
-            )),
-        };
-        (stores, settings)
+        (settings.stores(&self.bucket), settings)
     }
 
     /// Receives messages until `want` arrived or `timeout` passed: `(id, receipt, body)`.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use gras_shared::events::{decode_body, Notification, S3Change};
 use gras_shared::metrics::MetricsSink;
 use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::pipeline::notifications::{handle_batch, FailureKind, Message};
@@ -334,6 +335,23 @@ pub async fn consume(
         }
     }
     report
+}
+
+/// The object keys an SQS body notifies of; `None` when it is not an object notification
+/// (an `s3:TestEvent`, or not a notification at all).
+pub fn notified_keys(body: &str) -> Option<Vec<String>> {
+    match decode_body(body) {
+        Ok(Notification::Changes(changes)) => Some(
+            changes
+                .into_iter()
+                .filter_map(|c| match c {
+                    S3Change::Created { key, .. } | S3Change::Removed { key, .. } => Some(key),
+                    S3Change::Other { .. } => None,
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
 }
 
 /// Messages still in a queue: visible plus in flight (approximate, as SQS reports them).

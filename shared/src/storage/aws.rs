@@ -86,6 +86,17 @@ impl AwsSettings {
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.sdk)
     }
+
+    /// The lake bucket `bucket` and the tables under `table_prefix`, on new clients.
+    pub fn stores(&self, bucket: &str) -> super::Stores {
+        super::Stores {
+            blobs: std::sync::Arc::new(S3BlobStore::new(self.s3(), bucket)),
+            tables: std::sync::Arc::new(DynamoTableStore::new(
+                self.dynamodb(),
+                self.table_prefix.clone(),
+            )),
+        }
+    }
 }
 
 /// Error codes that mean "slow down / try again".

@@ -11,12 +11,12 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gras_integration_tests::worker::{consume, ConsumeEvent, ConsumeOptions, CrashAfter, DELETED};
-use gras_shared::events::{decode_body, Notification, S3Change};
+use gras_integration_tests::settings_for;
+use gras_integration_tests::worker::{
+    consume, notified_keys, ConsumeEvent, ConsumeOptions, CrashAfter, DELETED,
+};
 use gras_shared::metrics::NoMetrics;
 use gras_shared::pipeline::features::{EngineOptions, FeatureEngine};
-use gras_shared::storage::aws::{AwsSettings, DynamoTableStore, S3BlobStore};
-use gras_shared::storage::Stores;
 use gras_shared::Config;
 
 fn args() -> HashMap<String, String> {
@@ -54,22 +54,8 @@ async fn main() {
     );
     let failures_path = need("failures");
 
-    let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "moto");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .load()
-        .await;
-    let settings = AwsSettings {
-        sdk,
-        path_style: true,
-        table_prefix: prefix.clone(),
-    };
-    let mut stores = Stores {
-        blobs: Arc::new(S3BlobStore::new(settings.s3(), bucket.clone())),
-        tables: Arc::new(DynamoTableStore::new(settings.dynamodb(), prefix)),
-    };
+    let settings = settings_for(&endpoint, &prefix).await;
+    let mut stores = settings.stores(&bucket);
     if let Some(n) = a.get("crash-after").and_then(|v| v.parse::<u64>().ok()) {
         stores = CrashAfter::new(n).wrap(stores);
     }
@@ -114,19 +100,7 @@ async fn main() {
                 let Some(f) = received.as_mut() else {
                     return;
                 };
-                let key = match decode_body(body) {
-                    Ok(Notification::Changes(c)) => c
-                        .iter()
-                        .filter_map(|c| match c {
-                            S3Change::Created { key, .. } | S3Change::Removed { key, .. } => {
-                                Some(key.as_str())
-                            }
-                            S3Change::Other { .. } => None,
-                        })
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    _ => String::new(),
-                };
+                let key = notified_keys(body).unwrap_or_default().join(",");
                 let _ = writeln!(f, "{id}\t{key}");
                 let _ = f.flush();
             }
