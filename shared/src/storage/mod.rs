@@ -9,6 +9,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod blob;
+pub mod codec;
 pub mod conformance;
 pub mod fs;
 pub mod memory;

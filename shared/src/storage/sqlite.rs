@@ -1,6 +1,7 @@
 //! The embedded table store: every table in one SQLite file (`<lake>/.gras/state.db`).
 //!
-//! Items are stored as JSON next to their `(table, pk, sk)` key; SQLite's default BINARY
+//! Items are stored in the compact binary form of [`super::codec`] next to their
+//! `(table, pk, sk)` key (JSON bodies of earlier versions are still read); SQLite's default BINARY
 //! collation orders range keys by their UTF-8 bytes, as DynamoDB does. Writes run in
 //! `IMMEDIATE` transactions, so conditional writes are atomic across processes too.
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::codec::{self, CodecError};
 use super::table::{
     kv, Condition, Item, KvCore, Page, Query, TableError, TableSpec, TableStore, TxOp,
 };
@@ -40,20 +42,31 @@ fn backend(table: &'static str, e: rusqlite::Error) -> TableError {
     }
 }
 
+/// The stored body's bytes, borrowed from SQLite's buffer: a BLOB (binary form) or, in a
+/// database written by an earlier version, TEXT (JSON).
+fn body_bytes<'r>(row: &'r rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<&'r [u8]> {
+    row.get_ref(idx)?.as_bytes().map_err(Into::into)
+}
+
+/// A stored body that does not decode (not retryable).
+fn corrupt(table: &'static str, e: CodecError) -> TableError {
+    TableError::Backend {
+        table,
+        retryable: false,
+        source: Box::new(e),
+    }
+}
+
 #[derive(Debug)]
 enum SqlErr {
     Sql(rusqlite::Error),
-    Json(serde_json::Error),
+    Codec(CodecError),
 }
 
 fn map_err(table: &'static str) -> impl Fn(SqlErr) -> TableError {
     move |e| match e {
         SqlErr::Sql(e) => backend(table, e),
-        SqlErr::Json(e) => TableError::Backend {
-            table,
-            retryable: false,
-            source: Box::new(e),
-        },
+        SqlErr::Codec(e) => corrupt(table, e),
     }
 }
 
@@ -235,17 +248,8 @@ fn read_query(conn: &Connection, table: &TableSpec, q: &Query) -> Result<Page, T
             break;
         }
         // Decoded straight from SQLite's buffer (no copy into a String first).
-        let body = row
-            .get_ref(1)
-            .and_then(|v| v.as_bytes().map_err(Into::into))
-            .map_err(|e| backend(t, e))?;
-        items.push(
-            serde_json::from_slice(body).map_err(|e| TableError::Backend {
-                table: t,
-                retryable: false,
-                source: Box::new(e),
-            })?,
-        );
+        let body = body_bytes(row, 1).map_err(|e| backend(t, e))?;
+        items.push(codec::decode(body).map_err(|e| corrupt(t, e))?);
         last_sk = Some(sk);
     }
     Ok(Page {
@@ -259,20 +263,20 @@ struct TxKv<'a>(&'a rusqlite::Transaction<'a>);
 impl KvCore for TxKv<'_> {
     type Err = SqlErr;
     fn kv_get(&mut self, t: &str, pk: &str, sk: &str) -> Result<Option<Item>, SqlErr> {
-        let body: Option<String> = self
+        let body: Option<Vec<u8>> = self
             .0
             .query_row(
                 "SELECT body FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3",
                 params![t, pk, sk],
-                |r| r.get(0),
+                |r| body_bytes(r, 0).map(<[u8]>::to_vec),
             )
             .optional()
             .map_err(SqlErr::Sql)?;
-        body.map(|b| serde_json::from_str(&b).map_err(SqlErr::Json))
+        body.map(|b| codec::decode(&b).map_err(SqlErr::Codec))
             .transpose()
     }
     fn kv_put(&mut self, t: &str, pk: &str, sk: &str, item: &Item) -> Result<(), SqlErr> {
-        let body = serde_json::to_string(item).map_err(SqlErr::Json)?;
+        let body = codec::encode(item);
         self.0
             .execute(
                 "INSERT INTO items (tbl, pk, sk, body) VALUES (?1, ?2, ?3, ?4)
@@ -300,13 +304,13 @@ impl KvCore for TxKv<'_> {
         let mut stmt = self.0.prepare_cached(sql).map_err(SqlErr::Sql)?;
         let rows = stmt
             .query_map(params![t, pk], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                Ok((r.get::<_, String>(0)?, body_bytes(r, 1)?.to_vec()))
             })
             .map_err(SqlErr::Sql)?;
         let mut out = Vec::new();
         for row in rows {
             let (sk, body) = row.map_err(SqlErr::Sql)?;
-            out.push((sk, serde_json::from_str(&body).map_err(SqlErr::Json)?));
+            out.push((sk, codec::decode(&body).map_err(SqlErr::Codec)?));
         }
         Ok(out)
     }
@@ -317,18 +321,17 @@ impl TableStore for SqliteTableStore {
     async fn get(&self, table: &TableSpec, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
         let (t, pk, sk) = (table.name, pk.to_string(), sk.to_string());
         self.with_reader(t, move |conn| {
-            let body: Option<String> = conn
+            let mut stmt = conn
                 .prepare_cached("SELECT body FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3")
-                .and_then(|mut s| s.query_row(params![t, pk, sk], |r| r.get(0)).optional())
                 .map_err(|e| backend(t, e))?;
-            body.map(|b| {
-                serde_json::from_str(&b).map_err(|e| TableError::Backend {
-                    table: t,
-                    retryable: false,
-                    source: Box::new(e),
-                })
-            })
-            .transpose()
+            let mut rows = stmt.query(params![t, pk, sk]).map_err(|e| backend(t, e))?;
+            match rows.next().map_err(|e| backend(t, e))? {
+                None => Ok(None),
+                Some(row) => {
+                    let body = body_bytes(row, 0).map_err(|e| backend(t, e))?;
+                    codec::decode(body).map(Some).map_err(|e| corrupt(t, e))
+                }
+            }
         })
         .await
     }
@@ -377,5 +380,101 @@ impl TableStore for SqliteTableStore {
             kv::transact(kv, &ops, map_err("transaction"))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::table::Attr;
+
+    const T: TableSpec = TableSpec {
+        name: "t",
+        pk: "pk",
+        sk: Some("sk"),
+    };
+
+    fn item(sk: &str, n: f64) -> Item {
+        Item::from([
+            ("pk".to_string(), Attr::S("p".into())),
+            ("sk".to_string(), Attr::S(sk.into())),
+            ("n".to_string(), Attr::N(n)),
+        ])
+    }
+
+    #[tokio::test]
+    async fn a_database_with_json_bodies_of_an_earlier_version_reads_and_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = SqliteTableStore::open(&path).unwrap();
+        // Rows as an earlier version wrote them: JSON text.
+        {
+            let conn = store.conn.lock().unwrap();
+            for (sk, n) in [("a", 1.0), ("b", 2.5)] {
+                let body = serde_json::to_string(&item(sk, n)).unwrap();
+                conn.execute(
+                    "INSERT INTO items (tbl, pk, sk, body) VALUES ('t', 'p', ?1, ?2)",
+                    params![sk, body],
+                )
+                .unwrap();
+            }
+        }
+        assert_eq!(store.get(&T, "p", "a").await.unwrap(), Some(item("a", 1.0)));
+        // An update stores the binary form; reads see old and new rows alike.
+        store
+            .put(
+                &T,
+                item("b", 3.0),
+                Condition::Equals("n".into(), Attr::N(2.5)),
+            )
+            .await
+            .unwrap();
+        let page = store.query(&T, &Query::all("p")).await.unwrap();
+        assert_eq!(page.items, vec![item("a", 1.0), item("b", 3.0)]);
+        let kind: String = store
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT typeof(body) FROM items WHERE sk='b'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(kind, "blob");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_body_is_a_non_retryable_error_not_a_panic() {
+        let store = SqliteTableStore::open_in_memory().unwrap();
+        store
+            .conn
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO items (tbl, pk, sk, body) VALUES ('t', 'p', 'a', x'B10101')",
+                [],
+            )
+            .unwrap();
+        let err = store.get(&T, "p", "a").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TableError::Backend {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = store.query(&T, &Query::all("p")).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TableError::Backend {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }
