@@ -441,3 +441,62 @@ fn demo_runs_the_whole_pipeline_and_writes_every_artifact() {
         text(&out.stderr)
     );
 }
+
+/// Starts `gras serve` on an ephemeral port with `tunables` as `GLIBC_TUNABLES` (unset for
+/// `None`), answers one `/health`, and returns the server process's `GLIBC_TUNABLES`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn serve_tunables(tunables: Option<&str>) -> Option<String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let lake = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gras"));
+    cmd.args(["serve", "--lake"])
+        .arg(lake.path())
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .env_remove("GLIBC_TUNABLES");
+    if let Some(t) = tunables {
+        cmd.env("GLIBC_TUNABLES", t);
+    }
+    let mut child = cmd.spawn().expect("spawn gras serve");
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    // Same pid: the re-execution replaced the process image, it did not fork.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(
+        s,
+        "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok())
+        .find_map(|kv| kv.strip_prefix("GLIBC_TUNABLES="))
+        .map(str::to_string)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_runs_with_the_server_malloc_settings_unless_the_user_set_their_own() {
+    assert_eq!(
+        serve_tunables(None).as_deref(),
+        Some("glibc.malloc.tcache_count=1000")
+    );
+    assert_eq!(
+        serve_tunables(Some("glibc.malloc.check=0")).as_deref(),
+        Some("glibc.malloc.check=0")
+    );
+}
