@@ -4,8 +4,7 @@
 # target/fuzz/, builds the seed corpus at run time, runs each target for a bounded time and
 # prints per target the executions, exec/s, corpus size and new coverage units. Exits
 # non-zero when any target crashed (a panic, a failed oracle assertion, a timeout or an
-# out-of-memory), but for the known parquet bugs listed below; the crashing input is kept
-# under target/fuzz-artifacts/<target>/.
+# out-of-memory); the crashing input is kept under target/fuzz-artifacts/<target>/.
 #
 # Usage: bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default: 30 s, all targets)
 # Env:   GRAS_FUZZ_PROFILE=release|dev      (default release: optimized, with debug assertions
@@ -221,32 +220,12 @@ for t in bronze_reader s3_sqs_events api_request; do
   echo "$t: $(find "$seeds/$t" -type f | wc -l) seeds"
 done
 
-# Crashes that are known bugs of the parquet crate, not of this project (BENCHMARKS.md,
-# "Fuzzing (issue 9)"): an allocation sized by an unchecked count from the file (out of
-# memory, or an abort on a failed allocation), and the thrift skipping of a list of
-# booleans, which loops without reading (CPU). They cannot be caught as panics; they are
-# reported, their inputs kept, and fuzzing goes on (at most 10 restarts). Any other crash
-# fails the run.
-first_crate_frame() {  # the first stack frame outside std, libFuzzer and the sanitizer
-  grep -E '^ *#[0-9]+ 0x[0-9a-f]+ in ' "$1" | grep -vE '/rustc/|compiler-rt|libfuzzer|\(/lib' | head -n 1
-}
-known_issue() {
-  local log=$1
-  if grep -qE 'out-of-memory \(malloc|allocation-size-too-big|memory allocation of [0-9]+ bytes failed' "$log" &&
-    first_crate_frame "$log" | grep -q '/parquet-'; then
-    echo "parquet: allocation sized by an unchecked count"
-  elif grep -q 'ERROR: libFuzzer: timeout' "$log" && grep -q 'parquet_thrift.rs' "$log" &&
-    grep -q 'skip_till_depth' "$log"; then
-    echo "parquet: thrift skip of a huge list of booleans (CPU)"
-  fi
-}
 final_stat() {  # final_stat NAME LOG...: the sum of a -print_final_stats value over the logs
   cat "${@:2}" | grep -oE "^stat::$1:[[:space:]]+[0-9]+" | awk '{s += $2} END {print s + 0}'
 }
 
 status=0
 summary=()
-known=()
 for t in "${targets[@]}"; do
   step "fuzz $t for ${secs}s"
   corpus=target/fuzz-corpus/$t
@@ -257,32 +236,18 @@ for t in "${targets[@]}"; do
   [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="fuzz/dicts/$t.dict")
   [ "$jobs" -gt 1 ] && dict+=(-fork="$jobs")
   start=$(date +%s)
-  deadline=$((start + secs))
   result=ok
-  logs=()
-  for attempt in $(seq 1 11); do
-    remaining=$((deadline - $(date +%s)))
-    [ "$remaining" -ge 1 ] || break
-    log=$artifacts/run-$attempt.log
-    logs+=("$log")
-    if "${fuzz[@]}" run "${fuzz_opts[@]}" "$t" "$corpus" "$seeds/$t" -- \
-      -max_total_time="$remaining" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout="$timeout" \
-      -print_final_stats=1 -artifact_prefix="$root/$artifacts/" "${dict[@]}" >"$log" 2>&1; then
-      break
-    fi
-    issue=$(known_issue "$log")
+  log=$artifacts/run-1.log
+  logs=("$log")
+  if ! "${fuzz[@]}" run "${fuzz_opts[@]}" "$t" "$corpus" "$seeds/$t" -- \
+    -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout="$timeout" \
+    -print_final_stats=1 -artifact_prefix="$root/$artifacts/" "${dict[@]}" >"$log" 2>&1; then
     input=$(grep -oE 'Test unit written to .*' "$log" | sed 's/^Test unit written to //' | tail -n 1)
-    if [ -n "$issue" ] && [ "$attempt" -le 10 ]; then
-      echo "known issue, fuzzing goes on: $issue: $input"
-      known+=("$t: $issue: $input")
-      continue
-    fi
     result=CRASH
     status=1
     grep -E 'panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer|SUMMARY' "$log" | head -n 10 || true
     echo "crashing input: ${input:-?}; full log: $log"
-    break
-  done
+  fi
   elapsed=$(($(date +%s) - start))
   runs=$(final_stat number_of_executed_units "${logs[@]}")
   added=$(final_stat new_units_added "${logs[@]}")
@@ -296,10 +261,6 @@ done
 
 step "summary (${secs}s per target, $profile build, sanitizer $sanitizer)"
 printf '%s\n' "${summary[@]}"
-if [ ${#known[@]} -gt 0 ]; then
-  echo "known parquet issues hit (not failures):"
-  printf '  %s\n' "${known[@]}"
-fi
 if [ "$status" -ne 0 ]; then
   echo "FUZZING FOUND A CRASH: inputs in target/fuzz-artifacts/<target>/" >&2
 fi

@@ -32,9 +32,13 @@ fn metric() -> &'static MetricId {
     METRIC.get_or_init(|| MetricId::new("G").expect("G is a valid metric id"))
 }
 
-/// True for a source location in the Parquet or Arrow crates (the decoder under the guard).
+/// True for a source location in the Parquet or Arrow crates (the decoder under the guard):
+/// registry crates (`.../parquet-60.1.0/src/...`) and the patched copy of `parquet` in
+/// `third_party/parquet/`.
 fn in_decoder(file: &str) -> bool {
-    ["/parquet-", "/arrow-"].iter().any(|c| file.contains(c))
+    ["/parquet-", "/arrow-", "third_party/parquet/"]
+        .iter()
+        .any(|c| file.contains(c))
 }
 
 /// Lets panics raised in the decoder unwind silently to the reader's guard; every other

@@ -51,6 +51,9 @@ pub(crate) enum ThriftProtocolError {
     Utf8Error,
     SkipDepth(FieldType),
     SkipUnsupportedType(FieldType),
+    // gras patch: a skipped list, set or map declares more elements than the
+    // remaining input can hold (the declared size is kept for the message).
+    SkipSizeExceedsInput(i32),
 }
 
 impl From<ThriftProtocolError> for ParquetError {
@@ -82,6 +85,9 @@ impl From<ThriftProtocolError> for ParquetError {
             }
             ThriftProtocolError::SkipUnsupportedType(field_type) => {
                 general_err!("cannot skip field type {:?}", field_type)
+            }
+            ThriftProtocolError::SkipSizeExceedsInput(size) => {
+                general_err!("Thrift collection size {size} exceeds remaining input length")
             }
         }
     }
@@ -497,6 +503,31 @@ pub(crate) trait ThriftCompactInputProtocol<'a> {
         }
     }
 
+    /// gras patch: skips one element of a list, set or map. Unlike a bool struct
+    /// field (whose value is in the field header), a bool element is one byte on
+    /// the wire; skipping it as "no data" looped once per declared element
+    /// without reading input (a huge declared bool list took seconds to refuse).
+    fn skip_element(&mut self, element_type: FieldType, depth: i8) -> ThriftProtocolResult<()> {
+        match element_type {
+            FieldType::BooleanTrue | FieldType::BooleanFalse => self.read_byte().map(|_| ()),
+            _ => self.skip_till_depth(element_type, depth),
+        }
+    }
+
+    /// gras patch: refuses a collection of `size` elements of at least
+    /// `min_bytes` bytes each that cannot fit in the remaining input (when the
+    /// protocol knows it; a reader-backed one ends at EOF instead, as every
+    /// skipped element now reads input).
+    fn check_skip_size(&self, size: i32, min_bytes: usize) -> ThriftProtocolResult<()> {
+        let needed = usize::try_from(size).unwrap_or(0).saturating_mul(min_bytes);
+        match self.remaining_bytes() {
+            Some(remaining) if needed > remaining => {
+                Err(ThriftProtocolError::SkipSizeExceedsInput(size))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Skip a field with type `field_type` recursively up to `depth` levels.
     fn skip_till_depth(&mut self, field_type: FieldType, depth: i8) -> ThriftProtocolResult<()> {
         if depth == 0 {
@@ -528,9 +559,12 @@ pub(crate) trait ThriftCompactInputProtocol<'a> {
             // see https://github.com/apache/thrift/blob/master/doc/specs/thrift-compact-protocol.md#list-and-set
             FieldType::List | FieldType::Set => {
                 let list_ident = self.read_list_begin()?;
+                // gras patch: every element takes at least one byte, so a size
+                // past the remaining input is refused before looping over it.
+                self.check_skip_size(list_ident.size, 1)?;
                 let element_type = FieldType::from(list_ident.element_type);
                 for _ in 0..list_ident.size {
-                    self.skip_till_depth(element_type, depth - 1)?;
+                    self.skip_element(element_type, depth - 1)?;
                 }
                 Ok(())
             }
@@ -539,11 +573,13 @@ pub(crate) trait ThriftCompactInputProtocol<'a> {
                 let size = i32::try_from(self.read_vlq()?)?;
                 if size > 0 {
                     let kv = self.read_byte()?;
+                    // gras patch: a key and a value take at least one byte each.
+                    self.check_skip_size(size, 2)?;
                     let key_type = FieldType::from(ElementType::try_from(kv >> 4)?);
                     let val_type = FieldType::from(ElementType::try_from(kv & 0xf)?);
                     for _ in 0..size {
-                        self.skip_till_depth(key_type, depth - 1)?;
-                        self.skip_till_depth(val_type, depth - 1)?;
+                        self.skip_element(key_type, depth - 1)?;
+                        self.skip_element(val_type, depth - 1)?;
                     }
                 }
                 Ok(())
@@ -640,16 +676,28 @@ impl<'a, R: Read> ThriftCompactInputProtocol<'a> for ThriftReadInputProtocol<R> 
 
     fn read_bytes_owned(&mut self) -> ThriftProtocolResult<Vec<u8>> {
         let len = self.read_vlq()? as usize;
-        let mut v = Vec::with_capacity(len);
-        std::io::copy(&mut self.reader.by_ref().take(len as u64), &mut v)?;
+        // gras patch: `len` is read from the input (up to 2^64); reserve at most 64 KiB
+        // up front and let the copy grow the vector with the bytes actually read.
+        let mut v = Vec::with_capacity(len.min(64 * 1024));
+        let read = std::io::copy(&mut self.reader.by_ref().take(len as u64), &mut v)?;
+        // gras patch: a short copy is the end of the input, as for the slice protocol.
+        if read != len as u64 {
+            return Err(ThriftProtocolError::Eof);
+        }
         Ok(v)
     }
 
     fn skip_bytes(&mut self, n: usize) -> ThriftProtocolResult<()> {
-        std::io::copy(
+        let skipped = std::io::copy(
             &mut self.reader.by_ref().take(n as u64),
             &mut std::io::sink(),
         )?;
+        // gras patch: at the end of the input `io::copy` copies fewer bytes and succeeds;
+        // without this check, skipping the elements of a list of doubles, UUIDs or binaries
+        // past the end "succeeded" once per declared element without reading anything.
+        if skipped != n as u64 {
+            return Err(ThriftProtocolError::Eof);
+        }
         Ok(())
     }
 
@@ -1286,5 +1334,76 @@ pub(crate) mod tests {
             err.contains("Thrift list size 109002364 exceeds remaining input length 2"),
             "{err}"
         );
+    }
+
+    // gras patch: skipping lists, sets and maps.
+
+    #[test]
+    fn test_skip_bool_list_reads_one_byte_per_element() {
+        // list<bool> of 3 (header 0x32), then one trailing byte.
+        let data = [0x32, 0x01, 0x00, 0x02, 0xAA];
+        let mut prot = ThriftSliceInputProtocol::new(&data);
+        prot.skip(FieldType::List).unwrap();
+        assert_eq!(prot.as_slice(), &[0xAA]);
+        // The same through a reader-backed protocol.
+        let mut prot = ThriftReadInputProtocol::new(&data[..]);
+        prot.skip(FieldType::Set).unwrap();
+        assert_eq!(prot.read_byte().unwrap(), 0xAA);
+    }
+
+    #[test]
+    fn test_skip_huge_bool_list_is_refused() {
+        // list<bool> declaring i32::MAX elements (0xF2, varint 0x7fff_ffff), 2 bytes of data.
+        let data = [0xF2, 0xff, 0xff, 0xff, 0xff, 0x07, 0x01, 0x00];
+        let mut prot = ThriftSliceInputProtocol::new(&data);
+        let err = ParquetError::from(prot.skip(FieldType::List).unwrap_err()).to_string();
+        assert!(
+            err.contains("Thrift collection size 2147483647 exceeds remaining input length"),
+            "{err}"
+        );
+        // A reader-backed protocol has no remaining length: it reads one byte per
+        // element and ends at EOF instead of looping 2^31 times.
+        let mut prot = ThriftReadInputProtocol::new(&data[..]);
+        assert!(prot.skip(FieldType::List).is_err());
+    }
+
+    #[test]
+    fn test_reader_skip_past_the_end_is_eof() {
+        // list<double> declaring i32::MAX elements (0xF7) and holding one: a reader-backed
+        // protocol skipped the 2^31 - 1 missing ones without reading (io::copy at EOF).
+        let mut data = vec![0xF7, 0xff, 0xff, 0xff, 0xff, 0x07];
+        data.extend_from_slice(&1.5f64.to_le_bytes());
+        let mut prot = ThriftReadInputProtocol::new(&data[..]);
+        let err = ParquetError::from(prot.skip(FieldType::List).unwrap_err());
+        assert!(matches!(err, ParquetError::EOF(_)), "{err}");
+        // The same for a binary whose length runs past the end, skipped or read.
+        let data = [0x0A, b'a', b'b'];
+        assert!(
+            ThriftReadInputProtocol::new(&data[..])
+                .skip_binary()
+                .is_err()
+        );
+        assert!(
+            ThriftReadInputProtocol::new(&data[..])
+                .read_bytes_owned()
+                .is_err()
+        );
+        let data = [0x02, b'a', b'b'];
+        let mut prot = ThriftReadInputProtocol::new(&data[..]);
+        assert_eq!(prot.read_bytes_owned().unwrap(), b"ab");
+    }
+
+    #[test]
+    fn test_skip_huge_map_is_refused() {
+        // map<bool, bool> declaring i32::MAX entries, 2 bytes of data.
+        let data = [0xff, 0xff, 0xff, 0xff, 0x07, 0x11, 0x01, 0x00];
+        let mut prot = ThriftSliceInputProtocol::new(&data);
+        let err = ParquetError::from(prot.skip(FieldType::Map).unwrap_err()).to_string();
+        assert!(err.contains("exceeds remaining input length"), "{err}");
+        // A map that fits is skipped whole: 1 entry of <i32, bool>.
+        let data = [0x01, 0x51, 0x04, 0x01, 0xAA];
+        let mut prot = ThriftSliceInputProtocol::new(&data);
+        prot.skip(FieldType::Map).unwrap();
+        assert_eq!(prot.as_slice(), &[0xAA]);
     }
 }

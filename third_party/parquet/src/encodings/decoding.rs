@@ -932,6 +932,27 @@ where
 // ----------------------------------------------------------------------
 // DELTA_LENGTH_BYTE_ARRAY Decoding
 
+/// gras patch: refuses a DELTA_BINARY_PACKED header whose total value count is
+/// larger than the page can hold (`max_values`: the page's value count, or its
+/// level count when the null count is unknown). The decoders of lengths and
+/// prefixes allocate one `i32` per declared value up front, so an unchecked count
+/// from the page data asked for 0x5fff_ffff_ffe4 bytes from a 336-byte file.
+pub(crate) fn check_delta_value_count(
+    declared: usize,
+    max_values: usize,
+    what: &str,
+) -> Result<()> {
+    if declared > max_values {
+        return Err(general_err!(
+            "{} declares {} values but the page has at most {}",
+            what,
+            declared,
+            max_values
+        ));
+    }
+    Ok(())
+}
+
 /// Delta length byte array decoder.
 ///
 /// Only applied to byte arrays to separate the length values and the data, the lengths
@@ -986,6 +1007,8 @@ impl<T: DataType> Decoder<T> for DeltaLengthByteArrayDecoder<T> {
                 let mut len_decoder = DeltaBitPackDecoder::<Int32Type>::new();
                 len_decoder.set_data(data.clone(), num_values)?;
                 let num_lengths = len_decoder.values_left();
+                // gras patch: the count sizes `lengths`.
+                check_delta_value_count(num_lengths, num_values, "DELTA_LENGTH_BYTE_ARRAY")?;
                 self.lengths.resize(num_lengths, 0);
                 len_decoder.get(&mut self.lengths[..])?;
 
@@ -1117,6 +1140,8 @@ impl<T: DataType> Decoder<T> for DeltaByteArrayDecoder<T> {
                 let mut prefix_len_decoder = DeltaBitPackDecoder::<Int32Type>::new();
                 prefix_len_decoder.set_data(data.clone(), num_values)?;
                 let num_prefixes = prefix_len_decoder.values_left();
+                // gras patch: the count sizes `prefix_lengths`.
+                check_delta_value_count(num_prefixes, num_values, "DELTA_BYTE_ARRAY")?;
                 self.prefix_lengths.resize(num_prefixes, 0);
                 prefix_len_decoder.get(&mut self.prefix_lengths[..])?;
 
@@ -1197,7 +1222,8 @@ impl<T: DataType> Decoder<T> for DeltaByteArrayDecoder<T> {
     }
 
     fn skip(&mut self, num_values: usize) -> Result<usize> {
-        let mut buffer = vec![T::T::default(); num_values];
+        // gras patch: no larger a scratch buffer than the values left to skip.
+        let mut buffer = vec![T::T::default(); num_values.min(self.num_values)];
         self.get(&mut buffer)
     }
 }
@@ -2492,5 +2518,48 @@ mod tests {
             "{}",
             err
         );
+    }
+
+    // gras patch: a DELTA_BINARY_PACKED header declaring 2^40 values (block size 128,
+    // 4 mini blocks, first value 0): refused before anything is allocated for them.
+    const DELTA_HEADER_2_POW_40: [u8; 10] =
+        [0x80, 0x01, 0x04, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00];
+
+    #[test]
+    fn test_delta_length_byte_array_count_larger_than_page() {
+        let mut decoder = DeltaLengthByteArrayDecoder::<ByteArrayType>::new();
+        let err = decoder
+            .set_data(Bytes::from_static(&DELTA_HEADER_2_POW_40), 10)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "DELTA_LENGTH_BYTE_ARRAY declares 1099511627776 values but the page has at most 10"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn test_delta_byte_array_count_larger_than_page() {
+        let mut decoder = DeltaByteArrayDecoder::<ByteArrayType>::new();
+        let err = decoder
+            .set_data(Bytes::from_static(&DELTA_HEADER_2_POW_40), 10)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "DELTA_BYTE_ARRAY declares 1099511627776 values but the page has at most 10"
+            ),
+            "{err}"
+        );
+        // A count within the page's still decodes, and a skip past the end stops there.
+        let col_descr = create_test_col_desc_ptr(-1, Type::BYTE_ARRAY);
+        let mut encoder =
+            get_encoder::<ByteArrayType>(Encoding::DELTA_BYTE_ARRAY, &col_descr).unwrap();
+        encoder
+            .put(&[ByteArray::from("a"), ByteArray::from("ab")])
+            .unwrap();
+        let encoded = encoder.flush_buffer().unwrap();
+        decoder.set_data(encoded, 5).unwrap();
+        assert_eq!(decoder.skip(usize::MAX >> 8).unwrap(), 2);
     }
 }

@@ -25,7 +25,7 @@ use crate::basic::{ConvertedType, Encoding};
 use crate::column::page::PageIterator;
 use crate::column::reader::decoder::ColumnValueDecoder;
 use crate::data_type::Int32Type;
-use crate::encodings::decoding::{Decoder, DeltaBitPackDecoder};
+use crate::encodings::decoding::{Decoder, DeltaBitPackDecoder, check_delta_value_count};
 use crate::errors::{ParquetError, Result};
 use crate::schema::types::ColumnDescPtr;
 use arrow_array::{
@@ -288,12 +288,17 @@ impl ByteArrayDecoder {
             Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY => ByteArrayDecoder::Dictionary(
                 ByteArrayDecoderDictionary::new(data, num_levels, num_values)?,
             ),
-            Encoding::DELTA_LENGTH_BYTE_ARRAY => ByteArrayDecoder::DeltaLength(
-                ByteArrayDecoderDeltaLength::new(data, validate_utf8)?,
-            ),
-            Encoding::DELTA_BYTE_ARRAY => {
-                ByteArrayDecoder::DeltaByteArray(ByteArrayDecoderDelta::new(data, validate_utf8)?)
+            // gras patch: the page's value count bounds the counts in the data.
+            Encoding::DELTA_LENGTH_BYTE_ARRAY => {
+                ByteArrayDecoder::DeltaLength(ByteArrayDecoderDeltaLength::new(
+                    data,
+                    num_values.unwrap_or(num_levels),
+                    validate_utf8,
+                )?)
             }
+            Encoding::DELTA_BYTE_ARRAY => ByteArrayDecoder::DeltaByteArray(
+                ByteArrayDecoderDelta::new(data, num_values.unwrap_or(num_levels), validate_utf8)?,
+            ),
             _ => {
                 return Err(general_err!(
                     "unsupported encoding for byte array: {}",
@@ -379,9 +384,12 @@ impl ByteArrayDecoderPlain {
         let initial_values_length = output.values.len();
 
         let to_read = len.min(self.max_remaining_values);
-        output.offsets.reserve(to_read);
-
         let remaining_bytes = self.buf.len() - self.offset;
+        // gras patch: every value takes a 4-byte length at least, so reserve no more
+        // offsets than the remaining bytes can hold (`to_read` is the page header's
+        // count for a dictionary page, up to 2^31 - 1 offsets, unchecked).
+        output.offsets.reserve(to_read.min(remaining_bytes / 4));
+
         if remaining_bytes == 0 {
             return Ok(0);
         }
@@ -451,10 +459,12 @@ pub struct ByteArrayDecoderDeltaLength {
 }
 
 impl ByteArrayDecoderDeltaLength {
-    fn new(data: Bytes, validate_utf8: bool) -> Result<Self> {
+    fn new(data: Bytes, max_values: usize, validate_utf8: bool) -> Result<Self> {
         let mut len_decoder = DeltaBitPackDecoder::<Int32Type>::new();
         len_decoder.set_data(data.clone(), 0)?;
         let values = len_decoder.values_left();
+        // gras patch: the count sizes `lengths`.
+        check_delta_value_count(values, max_values, "DELTA_LENGTH_BYTE_ARRAY")?;
 
         let mut lengths = vec![0; values];
         len_decoder.get(&mut lengths)?;
@@ -543,9 +553,9 @@ pub struct ByteArrayDecoderDelta {
 }
 
 impl ByteArrayDecoderDelta {
-    fn new(data: Bytes, validate_utf8: bool) -> Result<Self> {
+    fn new(data: Bytes, max_values: usize, validate_utf8: bool) -> Result<Self> {
         Ok(Self {
-            decoder: DeltaByteArrayDecoder::new(data)?,
+            decoder: DeltaByteArrayDecoder::new(data, max_values)?,
             validate_utf8,
         })
     }
@@ -766,5 +776,57 @@ mod tests {
         assert_eq!(output.values.as_slice(), b"foo");
         assert_eq!(output.offsets.as_slice(), &[0, 3]);
         assert_eq!(decoder.max_remaining_values, 1);
+    }
+
+    // gras patch: a dictionary page declaring u32::MAX values with one value in it
+    // reserved 2^32 offsets before reading (16 GiB): now as many as its bytes can hold.
+    #[test]
+    fn test_plain_decoder_huge_declared_count() {
+        let buffer = Bytes::from_static(&[3, 0, 0, 0, b'f', b'o', b'o']);
+        let n = u32::MAX as usize;
+        let mut decoder = ByteArrayDecoderPlain::new(buffer, n, Some(n), false);
+        let mut output = OffsetBuffer::<i32>::with_capacity(0);
+        assert_eq!(decoder.read(&mut output, usize::MAX).unwrap(), 1);
+        assert_eq!(output.values.as_slice(), b"foo");
+        assert!(output.offsets.capacity() < 1024);
+    }
+
+    // gras patch: lengths declaring 2^40 values (block size 128, 4 mini blocks, first
+    // value 0) in a page of 10 values; a consistent count still decodes.
+    #[test]
+    fn test_delta_decoders_count_larger_than_page() {
+        let data =
+            Bytes::from_static(&[0x80, 0x01, 0x04, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00]);
+        for encoding in [
+            Encoding::DELTA_LENGTH_BYTE_ARRAY,
+            Encoding::DELTA_BYTE_ARRAY,
+        ] {
+            let err = ByteArrayDecoder::new(encoding, data.clone(), 10, None, false)
+                .err()
+                .unwrap();
+            assert!(
+                err.to_string()
+                    .contains("declares 1099511627776 values but the page has at most 10"),
+                "{err}"
+            );
+        }
+        let (pages, _) = byte_array_all_encodings(vec!["hello", "world", "a", "b"]);
+        for (encoding, page) in pages {
+            if !matches!(
+                encoding,
+                Encoding::DELTA_LENGTH_BYTE_ARRAY | Encoding::DELTA_BYTE_ARRAY
+            ) {
+                continue;
+            }
+            // 4 values in a page of 4 (the bound is inclusive).
+            let mut decoder = ByteArrayDecoder::new(encoding, page, 4, None, false).unwrap();
+            let mut output = OffsetBuffer::<i32>::with_capacity(0);
+            assert_eq!(
+                decoder.read(&mut output, 10, None).unwrap(),
+                4,
+                "{encoding}"
+            );
+            assert_eq!(output.values.as_slice(), b"helloworldab");
+        }
     }
 }

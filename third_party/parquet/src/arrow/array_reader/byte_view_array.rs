@@ -24,7 +24,7 @@ use crate::basic::{ConvertedType, Encoding};
 use crate::column::page::PageIterator;
 use crate::column::reader::decoder::ColumnValueDecoder;
 use crate::data_type::Int32Type;
-use crate::encodings::decoding::{Decoder, DeltaBitPackDecoder};
+use crate::encodings::decoding::{Decoder, DeltaBitPackDecoder, check_delta_value_count};
 use crate::errors::{ParquetError, Result};
 use crate::schema::types::ColumnDescPtr;
 use crate::util::utf8::check_valid_utf8;
@@ -177,7 +177,9 @@ impl ColumnValueDecoder for ByteViewArrayColumnValueDecoder {
         }
 
         let num_values = num_values as usize;
-        let mut buffer = ViewBuffer::with_capacity(num_values);
+        // gras patch: every value takes a 4-byte length at least; the header's count
+        // (up to 2^31 - 1 views of 16 bytes) is not checked against the page before this.
+        let mut buffer = ViewBuffer::with_capacity(num_values.min(buf.len() / 4));
         let mut decoder =
             ByteViewArrayDecoderPlain::new(buf, num_values, Some(num_values), self.validate_utf8);
         decoder.read(&mut buffer, usize::MAX)?;
@@ -249,12 +251,21 @@ impl ByteViewArrayDecoder {
                     data, num_levels, num_values,
                 )?)
             }
-            Encoding::DELTA_LENGTH_BYTE_ARRAY => ByteViewArrayDecoder::DeltaLength(
-                ByteViewArrayDecoderDeltaLength::new(data, validate_utf8)?,
-            ),
-            Encoding::DELTA_BYTE_ARRAY => ByteViewArrayDecoder::DeltaByteArray(
-                ByteViewArrayDecoderDelta::new(data, validate_utf8)?,
-            ),
+            // gras patch: the page's value count bounds the counts in the data.
+            Encoding::DELTA_LENGTH_BYTE_ARRAY => {
+                ByteViewArrayDecoder::DeltaLength(ByteViewArrayDecoderDeltaLength::new(
+                    data,
+                    num_values.unwrap_or(num_levels),
+                    validate_utf8,
+                )?)
+            }
+            Encoding::DELTA_BYTE_ARRAY => {
+                ByteViewArrayDecoder::DeltaByteArray(ByteViewArrayDecoderDelta::new(
+                    data,
+                    num_values.unwrap_or(num_levels),
+                    validate_utf8,
+                )?)
+            }
             _ => {
                 return Err(general_err!(
                     "unsupported encoding for byte array: {}",
@@ -357,7 +368,12 @@ impl ByteViewArrayDecoderPlain {
         let mut end_offset = self.offset;
         let mut utf8_validation_begin = end_offset;
 
-        output.views.reserve(to_read);
+        // gras patch: reserve no more views than the remaining bytes can hold (4 bytes
+        // of length each). Still enough for the unchecked writes below: iteration `i`
+        // needs `self.offset + 4 * (i + 1) <= buf_len` or returns EOF before writing.
+        output
+            .views
+            .reserve(to_read.min(buf_len.saturating_sub(self.offset) / 4));
 
         // Safety: we reserved enough space in output.views
         // and we will only write up to to_read views / track how many views we wrote.
@@ -577,10 +593,12 @@ pub struct ByteViewArrayDecoderDeltaLength {
 }
 
 impl ByteViewArrayDecoderDeltaLength {
-    fn new(data: Bytes, validate_utf8: bool) -> Result<Self> {
+    fn new(data: Bytes, max_values: usize, validate_utf8: bool) -> Result<Self> {
         let mut len_decoder = DeltaBitPackDecoder::<Int32Type>::new();
         len_decoder.set_data(data.clone(), 0)?;
         let values = len_decoder.values_left();
+        // gras patch: the count sizes `lengths`.
+        check_delta_value_count(values, max_values, "DELTA_LENGTH_BYTE_ARRAY")?;
 
         let mut lengths = vec![0; values];
         len_decoder.get(&mut lengths)?;
@@ -668,9 +686,9 @@ pub struct ByteViewArrayDecoderDelta {
 }
 
 impl ByteViewArrayDecoderDelta {
-    fn new(data: Bytes, validate_utf8: bool) -> Result<Self> {
+    fn new(data: Bytes, max_values: usize, validate_utf8: bool) -> Result<Self> {
         Ok(Self {
-            decoder: DeltaByteArrayDecoder::new(data)?,
+            decoder: DeltaByteArrayDecoder::new(data, max_values)?,
             validate_utf8,
         })
     }

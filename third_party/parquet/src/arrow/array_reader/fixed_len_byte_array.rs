@@ -514,8 +514,9 @@ impl ColumnValueDecoder for ValueDecoder {
             Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY => Decoder::Dict {
                 decoder: DictIndexDecoder::new(data, num_levels, num_values)?,
             },
+            // gras patch: the page's value count bounds the counts in the data.
             Encoding::DELTA_BYTE_ARRAY => Decoder::Delta {
-                decoder: DeltaByteArrayDecoder::new(data)?,
+                decoder: DeltaByteArrayDecoder::new(data, num_values.unwrap_or(num_levels))?,
             },
             Encoding::BYTE_STREAM_SPLIT => Decoder::ByteStreamSplit {
                 buf: data,

@@ -18,7 +18,7 @@
 use bytes::Bytes;
 
 use crate::data_type::Int32Type;
-use crate::encodings::decoding::{Decoder, DeltaBitPackDecoder};
+use crate::encodings::decoding::{Decoder, DeltaBitPackDecoder, check_delta_value_count};
 use crate::errors::{ParquetError, Result};
 
 /// Decoder for `Encoding::DELTA_BYTE_ARRAY`
@@ -33,11 +33,16 @@ pub struct DeltaByteArrayDecoder {
 
 impl DeltaByteArrayDecoder {
     /// Create a new [`DeltaByteArrayDecoder`] with the provided data page
-    pub fn new(data: Bytes) -> Result<Self> {
+    ///
+    /// gras patch: `max_values` is the page's value count (its level count when the
+    /// null count is unknown); a larger count in the data is refused before it sizes
+    /// the prefix and suffix length vectors.
+    pub fn new(data: Bytes, max_values: usize) -> Result<Self> {
         let mut prefix = DeltaBitPackDecoder::<Int32Type>::new();
         prefix.set_data(data.clone(), 0)?;
 
         let num_prefix = prefix.values_left();
+        check_delta_value_count(num_prefix, max_values, "DELTA_BYTE_ARRAY")?;
         let mut prefix_lengths = vec![0; num_prefix];
         assert_eq!(prefix.get(&mut prefix_lengths)?, num_prefix);
 
@@ -45,14 +50,14 @@ impl DeltaByteArrayDecoder {
         suffix.set_data(data.slice(prefix.get_offset()..), 0)?;
 
         let num_suffix = suffix.values_left();
-        let mut suffix_lengths = vec![0; num_suffix];
-        assert_eq!(suffix.get(&mut suffix_lengths)?, num_suffix);
-
+        // gras patch: checked before `num_suffix` sizes the suffix lengths.
         if num_prefix != num_suffix {
             return Err(general_err!(format!(
                 "inconsistent DELTA_BYTE_ARRAY lengths, prefixes: {num_prefix}, suffixes: {num_suffix}"
             )));
         }
+        let mut suffix_lengths = vec![0; num_suffix];
+        assert_eq!(suffix.get(&mut suffix_lengths)?, num_suffix);
 
         assert_eq!(prefix_lengths.len(), suffix_lengths.len());
 
@@ -134,5 +139,25 @@ impl DeltaByteArrayDecoder {
         }
         self.length_offset += to_skip;
         Ok(to_skip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // gras patch: prefix lengths declaring 2^40 values (block size 128, 4 mini blocks,
+    // first value 0) in a page of 10 values.
+    #[test]
+    fn count_larger_than_page_is_refused() {
+        let data =
+            Bytes::from_static(&[0x80, 0x01, 0x04, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00]);
+        let err = DeltaByteArrayDecoder::new(data, 10).err().unwrap();
+        assert!(
+            err.to_string().contains(
+                "DELTA_BYTE_ARRAY declares 1099511627776 values but the page has at most 10"
+            ),
+            "{err}"
+        );
     }
 }

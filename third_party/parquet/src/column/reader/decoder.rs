@@ -285,6 +285,40 @@ pub(super) fn prepare_v1_fixed_len_byte_array(
     Ok(page)
 }
 
+/// gras patch: refuses a dictionary page whose header declares more values than its
+/// bytes can hold. A PLAIN dictionary page has no nulls and stores every value in at
+/// least: 1 bit (BOOLEAN), the type's width (INT32/FLOAT 4, INT64/DOUBLE 8, INT96 12,
+/// FIXED_LEN_BYTE_ARRAY `type_length`), or a 4-byte length (BYTE_ARRAY). Without this,
+/// the count from the page header sized the dictionary's allocation unchecked (2.17 GB
+/// for doubles from an 816-byte file). A zero-width FIXED_LEN_BYTE_ARRAY dictionary
+/// can only hold one distinct value.
+pub(crate) fn check_dictionary_page_count(
+    physical_type: Type,
+    type_length: i32,
+    num_values: usize,
+    num_bytes: usize,
+) -> Result<()> {
+    let max_values = match physical_type {
+        Type::BOOLEAN => num_bytes.saturating_mul(8),
+        Type::INT32 | Type::FLOAT | Type::BYTE_ARRAY => num_bytes / 4,
+        Type::INT64 | Type::DOUBLE => num_bytes / 8,
+        Type::INT96 => num_bytes / 12,
+        Type::FIXED_LEN_BYTE_ARRAY => match usize::try_from(type_length) {
+            Ok(0) | Err(_) => 1,
+            Ok(width) => num_bytes / width,
+        },
+    };
+    if num_values > max_values {
+        return Err(general_err!(
+            "dictionary page declares {} values of type {} but has only {} bytes",
+            num_values,
+            physical_type,
+            num_bytes
+        ));
+    }
+    Ok(())
+}
+
 /// Bucket-based storage for decoder instances keyed by `Encoding`.
 ///
 /// This replaces `HashMap` lookups with direct indexing to avoid hashing overhead in the
@@ -341,6 +375,13 @@ impl<T: DataType> ColumnValueDecoder for ColumnValueDecoderImpl<T> {
             } else {
                 buf
             };
+            // gras patch: `DictDecoder::set_dict` allocates `num_values` values up front.
+            check_dictionary_page_count(
+                self.descr.physical_type(),
+                self.descr.type_length(),
+                num_values as usize,
+                buf.len(),
+            )?;
             let mut dictionary = PlainDecoder::<T>::new(self.descr.type_length());
             dictionary.set_data(buf, num_values as usize)?;
 
@@ -686,6 +727,32 @@ mod tests {
     use super::*;
     use crate::encodings::rle::RleEncoder;
     use rand::{prelude::*, rng};
+
+    // gras patch
+    #[test]
+    fn dictionary_page_count_is_bounded_by_its_bytes() {
+        let check = check_dictionary_page_count;
+        assert!(check(Type::DOUBLE, 0, 2, 16).is_ok());
+        assert!(check(Type::DOUBLE, 0, 3, 16).is_err());
+        assert!(check(Type::DOUBLE, 0, 271_000_000, 800).is_err());
+        assert!(check(Type::INT32, 0, 4, 16).is_ok());
+        assert!(check(Type::INT32, 0, 5, 16).is_err());
+        assert!(check(Type::INT96, 0, 2, 23).is_err());
+        assert!(check(Type::BOOLEAN, 0, 9, 1).is_err());
+        assert!(check(Type::BOOLEAN, 0, 8, 1).is_ok());
+        assert!(check(Type::BYTE_ARRAY, 0, 2, 8).is_ok());
+        assert!(check(Type::BYTE_ARRAY, 0, 3, 8).is_err());
+        assert!(check(Type::FIXED_LEN_BYTE_ARRAY, 3, 2, 6).is_ok());
+        assert!(check(Type::FIXED_LEN_BYTE_ARRAY, 3, 3, 6).is_err());
+        assert!(check(Type::FIXED_LEN_BYTE_ARRAY, 0, 1, 0).is_ok());
+        assert!(check(Type::FIXED_LEN_BYTE_ARRAY, 0, u32::MAX as usize, 0).is_err());
+        assert!(check(Type::DOUBLE, 0, 0, 0).is_ok());
+        let e = check(Type::DOUBLE, 0, 1_000, 24).unwrap_err().to_string();
+        assert!(
+            e.contains("declares 1000 values of type DOUBLE but has only 24 bytes"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn fixed_len_payload_validation() {
