@@ -136,7 +136,19 @@ pub enum BronzeError {
         /// What the contract accepts.
         expected: &'static str,
     },
+    /// The file declares more rows than one bronze object may hold ([`MAX_BRONZE_ROWS`]).
+    #[error("the file declares {declared} rows, more than the {MAX_BRONZE_ROWS} one bronze object may hold: split it")]
+    TooManyRows {
+        /// Rows declared by the footer's row groups.
+        declared: i64,
+    },
 }
+
+/// The most rows one bronze object may declare. Producers write hourly or daily parts of
+/// about 10^5 rows; the cap bounds what one file can make a features invocation decode
+/// (with the patched parquet reader, no data page can declare more values than its row
+/// group's rows, so no decoder buffer is sized beyond this either).
+pub const MAX_BRONZE_ROWS: i64 = 10_000_000;
 
 /// Rows of one metric that passed step 1: columnar, with series interned.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -303,9 +315,21 @@ fn decoding<T>(step: impl FnOnce() -> T) -> Result<T, BronzeError> {
 
 /// Refuses column chunks with a negative offset or size: the decoder trusts the footer's
 /// numbers and panics on those (`ColumnChunkMetaData::byte_range`), where a corrupt file
-/// must be an error. Offsets past the end of the file are the decoder's own error.
+/// must be an error. Offsets past the end of the file are the decoder's own error. Also
+/// refuses negative row counts and files declaring more than [`MAX_BRONZE_ROWS`] rows.
 fn check_chunk_ranges(meta: &ParquetMetaData) -> Result<(), BronzeError> {
+    let mut declared: i64 = 0;
     for (g, group) in meta.row_groups().iter().enumerate() {
+        if group.num_rows() < 0 {
+            return Err(BronzeError::Parquet(ParquetError::General(format!(
+                "row group {g} declares {} rows",
+                group.num_rows()
+            ))));
+        }
+        declared = declared.saturating_add(group.num_rows());
+        if declared > MAX_BRONZE_ROWS {
+            return Err(BronzeError::TooManyRows { declared });
+        }
         for (c, chunk) in group.columns().iter().enumerate() {
             let start = chunk
                 .dictionary_page_offset()
@@ -563,6 +587,11 @@ mod tests {
     /// A good two-column file with its footer written anew; with `Some(offset)` as every
     /// column chunk's data page offset (and no dictionary page offset).
     fn with_data_page_offset(offset: Option<i64>) -> Bytes {
+        with_footer(offset, None)
+    }
+
+    /// As [`with_data_page_offset`], and with `Some(rows)` as the row group's row count.
+    fn with_footer(offset: Option<i64>, num_rows: Option<i64>) -> Bytes {
         let batch = RecordBatch::try_from_iter([
             (
                 "ts",
@@ -601,10 +630,13 @@ mod tests {
                         None => c.clone(),
                     })
                     .collect();
-                g.into_builder()
-                    .set_column_metadata(columns)
-                    .build()
-                    .expect("row group")
+                let g = g.into_builder().set_column_metadata(columns);
+                match num_rows {
+                    Some(n) => g.set_num_rows(n),
+                    None => g,
+                }
+                .build()
+                .expect("row group")
             })
             .collect();
         let meta = builder.set_row_groups(groups).build();
@@ -613,6 +645,27 @@ mod tests {
             .finish()
             .expect("footer written");
         Bytes::from(out)
+    }
+
+    /// A file declaring more rows than a bronze object may hold is refused from its footer,
+    /// before any page is read; so is a negative row count.
+    #[test]
+    fn row_counts_over_the_cap_or_negative_are_refused_from_the_footer() {
+        let g = MetricId::new("G").unwrap();
+        let e = read_bronze(with_footer(None, Some(MAX_BRONZE_ROWS + 1)), &g, true).unwrap_err();
+        assert!(
+            matches!(e, BronzeError::TooManyRows { declared } if declared == MAX_BRONZE_ROWS + 1),
+            "{e}"
+        );
+        assert!(e.to_string().contains("split it"), "{e}");
+        let e = read_bronze(with_footer(None, Some(-1)), &g, true).unwrap_err();
+        assert!(
+            e.to_string().contains("row group 0 declares -1 rows"),
+            "{e}"
+        );
+        // At the cap the footer passes this check (the pages then hold 1 row, which is
+        // the reader's own business: no panic, no huge allocation).
+        let _ = read_bronze(with_footer(None, Some(MAX_BRONZE_ROWS)), &g, true);
     }
 
     /// Found by the bronze_reader fuzz target: a footer with a negative column chunk offset

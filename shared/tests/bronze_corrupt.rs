@@ -88,3 +88,16 @@ fn page_header_list_larger_than_the_chunk() {
     let e = refused("thrift-page-header-list.parquet");
     assert_says(&e, "Unexpected EOF");
 }
+
+/// Consistent in its lie: a DELTA_BYTE_ARRAY page header and its lengths both declare
+/// i32::MAX values, in a row group of 16 rows. The delta check (count <= page values)
+/// passes; the page reader refuses a page of a column without repetition holding more
+/// values than its row group has rows (the decoder would have sized 8 GiB of lengths).
+#[test]
+fn page_values_over_the_row_group_rows() {
+    let e = refused("page-values-over-rows.parquet");
+    assert_says(
+        &e,
+        "data page declares 2147483647 values but its row group has 16 rows",
+    );
+}

@@ -13,6 +13,10 @@ vendored patch fixes (third_party/parquet/PATCHES.md):
 - thrift-bool-list.parquet: the footer holds 16 unknown fields, each a list<bool>
   declaring i32::MAX elements with no data; unpatched, skipping each loops 2^31 times
   without reading input.
+- page-values-over-rows.parquet: consistent in its lie: the data page header of the
+  DELTA_BYTE_ARRAY `series_key` column and its lengths' header both declare i32::MAX
+  values, in a row group of 16 rows; refused by the page reader's check that a page of a
+  column without repetition holds at most its row group's rows.
 - thrift-page-header-list.parquet: the data page header of `value` holds an unknown
   field, a list<double> declaring i32::MAX elements; unpatched, the page header reader
   (a `Read`, without a remaining length) skipped the elements past the end of the column
@@ -171,6 +175,41 @@ def delta_count(encoding, name):
     save(name, data)
 
 
+def page_values_over_rows():
+    """DELTA_BYTE_ARRAY `series_key` whose page and lengths both declare i32::MAX values."""
+    big, n = 2**31 - 1, 16
+    table = pa.table({
+        "ts": pa.array([MS + h * 3_600_000 for h in range(n)], pa.int64()),
+        "value": pa.array([float(h % 7) for h in range(n)]),
+        "series_key": pa.array([f"store-{h % 3:04}" for h in range(n)]),
+    }, schema=pa.schema([("ts", pa.int64()), ("value", pa.float64()),
+                         pa.field("series_key", pa.string(), nullable=False)]))
+    data = write(table, use_dictionary=False, column_encoding={"series_key": "DELTA_BYTE_ARRAY"})
+    at = column_chunk(data, "series_key").data_page_offset
+    header, end = read_struct(data, at)
+    assert field(header, 1) == 0, "not a data page"
+    size = field(header, 2)
+    assert size == field(header, 3)
+    page = bytearray(data[end:end + size])
+    lengths = bytes([0x80, 0x01, 0x04]) + uleb(n)
+    assert page.startswith(lengths), "lengths header not at the start of the page"
+    page[3:3 + len(uleb(n))] = b""
+    page[3:3] = uleb(big)
+    page_header = set_field(field(header, 5), 1, big)
+    # Keep the column chunk's layout: the header grows (its count), so the page data loses
+    # as many bytes from its end, and what the lengths' count grows by as well (the end
+    # is read only after the counts were checked). Sizes stay one-byte varints.
+    header_grow = len(write_struct(set_field(header, 5, page_header))) - (end - at)
+    new_size = size - header_grow
+    assert 0 < new_size < 128 and size < 128
+    page = page[:new_size]
+    header = set_field(set_field(set_field(header, 5, page_header), 2, new_size), 3, new_size)
+    new = write_struct(header)
+    assert len(new) + new_size == (end - at) + size, "layout changed"
+    data[at:end + size] = new + page
+    save("page-values-over-rows.parquet", data)
+
+
 def dictionary_count():
     """INT96 `ts` with a dictionary page that declares i32::MAX values."""
     ts = pa.array([T0 + dt.timedelta(hours=h % 5) for h in range(N)], pa.timestamp("ns"))
@@ -238,5 +277,6 @@ if __name__ == "__main__":
     delta_count("DELTA_BYTE_ARRAY", "delta-byte-array-count.parquet")
     delta_count("DELTA_LENGTH_BYTE_ARRAY", "delta-length-byte-array-count.parquet")
     dictionary_count()
+    page_values_over_rows()
     thrift_bool_list()
     thrift_page_header_list()

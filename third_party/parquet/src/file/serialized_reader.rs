@@ -622,6 +622,10 @@ pub struct SerializedPageReader<R: ChunkReader> {
     state: SerializedPageReaderState,
 
     context: SerializedPageReaderContext,
+
+    /// gras patch: the most values a data page of this chunk can hold (the row group's
+    /// rows, for a column without repetition); `None` for repeated columns.
+    max_page_values: Option<usize>,
 }
 
 impl<R: ChunkReader> SerializedPageReader<R> {
@@ -725,6 +729,7 @@ impl<R: ChunkReader> SerializedPageReader<R> {
             state,
             physical_type: meta.column_type(),
             context,
+            max_page_values: (meta.column_descr().max_rep_level() == 0).then_some(total_rows),
         })
     }
 
@@ -1074,6 +1079,20 @@ impl<R: ChunkReader> PageReader for SerializedPageReader<R> {
                 }
             };
 
+            // gras patch: in a column without repetition every value is one row, so a data
+            // page cannot hold more values than its row group has rows. The decoders size
+            // buffers by the page's count (4 bytes per declared delta length, up front):
+            // a page declaring 2^31 empty strings in a row group of 64 rows is refused
+            // here instead of allocating 8 GiB.
+            if let Some(max) = self.max_page_values {
+                if page.is_data_page() && page.num_values() as usize > max {
+                    return Err(general_err!(
+                        "data page declares {} values but its row group has {} rows",
+                        page.num_values(),
+                        max
+                    ));
+                }
+            }
             return Ok(Some(page));
         }
     }
