@@ -153,14 +153,25 @@ def set_field(fields, fid, value):
 
 # -- The files. --
 
-def delta_count(encoding, name):
-    """`series_key` with `encoding`; the lengths' header declares 2^50 values."""
-    table = pa.table({
-        "ts": pa.array([MS + h * 3_600_000 for h in range(N)], pa.int64()),
-        "value": pa.array([float(h % 7) for h in range(N)]),
-        "series_key": pa.array([f"store-{h % 3:04}" for h in range(N)]),
+def series_table(n):
+    """`n` hourly rows with a required `series_key` string column."""
+    return pa.table({
+        "ts": pa.array([MS + h * 3_600_000 for h in range(n)], pa.int64()),
+        "value": pa.array([float(h % 7) for h in range(n)]),
+        "series_key": pa.array([f"store-{h % 3:04}" for h in range(n)]),
     }, schema=pa.schema([("ts", pa.int64()), ("value", pa.float64()),
                          pa.field("series_key", pa.string(), nullable=False)]))
+
+
+def tiny_table():
+    """Four hourly rows of `ts` and `value`."""
+    return pa.table({"ts": pa.array([MS + h * 3_600_000 for h in range(4)], pa.int64()),
+                     "value": pa.array([1.0, 2.0, 3.0, 4.0])})
+
+
+def delta_count(encoding, name):
+    """`series_key` with `encoding`; the lengths' header declares 2^50 values."""
+    table = series_table(N)
     data = write(table, use_dictionary=False, column_encoding={"series_key": encoding})
     start = column_chunk(data, "series_key").data_page_offset
     # The page data of a required column starts with the DELTA_BINARY_PACKED header of
@@ -178,12 +189,7 @@ def delta_count(encoding, name):
 def page_values_over_rows():
     """DELTA_BYTE_ARRAY `series_key` whose page and lengths both declare i32::MAX values."""
     big, n = 2**31 - 1, 16
-    table = pa.table({
-        "ts": pa.array([MS + h * 3_600_000 for h in range(n)], pa.int64()),
-        "value": pa.array([float(h % 7) for h in range(n)]),
-        "series_key": pa.array([f"store-{h % 3:04}" for h in range(n)]),
-    }, schema=pa.schema([("ts", pa.int64()), ("value", pa.float64()),
-                         pa.field("series_key", pa.string(), nullable=False)]))
+    table = series_table(n)
     data = write(table, use_dictionary=False, column_encoding={"series_key": "DELTA_BYTE_ARRAY"})
     at = column_chunk(data, "series_key").data_page_offset
     header, end = read_struct(data, at)
@@ -236,8 +242,7 @@ def dictionary_count():
 
 def thrift_page_header_list():
     """The data page header of `value` gets an unknown list<double> of i32::MAX elements."""
-    table = pa.table({"ts": pa.array([MS + h * 3_600_000 for h in range(4)], pa.int64()),
-                      "value": pa.array([1.0, 2.0, 3.0, 4.0])})
+    table = tiny_table()
     data = write(table, use_dictionary=False)
     at = column_chunk(data, "value").data_page_offset
     header, end = read_struct(data, at)
@@ -258,8 +263,7 @@ def thrift_page_header_list():
 
 def thrift_bool_list():
     """A footer with 16 unknown fields, each a list<bool> declaring i32::MAX elements."""
-    table = pa.table({"ts": pa.array([MS + h * 3_600_000 for h in range(4)], pa.int64()),
-                      "value": pa.array([1.0, 2.0, 3.0, 4.0])})
+    table = tiny_table()
     data = write(table)
     footer_len = struct.unpack("<I", data[-8:-4])[0]
     footer = data[-8 - footer_len:-8]
