@@ -101,3 +101,14 @@ fn page_values_over_the_row_group_rows() {
         "data page declares 2147483647 values but its row group has 16 rows",
     );
 }
+
+/// Found by the fuzzer after the patches above (kept as it was found, 624 bytes): a schema
+/// element declaring about 671 million children. The count sized the children's vector
+/// before any child was read (a 5 GiB allocation, refused by the fuzzer's memory limit;
+/// a Lambda without that much memory aborts); now a group cannot declare more children
+/// than schema elements follow it.
+#[test]
+fn schema_children_count_larger_than_the_schema() {
+    let e = refused("schema-children-count.parquet");
+    assert_says(&e, "children but only");
+}

@@ -1532,7 +1532,20 @@ fn schema_from_array_helper(
         Some(n) => {
             let repetition = element.repetition_type;
 
-            let mut fields = Vec::with_capacity(usize::try_from(n)?);
+            // gras patch: every child is one schema element at least, so a group cannot
+            // declare more children than elements follow it; the count (up to 2^31 - 1)
+            // sized the vector before any child was read (5 GiB from a 624-byte file).
+            let children = usize::try_from(n)?;
+            let following = num_elements.saturating_sub(index + 1);
+            if children > following {
+                return Err(general_err!(
+                    "schema element {} declares {} children but only {} elements follow",
+                    index,
+                    children,
+                    following
+                ));
+            }
+            let mut fields = Vec::with_capacity(children);
             let mut next_index = index + 1;
             for _ in 0..n {
                 let child_result = schema_from_array_helper(elements, num_elements, next_index)?;
