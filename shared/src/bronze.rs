@@ -238,7 +238,7 @@ pub fn read_bronze(
     configured: bool,
 ) -> Result<BronzeFile, BronzeError> {
     let builder = decoding(|| ParquetRecordBatchReaderBuilder::try_new(body))??;
-    check_chunk_ranges(builder.metadata())?;
+    check_footer(builder.metadata())?;
     let schema = builder.schema().clone();
     let find = |name: &str| schema.fields().iter().position(|f| f.name() == name);
     let ts_idx = find(bronze_col::TS).ok_or(BronzeError::MissingColumn(bronze_col::TS))?;
@@ -317,7 +317,7 @@ fn decoding<T>(step: impl FnOnce() -> T) -> Result<T, BronzeError> {
 /// numbers and panics on those (`ColumnChunkMetaData::byte_range`), where a corrupt file
 /// must be an error. Offsets past the end of the file are the decoder's own error. Also
 /// refuses negative row counts and files declaring more than [`MAX_BRONZE_ROWS`] rows.
-fn check_chunk_ranges(meta: &ParquetMetaData) -> Result<(), BronzeError> {
+fn check_footer(meta: &ParquetMetaData) -> Result<(), BronzeError> {
     let mut declared: i64 = 0;
     for (g, group) in meta.row_groups().iter().enumerate() {
         if group.num_rows() < 0 {
@@ -665,7 +665,11 @@ mod tests {
         );
         // At the cap the footer passes this check (the pages then hold 1 row, which is
         // the reader's own business: no panic, no huge allocation).
-        let _ = read_bronze(with_footer(None, Some(MAX_BRONZE_ROWS)), &g, true);
+        let at_cap = read_bronze(with_footer(None, Some(MAX_BRONZE_ROWS)), &g, true);
+        assert!(
+            !matches!(at_cap, Err(BronzeError::TooManyRows { .. })),
+            "{at_cap:?}"
+        );
     }
 
     /// Found by the bronze_reader fuzz target: a footer with a negative column chunk offset

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::codec::{self, CodecError};
 use super::table::{
@@ -258,22 +258,28 @@ fn read_query(conn: &Connection, table: &TableSpec, q: &Query) -> Result<Page, T
     })
 }
 
+/// The item under `(t, pk, sk)`, decoded straight from SQLite's buffer; for reads on a
+/// reader connection and inside a write transaction alike.
+fn read_item(conn: &Connection, t: &str, pk: &str, sk: &str) -> Result<Option<Item>, SqlErr> {
+    let mut stmt = conn
+        .prepare_cached("SELECT body FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3")
+        .map_err(SqlErr::Sql)?;
+    let mut rows = stmt.query(params![t, pk, sk]).map_err(SqlErr::Sql)?;
+    match rows.next().map_err(SqlErr::Sql)? {
+        None => Ok(None),
+        Some(row) => {
+            let body = body_bytes(row, 0).map_err(SqlErr::Sql)?;
+            codec::decode(body).map(Some).map_err(SqlErr::Codec)
+        }
+    }
+}
+
 struct TxKv<'a>(&'a rusqlite::Transaction<'a>);
 
 impl KvCore for TxKv<'_> {
     type Err = SqlErr;
     fn kv_get(&mut self, t: &str, pk: &str, sk: &str) -> Result<Option<Item>, SqlErr> {
-        let body: Option<Vec<u8>> = self
-            .0
-            .query_row(
-                "SELECT body FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3",
-                params![t, pk, sk],
-                |r| body_bytes(r, 0).map(<[u8]>::to_vec),
-            )
-            .optional()
-            .map_err(SqlErr::Sql)?;
-        body.map(|b| codec::decode(&b).map_err(SqlErr::Codec))
-            .transpose()
+        read_item(self.0, t, pk, sk)
     }
     fn kv_put(&mut self, t: &str, pk: &str, sk: &str, item: &Item) -> Result<(), SqlErr> {
         let body = codec::encode(item);
@@ -302,15 +308,12 @@ impl KvCore for TxKv<'_> {
             "SELECT sk, body FROM items WHERE tbl=?1 AND pk=?2 ORDER BY sk DESC"
         };
         let mut stmt = self.0.prepare_cached(sql).map_err(SqlErr::Sql)?;
-        let rows = stmt
-            .query_map(params![t, pk], |r| {
-                Ok((r.get::<_, String>(0)?, body_bytes(r, 1)?.to_vec()))
-            })
-            .map_err(SqlErr::Sql)?;
+        let mut rows = stmt.query(params![t, pk]).map_err(SqlErr::Sql)?;
         let mut out = Vec::new();
-        for row in rows {
-            let (sk, body) = row.map_err(SqlErr::Sql)?;
-            out.push((sk, codec::decode(&body).map_err(SqlErr::Codec)?));
+        while let Some(row) = rows.next().map_err(SqlErr::Sql)? {
+            let sk: String = row.get(0).map_err(SqlErr::Sql)?;
+            let body = body_bytes(row, 1).map_err(SqlErr::Sql)?;
+            out.push((sk, codec::decode(body).map_err(SqlErr::Codec)?));
         }
         Ok(out)
     }
@@ -321,17 +324,7 @@ impl TableStore for SqliteTableStore {
     async fn get(&self, table: &TableSpec, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
         let (t, pk, sk) = (table.name, pk.to_string(), sk.to_string());
         self.with_reader(t, move |conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT body FROM items WHERE tbl=?1 AND pk=?2 AND sk=?3")
-                .map_err(|e| backend(t, e))?;
-            let mut rows = stmt.query(params![t, pk, sk]).map_err(|e| backend(t, e))?;
-            match rows.next().map_err(|e| backend(t, e))? {
-                None => Ok(None),
-                Some(row) => {
-                    let body = body_bytes(row, 0).map_err(|e| backend(t, e))?;
-                    codec::decode(body).map(Some).map_err(|e| corrupt(t, e))
-                }
-            }
+            read_item(conn, t, &pk, &sk).map_err(map_err(t))
         })
         .await
     }
@@ -454,27 +447,20 @@ mod tests {
                 [],
             )
             .unwrap();
-        let err = store.get(&T, "p", "a").await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TableError::Backend {
-                    retryable: false,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        let err = store.query(&T, &Query::all("p")).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TableError::Backend {
-                    retryable: false,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        for err in [
+            store.get(&T, "p", "a").await.unwrap_err(),
+            store.query(&T, &Query::all("p")).await.unwrap_err(),
+        ] {
+            assert!(
+                matches!(
+                    err,
+                    TableError::Backend {
+                        retryable: false,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
     }
 }
