@@ -71,7 +71,7 @@ pub fn detect(rows: &SilverRows, forecasts: &HashMap<(String, i64), Prediction>)
         if rows.is_imputed[i] {
             continue;
         }
-        let f = forecasts.get(&(rows.series_key[i].clone(), rows.ts_us[i]));
+        let f = forecasts.get(&(rows.series_key[i].to_string(), rows.ts_us[i]));
         let outside = f.is_some_and(|p| value < p.lower || value > p.upper);
         let kind = match (outside, rows.is_outlier[i]) {
             (true, true) => AlertKind::OutsideIntervalAndOutlier,
@@ -83,8 +83,8 @@ pub fn detect(rows: &SilverRows, forecasts: &HashMap<(String, i64), Prediction>)
             continue;
         };
         out.push(Alert {
-            metric_id: rows.metric_id[i].clone(),
-            series_key: rows.series_key[i].clone(),
+            metric_id: rows.metric_id[i].to_string(),
+            series_key: rows.series_key[i].to_string(),
             ts: ts.to_rfc3339_opts(SecondsFormat::Secs, true),
             value,
             expected: f.map(|p| p.value),

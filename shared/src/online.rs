@@ -48,8 +48,14 @@ pub fn item(rows: &SilverRows, i: usize, now: DateTime<Utc>) -> Item {
         attr::PK.into(),
         Attr::S(pk(&rows.metric_id[i], &rows.series_key[i])),
     );
-    it.insert(col::METRIC_ID.into(), Attr::S(rows.metric_id[i].clone()));
-    it.insert(col::SERIES_KEY.into(), Attr::S(rows.series_key[i].clone()));
+    it.insert(
+        col::METRIC_ID.into(),
+        Attr::S(rows.metric_id[i].to_string()),
+    );
+    it.insert(
+        col::SERIES_KEY.into(),
+        Attr::S(rows.series_key[i].to_string()),
+    );
     it.insert(attr::TS.into(), Attr::S(rfc3339_us(rows.ts_us[i])));
     it.insert(col::VALUE.into(), Attr::opt_n(rows.value[i]));
     it.insert(col::IS_IMPUTED.into(), Attr::Bool(rows.is_imputed[i]));

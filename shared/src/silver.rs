@@ -8,6 +8,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
+use arrow_buffer::BooleanBuffer;
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -55,25 +56,37 @@ pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Builds a record batch with the silver schema from rows.
+/// Builds a record batch with the silver schema from rows (one pass per column, no copies
+/// of the row vectors).
 pub fn to_batch(rows: &SilverRows) -> Result<RecordBatch, SilverError> {
+    let floats = |c: &[Option<f64>]| Arc::new(c.iter().copied().collect::<Float64Array>());
+    let bools = |c: &[bool]| {
+        Arc::new(BooleanArray::new(
+            c.iter().copied().collect::<BooleanBuffer>(),
+            None,
+        ))
+    };
+    let ints = |c: &[i32]| Arc::new(Int32Array::from_iter_values(c.iter().copied()));
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(&rows.metric_id)),
-        Arc::new(StringArray::from_iter_values(&rows.series_key)),
-        Arc::new(TimestampMicrosecondArray::from(rows.ts_us.clone()).with_timezone("UTC")),
-        Arc::new(Float64Array::from(rows.value.clone())),
-        Arc::new(BooleanArray::from(rows.is_imputed.clone())),
-        Arc::new(Int32Array::from(rows.hour.clone())),
-        Arc::new(Int32Array::from(rows.day_of_week.clone())),
-        Arc::new(BooleanArray::from(rows.is_weekend.clone())),
-        Arc::new(BooleanArray::from(rows.is_holiday.clone())),
+        Arc::new(StringArray::from_iter_values(
+            rows.metric_id.iter().map(|s| &**s),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.series_key.iter().map(|s| &**s),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(rows.ts_us.iter().copied())
+                .with_timezone("UTC"),
+        ),
+        floats(&rows.value),
+        bools(&rows.is_imputed),
+        ints(&rows.hour),
+        ints(&rows.day_of_week),
+        bools(&rows.is_weekend),
+        bools(&rows.is_holiday),
     ];
-    cols.extend(
-        rows.floats
-            .iter()
-            .map(|c| Arc::new(Float64Array::from(c.clone())) as ArrayRef),
-    );
-    cols.push(Arc::new(BooleanArray::from(rows.is_outlier.clone())));
+    cols.extend(rows.floats.iter().map(|c| floats(c) as ArrayRef));
+    cols.push(bools(&rows.is_outlier));
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
 
@@ -113,10 +126,22 @@ pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
             )));
         }
         let c = |i: usize| batch.column(i);
+        // Consecutive equal strings share one allocation (rows come grouped by series).
         let strings = |a: &ArrayRef| {
+            let mut prev: Option<Arc<str>> = None;
             a.as_string::<i32>()
                 .iter()
-                .map(|s| s.unwrap_or_default().to_string())
+                .map(|s| {
+                    let s = s.unwrap_or_default();
+                    match &prev {
+                        Some(p) if &**p == s => Arc::clone(p),
+                        _ => {
+                            let p: Arc<str> = Arc::from(s);
+                            prev = Some(Arc::clone(&p));
+                            p
+                        }
+                    }
+                })
                 .collect::<Vec<_>>()
         };
         let bools = |a: &ArrayRef| {

@@ -39,6 +39,8 @@ const DAY_NS: i64 = 24 * HOUR_NS;
 const LOOKBACK_DAYS: i64 = 8;
 /// Objects fetched and decoded at once.
 const FETCH_CONCURRENCY: usize = 8;
+/// Silver partitions written to the lake at once.
+const WRITE_CONCURRENCY: usize = 8;
 
 /// Errors of the feature engine, classified for the edge.
 #[derive(Debug, thiserror::Error)]
@@ -270,9 +272,7 @@ struct MetricOutput {
 /// split over the available cores; rows come in series key order whatever the split.
 fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> MetricOutput {
     let series: Vec<(&SeriesKey, &(i64, i64))> = input.extents.iter().collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let threads = worker_threads();
     if threads < 2 || series.len() < 2 * threads {
         return compute_series(input, &series, emit_from, emit_to);
     }
@@ -345,6 +345,54 @@ fn compute_series(
         }
     }
     MetricOutput { partitions, newest }
+}
+
+/// Encodes the partitions of `dates` as silver Parquet, split over the available cores;
+/// `None` for a date without rows (its partition is deleted). Same order as `dates`.
+fn encode_partitions(
+    out: &MetricOutput,
+    dates: &[NaiveDate],
+) -> Result<Vec<Option<Bytes>>, SilverError> {
+    let encode = |d: &NaiveDate| -> Result<Option<Bytes>, SilverError> {
+        match out.partitions.get(d) {
+            Some(rows) if !rows.is_empty() => silver::write_parquet(rows).map(Some),
+            _ => Ok(None),
+        }
+    };
+    let threads = worker_threads().min(dates.len());
+    if threads < 2 {
+        return dates.iter().map(encode).collect();
+    }
+    // Interleaved so that every thread gets partitions from the whole range.
+    type Encoded = (usize, Result<Option<Bytes>, SilverError>);
+    let parts: Vec<Vec<Encoded>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (t..dates.len())
+                        .step_by(threads)
+                        .map(|i| (i, encode(&dates[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut bodies: Vec<Option<Bytes>> = vec![None; dates.len()];
+    for (i, body) in parts.into_iter().flatten() {
+        bodies[i] = body?;
+    }
+    Ok(bodies)
+}
+
+/// Threads for the CPU-bound steps: the available cores, at most 8.
+fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
 }
 
 fn day_start(d: NaiveDate) -> i64 {
@@ -798,7 +846,7 @@ impl FeatureEngine {
                 observed,
                 extents,
             };
-            compute_metric(&input, emit_from, emit_to)
+            Arc::new(compute_metric(&input, emit_from, emit_to))
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
@@ -812,21 +860,30 @@ impl FeatureEngine {
         &self,
         metric: &MetricId,
         dates: &[NaiveDate],
-        out: &MetricOutput,
+        out: &Arc<MetricOutput>,
         force: bool,
     ) -> Result<Written, FeaturesError> {
         let mut written = BTreeSet::new();
-        for &d in dates {
-            let key = contract::silver_key(metric, d);
-            match out.partitions.get(&d) {
-                Some(rows) if !rows.is_empty() => {
-                    let body = silver::write_parquet(rows)?;
-                    self.stores.blobs.put(&key, body).await?;
+        // Encode every partition first, on all cores, off the async threads.
+        let bodies = {
+            let out = Arc::clone(out);
+            let dates = dates.to_vec();
+            tokio::task::spawn_blocking(move || encode_partitions(&out, &dates))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+        };
+        stream::iter(dates.iter().zip(bodies))
+            .map(|(&d, body)| async move {
+                let key = contract::silver_key(metric, d);
+                match body {
+                    Some(body) => self.stores.blobs.put(&key, body).await,
+                    None => self.stores.blobs.delete(&key).await,
                 }
-                _ => self.stores.blobs.delete(&key).await?,
-            }
-            written.insert((metric.clone(), d));
-        }
+            })
+            .buffered(WRITE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        written.extend(dates.iter().map(|&d| (metric.clone(), d)));
         let now = (self.clock)();
         let mut online = 0;
         for &(date, i) in &out.newest {
@@ -1065,7 +1122,7 @@ impl FeatureEngine {
                     extents: extents.clone(),
                 };
                 (
-                    compute_metric(&input, i64::MIN / 2, i64::MAX / 2),
+                    Arc::new(compute_metric(&input, i64::MIN / 2, i64::MAX / 2)),
                     extents,
                     agg.duplicates,
                 )

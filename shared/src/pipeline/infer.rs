@@ -302,9 +302,9 @@ impl Inferencer {
                 continue;
             };
             let mut forecasts = HashMap::new();
-            let series: BTreeSet<&String> = rows.series_key.iter().collect();
+            let series: BTreeSet<&str> = rows.series_key.iter().map(|s| &**s).collect();
             for s in series {
-                let Ok(key) = SeriesKey::new(s.clone()) else {
+                let Ok(key) = SeriesKey::new(s) else {
                     continue;
                 };
                 let q = Query {
@@ -313,7 +313,7 @@ impl Inferencer {
                 };
                 for item in query_all(&*self.stores.tables, &PREDICTIONS, &q).await? {
                     if let Some(p) = Prediction::from_item(&item) {
-                        forecasts.insert((s.clone(), p.ts.timestamp_micros()), p);
+                        forecasts.insert((s.to_string(), p.ts.timestamp_micros()), p);
                     }
                 }
             }
@@ -321,7 +321,7 @@ impl Inferencer {
                 let (Some(actual), false) = (rows.value[i], rows.is_imputed[i]) else {
                     continue;
                 };
-                if let Some(p) = forecasts.get(&(rows.series_key[i].clone(), rows.ts_us[i])) {
+                if let Some(p) = forecasts.get(&(rows.series_key[i].to_string(), rows.ts_us[i])) {
                     let lag_168h = rows.floats[2][i];
                     scored.push((
                         p.model_version.clone(),

@@ -296,7 +296,7 @@ pub async fn load_history(
         let rows = silver::read_parquet(stores.blobs.get(&meta.key).await?)?;
         for i in 0..rows.len() {
             by_series
-                .entry(rows.series_key[i].clone())
+                .entry(rows.series_key[i].to_string())
                 .or_default()
                 .push((rows.ts_us[i], rows.value[i]));
         }
