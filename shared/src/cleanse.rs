@@ -39,78 +39,145 @@ pub fn bucket_of(ts_ns: i64, width_ns: i64) -> i64 {
 
 /// Steps 2 and 3: drops exact duplicates, buckets, and combines each bucket's rows.
 pub fn aggregate(rows: &BronzeRows, width_ns: i64, aggregation: Aggregation) -> Aggregated {
-    // Sort row indices by (series key, ts, value): duplicates become adjacent and every
-    // bucket's rows are in a canonical order.
-    // Packed sort keys (contiguous, compared without indirection); the value's bits are
-    // mapped so that integer order is `f64::total_cmp` order.
-    let key_rank = rank_keys(&rows.keys);
-    let mut packed: Vec<(u32, i64, u64, u32)> = (0..rows.len())
-        .map(|i| {
-            (
-                key_rank[rows.series[i] as usize],
-                rows.ts[i],
-                total_order_bits(rows.value[i]),
-                i as u32,
-            )
+    aggregate_on(rows, width_ns, aggregation, 1)
+}
+
+/// [`aggregate`] on up to `threads` threads: the series are split into contiguous ranges of
+/// key order with about equal rows, each range is sorted and combined on its own thread,
+/// and the results are concatenated in key order. The result does not depend on `threads`.
+pub fn aggregate_on(
+    rows: &BronzeRows,
+    width_ns: i64,
+    aggregation: Aggregation,
+    threads: usize,
+) -> Aggregated {
+    // Order the rows by (series rank, ts, value) so that duplicates become adjacent and
+    // every bucket's rows are in a canonical order: a counting sort by rank into one
+    // array, then each series' (ts, value) pairs sorted on their own (already sorted when
+    // the files were concatenated in time order, which the sort detects in one pass). The
+    // value's bits are mapped so that integer order is `f64::total_cmp` order (and back:
+    // the value is read from its key).
+    let (key_rank, by_rank) = rank_keys(&rows.keys);
+    let ranks = rows.keys.len();
+    let mut start = vec![0usize; ranks + 1];
+    for &sid in &rows.series {
+        start[key_rank[sid as usize] as usize + 1] += 1;
+    }
+    for k in 1..start.len() {
+        start[k] += start[k - 1];
+    }
+    let mut cursor = start.clone();
+    let mut packed: Vec<(i64, u64)> = vec![(0, 0); rows.len()];
+    for i in 0..rows.len() {
+        let c = &mut cursor[key_rank[rows.series[i] as usize] as usize];
+        packed[*c] = (rows.ts[i], total_order_bits(rows.value[i]));
+        *c += 1;
+    }
+    drop(cursor);
+
+    // Contiguous rank ranges of about equal rows, one per thread.
+    let threads = threads.clamp(1, 8);
+    let target = rows.len().div_ceil(threads).max(1);
+    let mut bounds = vec![0usize];
+    for r in 1..ranks {
+        if start[r] - start[*bounds.last().unwrap_or(&0)] >= target && bounds.len() < threads {
+            bounds.push(r);
+        }
+    }
+    bounds.push(ranks);
+    let mut slices = Vec::with_capacity(bounds.len());
+    let mut rest: &mut [(i64, u64)] = &mut packed;
+    for w in bounds.windows(2) {
+        let (head, tail) = rest.split_at_mut(start[w[1]] - start[w[0]]);
+        slices.push((w[0], w[1], head));
+        rest = tail;
+    }
+    let run = |(lo, hi, slice): (usize, usize, &mut [(i64, u64)])| {
+        let base = start[lo];
+        let mut out = Aggregated::default();
+        for r in lo..hi {
+            let series = &mut slice[start[r] - base..start[r + 1] - base];
+            series.sort_unstable();
+            let key = &rows.keys[by_rank[r]];
+            combine_series(key, series, width_ns, aggregation, &mut out);
+        }
+        out
+    };
+    let parts: Vec<Aggregated> = if slices.len() < 2 {
+        slices.into_iter().map(run).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = slices
+                .into_iter()
+                .map(|s| scope.spawn(move || run(s)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
         })
-        .collect();
-    packed.sort_unstable();
-    let order: Vec<u32> = packed.into_iter().map(|p| p.3).collect();
-
+    };
     let mut out = Aggregated::default();
-    let mut current: Option<u32> = None;
-    let mut prev: Option<usize> = None;
-    // Accumulator of the open bucket.
-    let mut bucket = i64::MIN;
-    let (mut sum, mut count, mut last) = (0.0f64, 0u64, 0.0f64);
+    for mut p in parts {
+        out.series.append(&mut p.series);
+        out.duplicates += p.duplicates;
+    }
+    out
+}
 
-    let flush = |out: &mut Aggregated, bucket: i64, sum: f64, count: u64, last: f64| {
+/// Steps 2 and 3 for one series whose rows `sorted` are (ts, value bits) in ascending
+/// order: appends its buckets to `out` (nothing when it has no rows) and counts duplicates.
+fn combine_series(
+    key: &SeriesKey,
+    sorted: &[(i64, u64)],
+    width_ns: i64,
+    aggregation: Aggregation,
+    out: &mut Aggregated,
+) {
+    if sorted.is_empty() {
+        return;
+    }
+    let mut s = SeriesBuckets {
+        key: key.clone(),
+        buckets: Vec::new(),
+        values: Vec::new(),
+    };
+    let mut flush = |bucket: i64, sum: f64, count: u64, last: f64| {
         if count == 0 {
             return;
         }
-        let v = match aggregation {
+        s.buckets.push(bucket);
+        s.values.push(match aggregation {
             Aggregation::Sum => sum,
             Aggregation::Mean => sum / count as f64,
             Aggregation::Last => last,
-        };
-        if let Some(s) = out.series.last_mut() {
-            s.buckets.push(bucket);
-            s.values.push(v);
-        }
+        });
     };
-
-    for &r in &order {
-        let r = r as usize;
-        let sid = rows.series[r];
-        if let Some(p) = prev {
-            if rows.series[p] == sid && rows.ts[p] == rows.ts[r] && rows.value[p] == rows.value[r] {
-                out.duplicates += 1;
-                continue;
-            }
+    let mut prev: Option<(i64, u64)> = None;
+    // Accumulator of the open bucket.
+    let mut bucket = bucket_of(sorted[0].0, width_ns);
+    let (mut sum, mut count, mut last) = (0.0f64, 0u64, 0.0f64);
+    for &row in sorted {
+        if prev == Some(row) {
+            out.duplicates += 1;
+            continue;
         }
-        prev = Some(r);
-        let b = bucket_of(rows.ts[r], width_ns);
-        if current != Some(sid) {
-            flush(&mut out, bucket, sum, count, last);
-            out.series.push(SeriesBuckets {
-                key: rows.keys[sid as usize].clone(),
-                buckets: Vec::new(),
-                values: Vec::new(),
-            });
-            current = Some(sid);
-            (bucket, sum, count) = (b, 0.0, 0);
-        } else if b != bucket {
-            flush(&mut out, bucket, sum, count, last);
+        prev = Some(row);
+        let (ts, bits) = row;
+        let value = from_total_order_bits(bits);
+        let b = bucket_of(ts, width_ns);
+        if b != bucket {
+            flush(bucket, sum, count, last);
             (bucket, sum, count) = (b, 0.0, 0);
         }
-        sum += rows.value[r];
+        sum += value;
         count += 1;
         // Rows are in (ts, value) order, so the last one has the greatest ts and, among
         // equal ts, the greatest value: exactly the `last` rule.
-        last = rows.value[r];
+        last = value;
     }
-    flush(&mut out, bucket, sum, count, last);
-    out
+    flush(bucket, sum, count, last);
+    out.series.push(s);
 }
 
 /// Bits of `v` whose unsigned order is the order of [`f64::total_cmp`].
@@ -123,14 +190,24 @@ fn total_order_bits(v: f64) -> u64 {
     }
 }
 
-fn rank_keys(keys: &[SeriesKey]) -> Vec<u32> {
+/// The inverse of [`total_order_bits`].
+fn from_total_order_bits(b: u64) -> f64 {
+    if b >> 63 == 1 {
+        f64::from_bits(b & !(1 << 63))
+    } else {
+        f64::from_bits(!b)
+    }
+}
+
+/// Each key's rank in key order, and the key index of each rank.
+fn rank_keys(keys: &[SeriesKey]) -> (Vec<u32>, Vec<usize>) {
     let mut idx: Vec<usize> = (0..keys.len()).collect();
     idx.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
     let mut rank = vec![0u32; keys.len()];
     for (r, &i) in idx.iter().enumerate() {
         rank[i] = r as u32;
     }
-    rank
+    (rank, idx)
 }
 
 /// A dense stretch of one series' timeline after step 4.
@@ -354,5 +431,45 @@ mod tests {
         let t = timeline(&o, (10 * H, 14 * H), 12 * H, 13 * H, H);
         assert_eq!(t.values, vec![Some(12.0), Some(13.0)]);
         assert_eq!(t.imputed, vec![true, true]);
+    }
+
+    #[test]
+    fn total_order_bits_round_trip() {
+        for v in [0.0, -0.0, 1.5, -1.5, f64::MAX, f64::MIN, 1e-310, -1e-310] {
+            assert_eq!(
+                from_total_order_bits(total_order_bits(v)).to_bits(),
+                v.to_bits()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Splitting the series over threads changes nothing: same series, buckets, values
+        /// (to the bit) and duplicate count for any number of threads.
+        #[test]
+        fn aggregation_on_threads_equals_one_thread(
+            data in proptest::collection::vec(
+                (0usize..9, 0i64..40, proptest::sample::select(vec![0.0, 1.0, 2.5, -3.0, 0.1])),
+                0..300),
+            threads in 1usize..6,
+            agg in proptest::sample::select(vec![Aggregation::Sum, Aggregation::Mean, Aggregation::Last]),
+        ) {
+            let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+            let data: Vec<(&str, i64, f64)> = data
+                .iter()
+                .map(|&(k, t, v)| (names[k], t * 900_000_000_000, v))
+                .collect();
+            let r = rows(&data);
+            let one = aggregate(&r, H, agg);
+            let many = aggregate_on(&r, H, agg, threads);
+            proptest::prop_assert_eq!(one.duplicates, many.duplicates);
+            proptest::prop_assert_eq!(one.series.len(), many.series.len());
+            for (a, b) in one.series.iter().zip(&many.series) {
+                proptest::prop_assert_eq!(&a.key, &b.key);
+                proptest::prop_assert_eq!(&a.buckets, &b.buckets);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(bits(&a.values), bits(&b.values));
+            }
+        }
     }
 }

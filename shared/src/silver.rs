@@ -15,6 +15,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::contract::silver_col as col;
 use crate::features::SilverRows;
@@ -59,46 +60,83 @@ pub fn schema() -> SchemaRef {
 /// Builds a record batch with the silver schema from rows (one pass per column, no copies
 /// of the row vectors).
 pub fn to_batch(rows: &SilverRows) -> Result<RecordBatch, SilverError> {
-    let floats = |c: &[Option<f64>]| Arc::new(c.iter().copied().collect::<Float64Array>());
-    let bools = |c: &[bool]| {
+    to_batch_chunks(&[rows])
+}
+
+/// [`to_batch`] of the concatenation of `chunks`, in order (without concatenating them).
+pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverError> {
+    let floats = |f: &dyn Fn(&SilverRows) -> &[Option<f64>]| -> ArrayRef {
+        Arc::new(
+            chunks
+                .iter()
+                .flat_map(|c| f(c).iter().copied())
+                .collect::<Float64Array>(),
+        )
+    };
+    let bools = |f: &dyn Fn(&SilverRows) -> &[bool]| -> ArrayRef {
         Arc::new(BooleanArray::new(
-            c.iter().copied().collect::<BooleanBuffer>(),
+            chunks
+                .iter()
+                .flat_map(|c| f(c).iter().copied())
+                .collect::<BooleanBuffer>(),
             None,
         ))
     };
-    let ints = |c: &[i32]| Arc::new(Int32Array::from_iter_values(c.iter().copied()));
+    let ints = |f: &dyn Fn(&SilverRows) -> &[i32]| -> ArrayRef {
+        Arc::new(Int32Array::from_iter_values(
+            chunks.iter().flat_map(|c| f(c).iter().copied()),
+        ))
+    };
+    let strings = |f: &dyn Fn(&SilverRows) -> &[Arc<str>]| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(
+            chunks.iter().flat_map(|c| f(c).iter().map(|s| &**s)),
+        ))
+    };
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            rows.metric_id.iter().map(|s| &**s),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.series_key.iter().map(|s| &**s),
-        )),
+        strings(&|c| &c.metric_id),
+        strings(&|c| &c.series_key),
         Arc::new(
-            TimestampMicrosecondArray::from_iter_values(rows.ts_us.iter().copied())
-                .with_timezone("UTC"),
+            TimestampMicrosecondArray::from_iter_values(
+                chunks.iter().flat_map(|c| c.ts_us.iter().copied()),
+            )
+            .with_timezone("UTC"),
         ),
-        floats(&rows.value),
-        bools(&rows.is_imputed),
-        ints(&rows.hour),
-        ints(&rows.day_of_week),
-        bools(&rows.is_weekend),
-        bools(&rows.is_holiday),
+        floats(&|c| &c.value),
+        bools(&|c| &c.is_imputed),
+        ints(&|c| &c.hour),
+        ints(&|c| &c.day_of_week),
+        bools(&|c| &c.is_weekend),
+        bools(&|c| &c.is_holiday),
     ];
-    cols.extend(rows.floats.iter().map(|c| floats(c) as ArrayRef));
-    cols.push(bools(&rows.is_outlier));
+    for k in 0..col::FLOAT_FEATURES.len() {
+        cols.push(floats(&|c| &c.floats[k]));
+    }
+    cols.push(bools(&|c| &c.is_outlier));
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
 
 /// Encodes rows as one silver Parquet file (zstd, statistics on, one row group per 128k rows).
 pub fn write_parquet(rows: &SilverRows) -> Result<Bytes, SilverError> {
-    let batch = to_batch(rows)?;
-    let props = WriterProperties::builder()
+    write_parquet_chunks(&[rows])
+}
+
+/// [`write_parquet`] of the concatenation of `chunks`, in order.
+pub fn write_parquet_chunks(chunks: &[&SilverRows]) -> Result<Bytes, SilverError> {
+    let batch = to_batch_chunks(chunks)?;
+    let rows: usize = chunks.iter().map(|c| c.len()).sum();
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(Default::default()))
         .set_max_row_group_row_count(Some(128 * 1024))
-        .set_created_by("gras".to_string())
-        .build();
-    let mut buf = Vec::with_capacity(rows.len() * 40 + 4096);
+        .set_created_by("gras".to_string());
+    // Floats and timestamps are nearly all distinct: a dictionary only costs hashing.
+    for name in std::iter::once(col::TS)
+        .chain([col::VALUE])
+        .chain(col::FLOAT_FEATURES.iter().copied())
+    {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
+    let props = props.build();
+    let mut buf = Vec::with_capacity(rows * 40 + 4096);
     let mut writer = ArrowWriter::try_new(&mut buf, schema(), Some(props))?;
     writer.write(&batch)?;
     writer.close()?;

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use super::{system_clock, Clock};
 use crate::bronze::{read_bronze, BronzeError, BronzeRows, Rejections};
-use crate::cleanse::{aggregate, bucket_of, timeline, SeriesBuckets, MAX_INTERPOLATED_GAP};
+use crate::cleanse::{aggregate_on, bucket_of, timeline, SeriesBuckets, MAX_INTERPOLATED_GAP};
 use crate::config::{Config, MetricConfig};
 use crate::contract::{self, BronzeKey, BRONZE_PREFIX};
 use crate::features::{series_rows, SilverRows, LOOKBACK_HOURS};
@@ -263,9 +263,47 @@ struct MetricInput<'a> {
 }
 
 /// Silver rows by partition date, plus each series' newest row (date, index) if computed.
-struct MetricOutput {
+#[derive(Default)]
+struct SeriesOutput {
     partitions: BTreeMap<NaiveDate, SilverRows>,
     newest: Vec<(NaiveDate, usize)>,
+}
+
+/// The silver rows of a metric: one [`SeriesOutput`] per contiguous range of series (in key
+/// order), so a partition is the concatenation of its rows in every part. Kept apart rather
+/// than appended: the encoder reads the parts in order, no row is copied to merge them.
+struct MetricOutput {
+    parts: Vec<SeriesOutput>,
+}
+
+impl MetricOutput {
+    /// Dates with rows in any part, ascending.
+    fn dates(&self) -> Vec<NaiveDate> {
+        let dates: BTreeSet<NaiveDate> = self
+            .parts
+            .iter()
+            .flat_map(|p| p.partitions.keys().copied())
+            .collect();
+        dates.into_iter().collect()
+    }
+
+    /// The rows of partition `date`, part by part (series key order).
+    fn chunks(&self, date: &NaiveDate) -> Vec<&SilverRows> {
+        self.parts
+            .iter()
+            .filter_map(|p| p.partitions.get(date))
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
+    /// Each series' newest row: its rows and index.
+    fn newest(&self) -> impl Iterator<Item = (&SilverRows, usize)> {
+        self.parts.iter().flat_map(|p| {
+            p.newest
+                .iter()
+                .filter_map(|(d, i)| Some((p.partitions.get(d)?, *i)))
+        })
+    }
 }
 
 /// Computes silver rows for buckets in `[emit_from, emit_to]` (whole UTC days), the series
@@ -274,10 +312,12 @@ fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> Metr
     let series: Vec<(&SeriesKey, &(i64, i64))> = input.extents.iter().collect();
     let threads = worker_threads();
     if threads < 2 || series.len() < 2 * threads {
-        return compute_series(input, &series, emit_from, emit_to);
+        return MetricOutput {
+            parts: vec![compute_series(input, &series, emit_from, emit_to)],
+        };
     }
     let chunk = series.len().div_ceil(threads);
-    let parts: Vec<MetricOutput> = std::thread::scope(|scope| {
+    let parts: Vec<SeriesOutput> = std::thread::scope(|scope| {
         let handles: Vec<_> = series
             .chunks(chunk)
             .map(|c| scope.spawn(move || compute_series(input, c, emit_from, emit_to)))
@@ -287,20 +327,7 @@ fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> Metr
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
-    let mut out = MetricOutput {
-        partitions: BTreeMap::new(),
-        newest: Vec::new(),
-    };
-    for mut part in parts {
-        for (date, idx) in part.newest {
-            let offset = out.partitions.get(&date).map_or(0, SilverRows::len);
-            out.newest.push((date, idx + offset));
-        }
-        for (date, mut rows) in std::mem::take(&mut part.partitions) {
-            out.partitions.entry(date).or_default().append(&mut rows);
-        }
-    }
-    out
+    MetricOutput { parts }
 }
 
 /// [`compute_metric`] for some of the series, in the given order.
@@ -309,7 +336,7 @@ fn compute_series(
     series: &[(&SeriesKey, &(i64, i64))],
     emit_from: i64,
     emit_to: i64,
-) -> MetricOutput {
+) -> SeriesOutput {
     let width = input.cfg.frequency.nanos();
     let mut partitions: BTreeMap<NaiveDate, SilverRows> = BTreeMap::new();
     let mut newest = Vec::new();
@@ -344,7 +371,7 @@ fn compute_series(
             }
         }
     }
-    MetricOutput { partitions, newest }
+    SeriesOutput { partitions, newest }
 }
 
 /// Encodes the partitions of `dates` as silver Parquet, split over the available cores;
@@ -354,10 +381,11 @@ fn encode_partitions(
     dates: &[NaiveDate],
 ) -> Result<Vec<Option<Bytes>>, SilverError> {
     let encode = |d: &NaiveDate| -> Result<Option<Bytes>, SilverError> {
-        match out.partitions.get(d) {
-            Some(rows) if !rows.is_empty() => silver::write_parquet(rows).map(Some),
-            _ => Ok(None),
+        let chunks = out.chunks(d);
+        if chunks.is_empty() {
+            return Ok(None);
         }
+        silver::write_parquet_chunks(&chunks).map(Some)
     };
     let threads = worker_threads().min(dates.len());
     if threads < 2 {
@@ -399,6 +427,31 @@ fn day_start(d: NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp_nanos_opt().unwrap_or(0))
         .unwrap_or(0)
+}
+
+/// Rows per UTC date of the nanosecond timestamps `ts` (one date conversion per run of
+/// equal days, not per row).
+fn date_counts(ts: &[i64]) -> BTreeMap<NaiveDate, u64> {
+    let mut days: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut run: Option<(i64, u64)> = None;
+    for &t in ts {
+        let day = t.div_euclid(DAY_NS);
+        match &mut run {
+            Some((d, n)) if *d == day => *n += 1,
+            _ => {
+                if let Some((d, n)) = run {
+                    *days.entry(d).or_default() += n;
+                }
+                run = Some((day, 1));
+            }
+        }
+    }
+    if let Some((d, n)) = run {
+        *days.entry(d).or_default() += n;
+    }
+    days.into_iter()
+        .map(|(d, n)| (date_of(d * DAY_NS), n))
+        .collect()
 }
 
 fn date_of(ns: i64) -> NaiveDate {
@@ -560,10 +613,9 @@ impl FeatureEngine {
         let width = cfg.frequency.nanos();
 
         // Per-date row counts and per-series bucket ranges of the new content.
-        let mut per_date: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        let per_date = date_counts(&file.rows.ts);
         let mut ranges: HashMap<u32, (i64, i64)> = HashMap::new();
         for (r, &ts) in file.rows.ts.iter().enumerate() {
-            *per_date.entry(date_of(ts)).or_default() += 1;
             let b = bucket_of(ts, width);
             let e = ranges.entry(file.rows.series[r]).or_insert((b, b));
             e.0 = e.0.min(b);
@@ -733,7 +785,8 @@ impl FeatureEngine {
                     }
                 }
             })
-            .buffer_unordered(FETCH_CONCURRENCY)
+            // In key order (dated keys: time order), so that series' rows come mostly sorted.
+            .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await?;
         let mut all = BronzeRows::default();
@@ -838,7 +891,12 @@ impl FeatureEngine {
         let metric2 = metric.clone();
         let cfg2 = cfg.clone();
         let out = tokio::task::spawn_blocking(move || {
-            let agg = aggregate(&rows, cfg2.frequency.nanos(), cfg2.aggregation);
+            let agg = aggregate_on(
+                &rows,
+                cfg2.frequency.nanos(),
+                cfg2.aggregation,
+                worker_threads(),
+            );
             let observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
             let input = MetricInput {
                 metric: &metric2,
@@ -886,10 +944,7 @@ impl FeatureEngine {
         written.extend(dates.iter().map(|&d| (metric.clone(), d)));
         let now = (self.clock)();
         let mut online = 0;
-        for &(date, i) in &out.newest {
-            let Some(rows) = out.partitions.get(&date) else {
-                continue;
-            };
+        for (rows, i) in out.newest() {
             let item = online::item(rows, i, now);
             let ts = item
                 .get(online::attr::TS)
@@ -934,7 +989,12 @@ impl FeatureEngine {
             ));
         };
         let rows = self.load_rows(metric, min, max, i64::MIN, i64::MAX).await?;
-        let agg = aggregate(&rows, cfg.frequency.nanos(), cfg.aggregation);
+        let agg = aggregate_on(
+            &rows,
+            cfg.frequency.nanos(),
+            cfg.aggregation,
+            worker_threads(),
+        );
         let extents: BTreeMap<SeriesKey, (i64, i64)> = agg
             .series
             .iter()
@@ -1020,128 +1080,165 @@ impl FeatureEngine {
                 Err(e) => info!(key = %meta.key, reason = e.reason, "ignoring non-bronze key"),
             }
         }
-        let tables = &*self.stores.tables;
         let mut metrics: BTreeSet<MetricId> = self.config.metrics.keys().cloned().collect();
         metrics.extend(keys_by_metric.keys().cloned());
+        let mut queue = metrics.into_iter().map(|m| {
+            let keys = keys_by_metric.remove(&m).unwrap_or_default();
+            (m, keys)
+        });
         let mut partitions = 0u64;
-        for metric in metrics {
-            let keys = keys_by_metric.remove(&metric).unwrap_or_default();
-            let reads: Vec<(String, Result<ReadFile, FeaturesError>)> = stream::iter(keys)
-                .map(|(key, bk)| async move {
-                    let res = async {
-                        let body = self.stores.blobs.get(&key).await?;
-                        let fp = fingerprint(&body);
-                        let configured = self.config.metric(&bk.metric).is_some();
-                        let m = bk.metric.clone();
-                        let file =
-                            tokio::task::spawn_blocking(move || read_bronze(body, &m, configured))
-                                .await
-                                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-                                .map_err(|source| FeaturesError::BadFile {
-                                    key: key.clone(),
-                                    source,
-                                })?;
-                        Ok((bk, file, fp))
-                    }
-                    .await;
-                    (key, res)
-                })
-                .buffer_unordered(FETCH_CONCURRENCY)
-                .collect()
-                .await;
-            let mut manifests = Vec::new();
-            let mut files: Vec<(String, BronzeRows)> = Vec::new();
-            for (key, res) in reads {
-                match res {
-                    Ok((_, file, fp)) => {
-                        summary.files += 1;
-                        summary.rows_read += file.rows_read;
-                        summary.rejected.merge(&file.rejected);
-                        let dates: BTreeSet<NaiveDate> =
-                            file.rows.ts.iter().map(|&t| date_of(t)).collect();
-                        manifests.push((
-                            key.clone(),
-                            Manifest {
-                                fingerprint: fp,
-                                dates,
-                                done: true,
-                            },
-                        ));
-                        files.push((key, file.rows));
-                    }
-                    Err(e) if !e.is_retryable() => {
-                        warn!(key = %key, error = %e, "bad bronze file skipped");
-                        summary.failed.push(FileFailure {
-                            key,
-                            reason: e.to_string(),
-                            retryable: false,
-                        });
-                    }
-                    Err(e) => return Err(e),
+        // The next metric's files are read while the current one is computed and written
+        // (reading is most of a metric's time on one core; computing and writing use all).
+        let mut current = match queue.next() {
+            Some((m, keys)) => Some((m, self.read_files(keys).await)),
+            None => None,
+        };
+        while let Some((metric, reads)) = current.take() {
+            let next = queue.next();
+            let read_next = async {
+                match next {
+                    Some((m, keys)) => Some((m, self.read_files(keys).await)),
+                    None => None,
                 }
-            }
-            // Rebuild the index of this metric from scratch.
-            for (d, key) in state::query_index_all(tables, &metric).await? {
-                state::delete_index(tables, &metric, d, &key).await?;
-            }
-            let mut rows = BronzeRows::default();
-            for (key, f) in &files {
-                let mut per_date: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-                for &t in &f.ts {
-                    *per_date.entry(date_of(t)).or_default() += 1;
-                }
-                for (d, n) in per_date {
-                    state::put_index(tables, &metric, d, key, n).await?;
-                }
-                rows.extend_from(f);
-            }
-            drop(files);
-            let now = (self.clock)();
-            let Some(cfg) = self.config.metric(&metric).cloned() else {
-                for (key, m) in &manifests {
-                    state::put_manifest(tables, key, m, now).await?;
-                }
-                continue;
             };
-            let metric2 = metric.clone();
-            let (out, extents, duplicates) = tokio::task::spawn_blocking(move || {
-                let agg = aggregate(&rows, cfg.frequency.nanos(), cfg.aggregation);
-                drop(rows);
-                let extents: BTreeMap<SeriesKey, (i64, i64)> = agg
-                    .series
-                    .iter()
-                    .filter_map(|s| {
-                        Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?)))
-                    })
-                    .collect();
-                let observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
-                let input = MetricInput {
-                    metric: &metric2,
-                    cfg: &cfg,
-                    observed,
-                    extents: extents.clone(),
-                };
-                (
-                    Arc::new(compute_metric(&input, i64::MIN / 2, i64::MAX / 2)),
-                    extents,
-                    agg.duplicates,
-                )
-            })
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-            summary.duplicates += duplicates;
-            self.replace_extents(&metric, &extents).await?;
-            let dates: Vec<NaiveDate> = out.partitions.keys().copied().collect();
-            let (written, online) = self.write_partitions(&metric, &dates, &out, true).await?;
-            summary.online_items += online;
-            let keep: BTreeSet<NaiveDate> = written.iter().map(|(_, d)| *d).collect();
-            let deleted = self.delete_stale_partitions(&metric, &keep).await?;
-            partitions += (written.len() + deleted.len()) as u64;
-            for (key, m) in &manifests {
-                state::put_manifest(tables, key, m, now).await?;
-            }
+            let (done, next) =
+                tokio::join!(self.batch_metric(&metric, reads, &mut summary), read_next);
+            partitions += done?;
+            current = next;
         }
         summary.partitions_written = partitions;
         Ok(summary)
+    }
+
+    /// Fetches and decodes bronze objects (of one metric), [`FETCH_CONCURRENCY`] at a time.
+    async fn read_files(
+        &self,
+        keys: Vec<(String, BronzeKey)>,
+    ) -> Vec<(String, Result<ReadFile, FeaturesError>)> {
+        stream::iter(keys)
+            .map(|(key, bk)| async move {
+                let res = async {
+                    let body = self.stores.blobs.get(&key).await?;
+                    let fp = fingerprint(&body);
+                    let configured = self.config.metric(&bk.metric).is_some();
+                    let m = bk.metric.clone();
+                    let file =
+                        tokio::task::spawn_blocking(move || read_bronze(body, &m, configured))
+                            .await
+                            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                            .map_err(|source| FeaturesError::BadFile {
+                                key: key.clone(),
+                                source,
+                            })?;
+                    Ok((bk, file, fp))
+                }
+                .await;
+                (key, res)
+            })
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// The batch path for one metric from its read files: index, extents, silver, online
+    /// items, manifests. Returns the partitions written or deleted.
+    async fn batch_metric(
+        &self,
+        metric: &MetricId,
+        reads: Vec<(String, Result<ReadFile, FeaturesError>)>,
+        summary: &mut RunSummary,
+    ) -> Result<u64, FeaturesError> {
+        let tables = &*self.stores.tables;
+        let mut manifests = Vec::new();
+        let mut files: Vec<(String, BronzeRows, BTreeMap<NaiveDate, u64>)> = Vec::new();
+        for (key, res) in reads {
+            match res {
+                Ok((_, file, fp)) => {
+                    summary.files += 1;
+                    summary.rows_read += file.rows_read;
+                    summary.rejected.merge(&file.rejected);
+                    let per_date = date_counts(&file.rows.ts);
+                    manifests.push((
+                        key.clone(),
+                        Manifest {
+                            fingerprint: fp,
+                            dates: per_date.keys().copied().collect(),
+                            done: true,
+                        },
+                    ));
+                    files.push((key, file.rows, per_date));
+                }
+                Err(e) if !e.is_retryable() => {
+                    warn!(key = %key, error = %e, "bad bronze file skipped");
+                    summary.failed.push(FileFailure {
+                        key,
+                        reason: e.to_string(),
+                        retryable: false,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Rebuild the index of this metric from scratch.
+        for (d, key) in state::query_index_all(tables, metric).await? {
+            state::delete_index(tables, metric, d, &key).await?;
+        }
+        // In time order, so that each series' rows arrive mostly sorted (cheaper to sort).
+        files.sort_by(|a, b| (a.2.keys().next(), &a.0).cmp(&(b.2.keys().next(), &b.0)));
+        let mut rows = BronzeRows::default();
+        for (key, f, per_date) in &files {
+            for (&d, &n) in per_date {
+                state::put_index(tables, metric, d, key, n).await?;
+            }
+            rows.extend_from(f);
+        }
+        drop(files);
+        let now = (self.clock)();
+        let Some(cfg) = self.config.metric(metric).cloned() else {
+            for (key, m) in &manifests {
+                state::put_manifest(tables, key, m, now).await?;
+            }
+            return Ok(0);
+        };
+        let metric2 = metric.clone();
+        let (out, extents, duplicates) = tokio::task::spawn_blocking(move || {
+            let agg = aggregate_on(
+                &rows,
+                cfg.frequency.nanos(),
+                cfg.aggregation,
+                worker_threads(),
+            );
+            drop(rows);
+            let extents: BTreeMap<SeriesKey, (i64, i64)> = agg
+                .series
+                .iter()
+                .filter_map(|s| Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?))))
+                .collect();
+            let observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
+            let input = MetricInput {
+                metric: &metric2,
+                cfg: &cfg,
+                observed,
+                extents: extents.clone(),
+            };
+            (
+                Arc::new(compute_metric(&input, i64::MIN / 2, i64::MAX / 2)),
+                extents,
+                agg.duplicates,
+            )
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        summary.duplicates += duplicates;
+        self.replace_extents(metric, &extents).await?;
+        let dates = out.dates();
+        let (written, online) = self.write_partitions(metric, &dates, &out, true).await?;
+        summary.online_items += online;
+        let keep: BTreeSet<NaiveDate> = written.iter().map(|(_, d)| *d).collect();
+        let deleted = self.delete_stale_partitions(metric, &keep).await?;
+        for (key, m) in &manifests {
+            state::put_manifest(tables, key, m, now).await?;
+        }
+        Ok((written.len() + deleted.len()) as u64)
     }
 }
