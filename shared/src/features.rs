@@ -50,6 +50,22 @@ pub struct SilverRows {
 }
 
 impl SilverRows {
+    /// Empty rows with room for `n` rows in every column.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            metric_id: Vec::with_capacity(n),
+            series_key: Vec::with_capacity(n),
+            ts_us: Vec::with_capacity(n),
+            value: Vec::with_capacity(n),
+            is_imputed: Vec::with_capacity(n),
+            hour: Vec::with_capacity(n),
+            day_of_week: Vec::with_capacity(n),
+            is_weekend: Vec::with_capacity(n),
+            is_holiday: Vec::with_capacity(n),
+            floats: std::array::from_fn(|_| Vec::with_capacity(n)),
+            is_outlier: Vec::with_capacity(n),
+        }
+    }
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.ts_us.len()

@@ -282,7 +282,9 @@ impl MetricOutput {
         let dates: BTreeSet<NaiveDate> = self
             .parts
             .iter()
-            .flat_map(|p| p.partitions.keys().copied())
+            .flat_map(|p| p.partitions.iter())
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(d, _)| *d)
             .collect();
         dates.into_iter().collect()
     }
@@ -339,6 +341,20 @@ fn compute_series(
 ) -> SeriesOutput {
     let width = input.cfg.frequency.nanos();
     let mut partitions: BTreeMap<NaiveDate, SilverRows> = BTreeMap::new();
+    // Every partition sized for all of these series once (no regrowth while appending).
+    if let (Some(first), Some(last)) = (
+        series.iter().map(|s| s.1 .0).min(),
+        series.iter().map(|s| s.1 .1).max(),
+    ) {
+        let (from, to) = (first.max(emit_from), last.min(emit_to));
+        if from <= to {
+            let per_day = (DAY_NS / width) as usize * series.len();
+            let (d1, d2) = (date_of(from), date_of(to));
+            for d in d1.iter_days().take_while(|d| *d <= d2) {
+                partitions.insert(d, SilverRows::with_capacity(per_day));
+            }
+        }
+    }
     let mut newest = Vec::new();
     let empty = |key: &SeriesKey| SeriesBuckets {
         key: key.clone(),
