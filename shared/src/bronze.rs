@@ -15,9 +15,11 @@ use arrow_array::types::{
     TimestampSecondType,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
@@ -237,7 +239,7 @@ pub fn read_bronze(
     path_metric: &MetricId,
     configured: bool,
 ) -> Result<BronzeFile, BronzeError> {
-    let builder = decoding(|| ParquetRecordBatchReaderBuilder::try_new(body))??;
+    let builder = decoding(|| ParquetRecordBatchReaderBuilder::try_new(body.clone()))??;
     check_footer(builder.metadata())?;
     let schema = builder.schema().clone();
     let find = |name: &str| schema.fields().iter().position(|f| f.name() == name);
@@ -271,6 +273,20 @@ pub fn read_bronze(
             )?;
         }
     }
+
+    // The metric and series columns as dictionaries where they are plain strings: each
+    // distinct string is then checked and interned once, not once per row. A file whose
+    // schema the reader will not read that way is read as it is.
+    let builder = match dictionary_hint(&schema, &[metric_idx, series_idx]) {
+        Some(hint) => {
+            let options = ArrowReaderOptions::new().with_schema(hint);
+            match decoding(|| ArrowReaderMetadata::try_new(builder.metadata().clone(), options)) {
+                Ok(Ok(meta)) => ParquetRecordBatchReaderBuilder::new_with_metadata(body, meta),
+                _ => builder,
+            }
+        }
+        None => builder,
+    };
 
     let mut roots: Vec<usize> = [Some(ts_idx), Some(value_idx), metric_idx, series_idx]
         .into_iter()
@@ -433,6 +449,77 @@ impl Interner {
         self.index.insert(key.as_str().to_string(), i);
         self.keys.push(key);
         i
+    }
+}
+
+/// `schema` with the plain `Utf8` columns among `columns` read as `Dictionary(Int32, Utf8)`;
+/// `None` when there is none.
+fn dictionary_hint(schema: &SchemaRef, columns: &[Option<usize>]) -> Option<SchemaRef> {
+    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut changed = false;
+    for &i in columns.iter().flatten() {
+        if fields[i].data_type() == &DataType::Utf8 {
+            fields[i] = fields[i].clone().with_data_type(dict.clone());
+            changed = true;
+        }
+    }
+    changed
+        .then(|| std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
+}
+
+/// A string column of a batch: plain, or a dictionary of `Utf8` values with `Int32` keys
+/// (each distinct value then handled once, see [`StrColumn::memo`]).
+enum StrColumn {
+    Plain(ArrayRef),
+    Dict {
+        keys: arrow_array::Int32Array,
+        values: ArrayRef,
+    },
+}
+
+impl StrColumn {
+    fn new(col: &ArrayRef) -> Result<Self, BronzeError> {
+        if let DataType::Dictionary(k, v) = col.data_type() {
+            if **k == DataType::Int32 && **v == DataType::Utf8 {
+                let d = col.as_dictionary::<arrow_array::types::Int32Type>();
+                return Ok(StrColumn::Dict {
+                    keys: d.keys().clone(),
+                    values: d.values().clone(),
+                });
+            }
+        }
+        Ok(StrColumn::Plain(to_utf8(col)?))
+    }
+
+    /// `f` of the string at row `i` (`None` when null); with a dictionary, `f` runs once
+    /// per distinct value and its results are kept in `memo`.
+    fn map<T: Copy>(
+        &self,
+        i: usize,
+        memo: &mut Vec<Option<T>>,
+        mut f: impl FnMut(&str) -> T,
+    ) -> Option<T> {
+        match self {
+            StrColumn::Plain(a) => {
+                let a = a.as_string::<i32>();
+                (!a.is_null(i)).then(|| f(a.value(i)))
+            }
+            StrColumn::Dict { keys, values } => {
+                if keys.is_null(i) {
+                    return None;
+                }
+                let k = keys.value(i) as usize;
+                let values = values.as_string::<i32>();
+                if values.is_null(k) {
+                    return None;
+                }
+                if memo.len() < values.len() {
+                    memo.resize(values.len(), None);
+                }
+                Some(*memo[k].get_or_insert_with(|| f(values.value(k))))
+            }
+        }
     }
 }
 
@@ -605,10 +692,12 @@ fn decode_batch(
     let ts = decode_ts(ts_col)?;
     let values = arrow_cast::cast(value_col, &DataType::Float64)?;
     let values = values.as_primitive::<arrow_array::types::Float64Type>();
-    let metric = col(bronze_col::METRIC_ID).map(to_utf8).transpose()?;
-    let metric = metric.as_ref().map(|m| m.as_string::<i32>());
-    let series = col(bronze_col::SERIES_KEY).map(to_utf8).transpose()?;
-    let series = series.as_ref().map(|s| s.as_string::<i32>());
+    let metric = col(bronze_col::METRIC_ID).map(StrColumn::new).transpose()?;
+    let series = col(bronze_col::SERIES_KEY)
+        .map(StrColumn::new)
+        .transpose()?;
+    // Per distinct dictionary value: whether it names another metric; its series id.
+    let (mut metric_memo, mut series_memo) = (Vec::new(), Vec::new());
 
     let rows = &mut out.rows;
     for i in 0..n {
@@ -632,8 +721,8 @@ fn decode_batch(
             out.rejected.add(RejectReason::InfiniteValue);
             continue;
         }
-        if let Some(m) = metric {
-            if !m.is_null(i) && m.value(i) != path_metric.as_str() {
+        if let Some(m) = &metric {
+            if m.map(i, &mut metric_memo, |s| s != path_metric.as_str()) == Some(true) {
                 out.rejected.add(RejectReason::MetricMismatch);
                 continue;
             }
@@ -642,15 +731,16 @@ fn decode_batch(
             out.rejected.add(RejectReason::UnknownMetric);
             continue;
         }
-        let sid = match series {
-            Some(s) if !s.is_null(i) => match interner.intern(s.value(i)) {
-                Some(id) => id,
-                None => {
-                    out.rejected.add(RejectReason::InvalidSeriesKey);
-                    continue;
-                }
-            },
-            _ => interner.all(),
+        let sid = match series
+            .as_ref()
+            .and_then(|s| s.map(i, &mut series_memo, |k| interner.intern(k)))
+        {
+            Some(Some(id)) => id,
+            Some(None) => {
+                out.rejected.add(RejectReason::InvalidSeriesKey);
+                continue;
+            }
+            None => interner.all(),
         };
         rows.series.push(sid);
         rows.ts.push(ts);

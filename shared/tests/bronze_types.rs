@@ -349,3 +349,84 @@ fn several_row_groups_stream_through() {
     assert_eq!(f.rows.len(), n as usize);
     assert_eq!(f.rows.value[199_999], 199_999.0);
 }
+
+/// Metric and series strings are read through dictionaries when the file allows it (each
+/// distinct string checked once): the rows and rejections must be exactly those of reading
+/// every row's string, whatever the encoding, across row groups with their own
+/// dictionaries, with nulls, invalid keys and other metrics among them.
+#[test]
+fn string_columns_read_the_same_through_dictionaries_or_not() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    let n = 300usize;
+    let ts: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        (0..n as i64).map(|i| T0_MS + i * 60_000),
+    ));
+    let v: ArrayRef = Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64)));
+    let metric: ArrayRef = Arc::new(StringArray::from_iter((0..n).map(|i| match i % 7 {
+        0 => None,
+        3 => Some("R"),
+        _ => Some("G"),
+    })));
+    // Row group 1 (rows 0..100) sees other keys than the later ones.
+    let series: ArrayRef = Arc::new(StringArray::from_iter((0..n).map(|i| match i % 11 {
+        0 => None,
+        5 => Some("bad#key".to_string()),
+        k if i < 100 => Some(format!("early-{k}")),
+        k => Some(format!("late-{}", k % 4)),
+    })));
+    let schema = Arc::new(arrow_schema::Schema::new(vec![
+        arrow_schema::Field::new("ts", arrow_schema::DataType::Int64, false),
+        arrow_schema::Field::new("value", arrow_schema::DataType::Float64, false),
+        arrow_schema::Field::new("metric_id", arrow_schema::DataType::Utf8, true),
+        arrow_schema::Field::new("series_key", arrow_schema::DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![ts, v, metric, series]).unwrap();
+    let write = |dictionary: bool| -> Bytes {
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(dictionary)
+            .set_max_row_group_row_count(Some(100))
+            .build();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        Bytes::from(buf)
+    };
+    let read = |body: Bytes| {
+        let f = read_bronze(body, &g(), true).unwrap();
+        let keys: Vec<String> = f
+            .rows
+            .series
+            .iter()
+            .map(|&s| f.rows.keys[s as usize].as_str().to_string())
+            .collect();
+        (keys, f.rows.ts, f.rows.value, f.rejected)
+    };
+    let with_dictionary = read(write(true));
+    let plain = read(write(false));
+    assert_eq!(with_dictionary, plain);
+    // The expected counts, from the rules themselves.
+    let mismatch = (0..n).filter(|i| i % 7 == 3).count() as u64;
+    let invalid = (0..n).filter(|i| i % 7 != 3 && i % 11 == 5).count() as u64;
+    assert_eq!(
+        with_dictionary.3 .0[&RejectReason::MetricMismatch],
+        mismatch
+    );
+    assert_eq!(
+        with_dictionary.3 .0[&RejectReason::InvalidSeriesKey],
+        invalid
+    );
+    assert_eq!(
+        with_dictionary.0.len() as u64,
+        n as u64 - mismatch - invalid
+    );
+    let all = (0..n).filter(|i| i % 7 != 3 && i % 11 == 0).count();
+    assert_eq!(
+        with_dictionary.0.iter().filter(|k| *k == "_all").count(),
+        all
+    );
+    assert!(with_dictionary.0.iter().any(|k| k == "early-1"));
+    assert!(with_dictionary.0.iter().any(|k| k == "late-2"));
+}
