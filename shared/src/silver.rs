@@ -8,7 +8,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow_buffer::BooleanBuffer;
+use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -65,27 +65,36 @@ pub fn to_batch(rows: &SilverRows) -> Result<RecordBatch, SilverError> {
 
 /// [`to_batch`] of the concatenation of `chunks`, in order (without concatenating them).
 pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverError> {
+    let n: usize = chunks.iter().map(|c| c.len()).sum();
     let floats = |f: &dyn Fn(&SilverRows) -> &[Option<f64>]| -> ArrayRef {
-        Arc::new(
-            chunks
-                .iter()
-                .flat_map(|c| f(c).iter().copied())
-                .collect::<Float64Array>(),
-        )
+        let mut values: Vec<f64> = Vec::with_capacity(n);
+        let mut valid = BooleanBufferBuilder::new(n);
+        for c in chunks {
+            let col = f(c);
+            values.extend(col.iter().map(|v| v.unwrap_or(0.0)));
+            for v in col {
+                valid.append(v.is_some());
+            }
+        }
+        let nulls = NullBuffer::new(valid.finish());
+        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        Arc::new(Float64Array::new(values.into(), nulls))
     };
     let bools = |f: &dyn Fn(&SilverRows) -> &[bool]| -> ArrayRef {
-        Arc::new(BooleanArray::new(
-            chunks
-                .iter()
-                .flat_map(|c| f(c).iter().copied())
-                .collect::<BooleanBuffer>(),
-            None,
-        ))
+        let mut b = BooleanBufferBuilder::new(n);
+        for c in chunks {
+            for &v in f(c) {
+                b.append(v);
+            }
+        }
+        Arc::new(BooleanArray::new(b.finish(), None))
     };
     let ints = |f: &dyn Fn(&SilverRows) -> &[i32]| -> ArrayRef {
-        Arc::new(Int32Array::from_iter_values(
-            chunks.iter().flat_map(|c| f(c).iter().copied()),
-        ))
+        let mut values: Vec<i32> = Vec::with_capacity(n);
+        for c in chunks {
+            values.extend_from_slice(f(c));
+        }
+        Arc::new(Int32Array::new(values.into(), None))
     };
     let strings = |f: &dyn Fn(&SilverRows) -> &[Arc<str>]| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(
@@ -95,12 +104,13 @@ pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverErro
     let mut cols: Vec<ArrayRef> = vec![
         strings(&|c| &c.metric_id),
         strings(&|c| &c.series_key),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(
-                chunks.iter().flat_map(|c| c.ts_us.iter().copied()),
-            )
-            .with_timezone("UTC"),
-        ),
+        {
+            let mut ts: Vec<i64> = Vec::with_capacity(n);
+            for c in chunks {
+                ts.extend_from_slice(&c.ts_us);
+            }
+            Arc::new(TimestampMicrosecondArray::new(ts.into(), None).with_timezone("UTC"))
+        },
         floats(&|c| &c.value),
         bools(&|c| &c.is_imputed),
         ints(&|c| &c.hour),
