@@ -946,14 +946,23 @@ impl FeatureEngine {
                 .await
                 .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
         };
-        stream::iter(dates.iter().zip(bodies))
-            .map(|(&d, body)| async move {
+        // Owned futures (no borrow in the closure's output): the caller's future stays Send
+        // for any lifetime, as `tokio::spawn` needs.
+        let writes: Vec<_> = dates
+            .iter()
+            .zip(bodies)
+            .map(|(&d, body)| {
+                let blobs = Arc::clone(&self.stores.blobs);
                 let key = contract::silver_key(metric, d);
-                match body {
-                    Some(body) => self.stores.blobs.put(&key, body).await,
-                    None => self.stores.blobs.delete(&key).await,
+                async move {
+                    match body {
+                        Some(body) => blobs.put(&key, body).await,
+                        None => blobs.delete(&key).await,
+                    }
                 }
             })
+            .collect();
+        stream::iter(writes)
             .buffered(WRITE_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
