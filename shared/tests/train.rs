@@ -333,3 +333,105 @@ async fn sample_training_events_give_their_documented_outcomes() {
         "the scheduled task and the retrain request"
     );
 }
+
+/// Fails the first write that marks a run's finalization done (the attempt registered and
+/// decided its version, then died before saying so); everything else passes through.
+#[derive(Debug)]
+struct FailDoneOnce {
+    inner: Arc<dyn gras_shared::storage::TableStore>,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl gras_shared::storage::TableStore for FailDoneOnce {
+    async fn get(
+        &self,
+        table: &gras_shared::storage::TableSpec,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<gras_shared::storage::Item>, gras_shared::storage::TableError> {
+        self.inner.get(table, pk, sk).await
+    }
+    async fn put(
+        &self,
+        table: &gras_shared::storage::TableSpec,
+        item: gras_shared::storage::Item,
+        condition: gras_shared::storage::Condition,
+    ) -> Result<(), gras_shared::storage::TableError> {
+        if item.contains_key("done") && !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(gras_shared::storage::TableError::Backend {
+                table: table.name,
+                retryable: true,
+                source: "injected: finalizer died before marking done".into(),
+            });
+        }
+        self.inner.put(table, item, condition).await
+    }
+    async fn delete(
+        &self,
+        table: &gras_shared::storage::TableSpec,
+        pk: &str,
+        sk: &str,
+        condition: gras_shared::storage::Condition,
+    ) -> Result<(), gras_shared::storage::TableError> {
+        self.inner.delete(table, pk, sk, condition).await
+    }
+    async fn batch_put(
+        &self,
+        table: &gras_shared::storage::TableSpec,
+        items: Vec<gras_shared::storage::Item>,
+    ) -> Result<(), gras_shared::storage::TableError> {
+        self.inner.batch_put(table, items).await
+    }
+    async fn query(
+        &self,
+        table: &gras_shared::storage::TableSpec,
+        query: &gras_shared::storage::Query,
+    ) -> Result<gras_shared::storage::Page, gras_shared::storage::TableError> {
+        self.inner.query(table, query).await
+    }
+    async fn transact(
+        &self,
+        ops: Vec<gras_shared::storage::TxOp>,
+    ) -> Result<(), gras_shared::storage::TableError> {
+        self.inner.transact(ops).await
+    }
+}
+
+#[tokio::test]
+async fn a_retried_finalization_keeps_one_version_and_its_creation_time() {
+    let config = config(400);
+    let lake = lake_with_history(&config, 18, 3).await;
+    let failing = Stores {
+        blobs: lake.blobs.clone(),
+        tables: Arc::new(FailDoneOnce {
+            inner: lake.tables.clone(),
+            failed: Default::default(),
+        }),
+    };
+    // The clock ticks a minute per reading: a retry runs at a later "now".
+    let (trainer, _) = trainer(&failing, &config);
+    let g = MetricId::new("G").expect("id");
+    let tasks = trainer.plan(None, "test").await.expect("plan");
+    assert_eq!(tasks.len(), 1);
+    let err = trainer
+        .train(&tasks[0])
+        .await
+        .expect_err("first attempt dies");
+    assert!(err.is_retryable(), "{err}");
+    let report = trainer.train(&tasks[0]).await.expect("the retry finishes");
+    let rec = report.registered.expect("registered");
+
+    let versions = registry::list(&*lake.tables, &g).await.expect("list");
+    assert_eq!(versions.len(), 1, "one version for one run: {versions:?}");
+    let art = load_artifact(&lake, &g, &rec.version)
+        .await
+        .expect("artifact");
+    assert_eq!(
+        art.created_at,
+        versions[0]
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "the artifact rewritten by the retry says when the version was created"
+    );
+}

@@ -736,6 +736,13 @@ impl Trainer {
             metric: metric.clone(),
             reason: e.to_string(),
         })?;
+        // A retried finalization (an earlier attempt registered, then failed) keeps the
+        // first attempt's creation time: the artifact is written again and must still
+        // agree with the registry record, which is not.
+        let created = match registry::get(&*self.stores.tables, metric, &version).await? {
+            Some(e) if e.data_fingerprint == fp => e.created_at,
+            _ => now,
+        };
         let us = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
         let mut backtest: Vec<CandidateScore> = total
             .sums
@@ -768,7 +775,7 @@ impl Trainer {
             series: total.series,
             data_fingerprint: fp.clone(),
             backtest,
-            created_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            created_at: created.to_rfc3339_opts(SecondsFormat::Secs, true),
         };
         let key = model_artifact_key(metric, &version);
         let body = serde_json::to_vec_pretty(&artifact).map_err(|source| TrainError::Json {
@@ -785,7 +792,7 @@ impl Trainer {
             metrics: metrics_new,
             train_start: us(total.start_us),
             train_end: us(total.end_us),
-            created_at: now,
+            created_at: created,
             series: total.series,
             data_fingerprint: fp,
             decided_by: None,
