@@ -1,9 +1,10 @@
 //! Engineered features (contract section 4) over a cleansed timeline.
 //!
 //! Pure functions: a [`Timeline`] stretch in, feature rows out. Every windowed statistic is
-//! computed from the window's own values in time order, never from running sums, so the
-//! result for a bucket depends only on the values in its window: an incremental run over a
-//! few days and a batch run over all history agree to the bit.
+//! computed from the window's own values, in an order fixed by their positions within the
+//! window ([`DenseValues::window_stats`]), never from running sums carried along the
+//! stretch, so the result for a bucket depends only on the values in its window: an
+//! incremental run over a few days and a batch run over all history agree to the bit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
