@@ -103,20 +103,7 @@ pub fn aggregate_on(
         }
         out
     };
-    let parts: Vec<Aggregated> = if slices.len() < 2 {
-        slices.into_iter().map(run).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = slices
-                .into_iter()
-                .map(|s| scope.spawn(move || run(s)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
-    };
+    let parts = crate::parallel::run_jobs(slices, run);
     let mut out = Aggregated::default();
     for mut p in parts {
         out.series.append(&mut p.series);

@@ -22,6 +22,7 @@ pub mod ids;
 pub mod lambda;
 pub mod metrics;
 pub mod online;
+pub mod parallel;
 pub mod pipeline;
 pub mod predictions;
 pub mod queue;

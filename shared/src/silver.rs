@@ -89,12 +89,19 @@ pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverErro
         }
         Arc::new(BooleanArray::new(b.finish(), None))
     };
-    let ints = |f: &dyn Fn(&SilverRows) -> &[i32]| -> ArrayRef {
-        let mut values: Vec<i32> = Vec::with_capacity(n);
+    fn concat<T: Copy>(
+        chunks: &[&SilverRows],
+        n: usize,
+        f: impl Fn(&SilverRows) -> &[T],
+    ) -> Vec<T> {
+        let mut values = Vec::with_capacity(n);
         for c in chunks {
             values.extend_from_slice(f(c));
         }
-        Arc::new(Int32Array::new(values.into(), None))
+        values
+    }
+    let ints = |f: &dyn Fn(&SilverRows) -> &[i32]| -> ArrayRef {
+        Arc::new(Int32Array::new(concat(chunks, n, f).into(), None))
     };
     let strings = |f: &dyn Fn(&SilverRows) -> &[Arc<str>]| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(
@@ -104,13 +111,10 @@ pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverErro
     let mut cols: Vec<ArrayRef> = vec![
         strings(&|c| &c.metric_id),
         strings(&|c| &c.series_key),
-        {
-            let mut ts: Vec<i64> = Vec::with_capacity(n);
-            for c in chunks {
-                ts.extend_from_slice(&c.ts_us);
-            }
-            Arc::new(TimestampMicrosecondArray::new(ts.into(), None).with_timezone("UTC"))
-        },
+        Arc::new(
+            TimestampMicrosecondArray::new(concat(chunks, n, |c| &c.ts_us).into(), None)
+                .with_timezone("UTC"),
+        ),
         floats(&|c| &c.value),
         bools(&|c| &c.is_imputed),
         ints(&|c| &c.hour),
@@ -139,8 +143,8 @@ pub fn write_parquet_chunks(chunks: &[&SilverRows]) -> Result<Bytes, SilverError
         .set_max_row_group_row_count(Some(128 * 1024))
         .set_created_by("gras".to_string());
     // Floats and timestamps are nearly all distinct: a dictionary only costs hashing.
-    for name in std::iter::once(col::TS)
-        .chain([col::VALUE])
+    for name in [col::TS, col::VALUE]
+        .into_iter()
         .chain(col::FLOAT_FEATURES.iter().copied())
     {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);

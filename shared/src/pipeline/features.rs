@@ -28,6 +28,7 @@ use crate::contract::{self, BronzeKey, BRONZE_PREFIX};
 use crate::features::{series_rows, SilverRows, LOOKBACK_HOURS};
 use crate::ids::{MetricId, SeriesKey};
 use crate::online;
+use crate::parallel::{run_jobs, worker_threads};
 use crate::silver::{self, SilverError};
 use crate::state::{self, Extent, Manifest};
 use crate::storage::{BlobError, Condition, Stores, TableError};
@@ -319,15 +320,8 @@ fn compute_metric(input: &MetricInput<'_>, emit_from: i64, emit_to: i64) -> Metr
         };
     }
     let chunk = series.len().div_ceil(threads);
-    let parts: Vec<SeriesOutput> = std::thread::scope(|scope| {
-        let handles: Vec<_> = series
-            .chunks(chunk)
-            .map(|c| scope.spawn(move || compute_series(input, c, emit_from, emit_to)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    let parts = run_jobs(series.chunks(chunk).collect(), |c| {
+        compute_series(input, c, emit_from, emit_to)
     });
     MetricOutput { parts }
 }
@@ -404,39 +398,18 @@ fn encode_partitions(
         silver::write_parquet_chunks(&chunks).map(Some)
     };
     let threads = worker_threads().min(dates.len());
-    if threads < 2 {
-        return dates.iter().map(encode).collect();
-    }
     // Interleaved so that every thread gets partitions from the whole range.
-    type Encoded = (usize, Result<Option<Bytes>, SilverError>);
-    let parts: Vec<Vec<Encoded>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    (t..dates.len())
-                        .step_by(threads)
-                        .map(|i| (i, encode(&dates[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    let parts = run_jobs((0..threads).collect(), |t| {
+        (t..dates.len())
+            .step_by(threads)
+            .map(|i| (i, encode(&dates[i])))
+            .collect::<Vec<_>>()
     });
     let mut bodies: Vec<Option<Bytes>> = vec![None; dates.len()];
     for (i, body) in parts.into_iter().flatten() {
         bodies[i] = body?;
     }
     Ok(bodies)
-}
-
-/// Threads for the CPU-bound steps: the available cores, at most 8.
-fn worker_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
 }
 
 fn day_start(d: NaiveDate) -> i64 {
@@ -448,22 +421,10 @@ fn day_start(d: NaiveDate) -> i64 {
 /// Rows per UTC date of the nanosecond timestamps `ts` (one date conversion per run of
 /// equal days, not per row).
 fn date_counts(ts: &[i64]) -> BTreeMap<NaiveDate, u64> {
+    let day = |t: &i64| t.div_euclid(DAY_NS);
     let mut days: BTreeMap<i64, u64> = BTreeMap::new();
-    let mut run: Option<(i64, u64)> = None;
-    for &t in ts {
-        let day = t.div_euclid(DAY_NS);
-        match &mut run {
-            Some((d, n)) if *d == day => *n += 1,
-            _ => {
-                if let Some((d, n)) = run {
-                    *days.entry(d).or_default() += n;
-                }
-                run = Some((day, 1));
-            }
-        }
-    }
-    if let Some((d, n)) = run {
-        *days.entry(d).or_default() += n;
+    for run in ts.chunk_by(|a, b| day(a) == day(b)) {
+        *days.entry(day(&run[0])).or_default() += run.len() as u64;
     }
     days.into_iter()
         .map(|(d, n)| (date_of(d * DAY_NS), n))
