@@ -106,6 +106,12 @@ pub async fn put_manifest(
     m: &Manifest,
     now: DateTime<Utc>,
 ) -> Result<(), TableError> {
+    t.put(&STATE, manifest_item(key, m, now), Condition::Always)
+        .await
+}
+
+/// The item [`put_manifest`] writes (for writing many at once with `batch_put`).
+pub fn manifest_item(key: &str, m: &Manifest, now: DateTime<Utc>) -> Item {
     let mut item = key_item(format!("obj#{key}"), SINGLETON.into());
     item.insert(A_FP.into(), s(&m.fingerprint));
     item.insert(
@@ -117,7 +123,7 @@ pub async fn put_manifest(
         A_UPDATED.into(),
         s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     );
-    t.put(&STATE, item, Condition::Always).await
+    item
 }
 
 /// Deletes an object's manifest.
@@ -134,9 +140,19 @@ pub async fn put_index(
     key: &str,
     rows: u64,
 ) -> Result<(), TableError> {
+    t.put(
+        &STATE,
+        index_item(metric, date, key, rows),
+        Condition::Always,
+    )
+    .await
+}
+
+/// The item [`put_index`] writes (for writing many at once with `batch_put`).
+pub fn index_item(metric: &MetricId, date: NaiveDate, key: &str, rows: u64) -> Item {
     let mut item = key_item(format!("idx#{metric}"), format!("{}#{key}", date_str(date)));
     item.insert(A_ROWS.into(), Attr::N(rows as f64));
-    t.put(&STATE, item, Condition::Always).await
+    item
 }
 
 /// Removes an index entry.

@@ -929,6 +929,19 @@ impl FeatureEngine {
             .await?;
         written.extend(dates.iter().map(|&d| (metric.clone(), d)));
         let now = (self.clock)();
+        if force {
+            // Nothing to compare with: one batch instead of a conditional write per series.
+            let items: Vec<_> = out
+                .newest()
+                .map(|(rows, i)| online::item(rows, i, now))
+                .collect();
+            let online = items.len() as u64;
+            self.stores
+                .tables
+                .batch_put(&online::FEATURES, items)
+                .await?;
+            return Ok((written, online));
+        }
         let mut online = 0;
         for (rows, i) in out.newest() {
             let item = online::item(rows, i, now);
@@ -1172,18 +1185,24 @@ impl FeatureEngine {
         // In time order, so that each series' rows arrive mostly sorted (cheaper to sort).
         files.sort_by(|a, b| (a.2.keys().next(), &a.0).cmp(&(b.2.keys().next(), &b.0)));
         let mut rows = BronzeRows::default();
+        let mut index = Vec::new();
         for (key, f, per_date) in &files {
-            for (&d, &n) in per_date {
-                state::put_index(tables, metric, d, key, n).await?;
-            }
+            index.extend(
+                per_date
+                    .iter()
+                    .map(|(&d, &n)| state::index_item(metric, d, key, n)),
+            );
             rows.extend_from(f);
         }
         drop(files);
+        tables.batch_put(&state::STATE, index).await?;
         let now = (self.clock)();
+        let manifests: Vec<_> = manifests
+            .iter()
+            .map(|(key, m)| state::manifest_item(key, m, now))
+            .collect();
         let Some(cfg) = self.config.metric(metric).cloned() else {
-            for (key, m) in &manifests {
-                state::put_manifest(tables, key, m, now).await?;
-            }
+            tables.batch_put(&state::STATE, manifests).await?;
             return Ok(0);
         };
         let metric2 = metric.clone();
@@ -1222,9 +1241,7 @@ impl FeatureEngine {
         summary.online_items += online;
         let keep: BTreeSet<NaiveDate> = written.iter().map(|(_, d)| *d).collect();
         let deleted = self.delete_stale_partitions(metric, &keep).await?;
-        for (key, m) in &manifests {
-            state::put_manifest(tables, key, m, now).await?;
-        }
+        tables.batch_put(&state::STATE, manifests).await?;
         Ok((written.len() + deleted.len()) as u64)
     }
 }
