@@ -175,31 +175,34 @@ impl BronzeRows {
         self.ts.is_empty()
     }
 
-    /// Appends another set of rows, merging the key dictionaries.
-    pub fn extend_from(&mut self, other: &BronzeRows) {
-        let mut index: HashMap<&SeriesKey, u32> = HashMap::with_capacity(self.keys.len());
-        for (i, k) in self.keys.iter().enumerate() {
-            index.insert(k, i as u32);
+    /// The rows of `parts` in order, one key dictionary for all (each distinct key once, in
+    /// order of first appearance); memory is reserved once for the total.
+    pub fn concat<'a>(parts: impl IntoIterator<Item = &'a BronzeRows> + Clone) -> BronzeRows {
+        let total: usize = parts.clone().into_iter().map(BronzeRows::len).sum();
+        let mut out = BronzeRows {
+            keys: Vec::new(),
+            series: Vec::with_capacity(total),
+            ts: Vec::with_capacity(total),
+            value: Vec::with_capacity(total),
+        };
+        let mut index: HashMap<&SeriesKey, u32> = HashMap::new();
+        let mut remap = Vec::new();
+        for part in parts {
+            remap.clear();
+            for k in &part.keys {
+                let next = index.len() as u32;
+                let id = *index.entry(k).or_insert_with(|| {
+                    out.keys.push(k.clone());
+                    next
+                });
+                remap.push(id);
+            }
+            out.series
+                .extend(part.series.iter().map(|&s| remap[s as usize]));
+            out.ts.extend_from_slice(&part.ts);
+            out.value.extend_from_slice(&part.value);
         }
-        let mut remap = Vec::with_capacity(other.keys.len());
-        let mut new_keys = Vec::new();
-        for k in &other.keys {
-            let id = match index.get(k) {
-                Some(&i) => i,
-                None => {
-                    let i = (self.keys.len() + new_keys.len()) as u32;
-                    new_keys.push(k.clone());
-                    i
-                }
-            };
-            remap.push(id);
-        }
-        drop(index);
-        self.keys.extend(new_keys);
-        self.series
-            .extend(other.series.iter().map(|&s| remap[s as usize]));
-        self.ts.extend_from_slice(&other.ts);
-        self.value.extend_from_slice(&other.value);
+        out
     }
 
     /// Keeps only the rows whose `ts` lies in `[from_ns, to_ns)`.
@@ -760,6 +763,45 @@ mod tests {
     use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
 
     use super::*;
+
+    #[test]
+    fn concat_merges_key_dictionaries_and_keeps_row_order() {
+        let key = |k: &str| SeriesKey::new(k).expect("key");
+        let a = BronzeRows {
+            keys: vec![key("x"), key("y")],
+            series: vec![1, 0, 1],
+            ts: vec![1, 2, 3],
+            value: vec![10.0, 20.0, 30.0],
+        };
+        let b = BronzeRows {
+            keys: vec![key("z"), key("x")],
+            series: vec![1, 0],
+            ts: vec![4, 5],
+            value: vec![40.0, 50.0],
+        };
+        let all = BronzeRows::concat([&a, &BronzeRows::default(), &b]);
+        assert_eq!(all.keys, vec![key("x"), key("y"), key("z")]);
+        let rows: Vec<(&str, i64, f64)> = (0..all.len())
+            .map(|i| {
+                (
+                    all.keys[all.series[i] as usize].as_str(),
+                    all.ts[i],
+                    all.value[i],
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("y", 1, 10.0),
+                ("x", 2, 20.0),
+                ("y", 3, 30.0),
+                ("x", 4, 40.0),
+                ("z", 5, 50.0)
+            ]
+        );
+        assert!(BronzeRows::concat(&[] as &[BronzeRows]).is_empty());
+    }
 
     /// A good two-column file with its footer written anew; with `Some(offset)` as every
     /// column chunk's data page offset (and no dictionary page offset).

@@ -766,11 +766,7 @@ impl FeatureEngine {
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await?;
-        let mut all = BronzeRows::default();
-        for f in &files {
-            all.extend_from(f);
-        }
-        Ok(all)
+        Ok(BronzeRows::concat(&files))
     }
 
     async fn acquire(&self, metric: &MetricId, dates: &[NaiveDate]) -> Result<(), FeaturesError> {
@@ -1184,17 +1180,14 @@ impl FeatureEngine {
         }
         // In time order, so that each series' rows arrive mostly sorted (cheaper to sort).
         files.sort_by(|a, b| (a.2.keys().next(), &a.0).cmp(&(b.2.keys().next(), &b.0)));
-        let mut rows = BronzeRows::default();
-        let mut index = Vec::new();
-        for (key, f, per_date) in &files {
-            index.extend(
+        let index = files
+            .iter()
+            .flat_map(|(key, _, per_date)| {
                 per_date
                     .iter()
-                    .map(|(&d, &n)| state::index_item(metric, d, key, n)),
-            );
-            rows.extend_from(f);
-        }
-        drop(files);
+                    .map(|(&d, &n)| state::index_item(metric, d, key, n))
+            })
+            .collect();
         tables.batch_put(&state::STATE, index).await?;
         let now = (self.clock)();
         let manifests: Vec<_> = manifests
@@ -1207,6 +1200,8 @@ impl FeatureEngine {
         };
         let metric2 = metric.clone();
         let (out, extents, duplicates) = tokio::task::spawn_blocking(move || {
+            let rows = BronzeRows::concat(files.iter().map(|(_, rows, _)| rows));
+            drop(files);
             let agg = aggregate_on(
                 &rows,
                 cfg.frequency.nanos(),
