@@ -336,18 +336,21 @@ pub fn series_rows(
         let dow = date.weekday().num_days_from_monday() as i32;
         let holiday = cfg.holidays.contains(&date);
         let out = partitions.entry(date).or_default();
+        // The day's constant columns in one go each, then the per-row ones.
+        let m = emitted.len();
+        out.metric_id
+            .extend(std::iter::repeat_n(&metric, m).cloned());
+        out.series_key.extend(std::iter::repeat_n(&key, m).cloned());
+        out.day_of_week.extend(std::iter::repeat_n(dow, m));
+        out.is_weekend.extend(std::iter::repeat_n(dow >= 5, m));
+        out.is_holiday.extend(std::iter::repeat_n(holiday, m));
         for k in emitted {
             let b = bucket(k);
             let f = features_at_dense(&dense, k, per_hour, cfg.outlier_z);
-            out.metric_id.push(Arc::clone(&metric));
-            out.series_key.push(Arc::clone(&key));
             out.ts_us.push(b.div_euclid(1_000));
             out.value.push(timeline.values[k]);
             out.is_imputed.push(timeline.imputed[k]);
             out.hour.push(((b - day_no * DAY_NS) / HOUR_NS) as i32);
-            out.day_of_week.push(dow);
-            out.is_weekend.push(dow >= 5);
-            out.is_holiday.push(holiday);
             for (col, v) in out.floats.iter_mut().zip(f.floats) {
                 col.push(v);
             }

@@ -8,7 +8,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
+use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, NullBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -72,9 +72,9 @@ pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverErro
         for c in chunks {
             let col = f(c);
             values.extend(col.iter().map(|v| v.unwrap_or(0.0)));
-            for v in col {
-                valid.append(v.is_some());
-            }
+            valid.append_buffer(&BooleanBuffer::collect_bool(col.len(), |i| {
+                col[i].is_some()
+            }));
         }
         let nulls = NullBuffer::new(valid.finish());
         let nulls = (nulls.null_count() > 0).then_some(nulls);
@@ -83,9 +83,8 @@ pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverErro
     let bools = |f: &dyn Fn(&SilverRows) -> &[bool]| -> ArrayRef {
         let mut b = BooleanBufferBuilder::new(n);
         for c in chunks {
-            for &v in f(c) {
-                b.append(v);
-            }
+            let col = f(c);
+            b.append_buffer(&BooleanBuffer::collect_bool(col.len(), |i| col[i]));
         }
         Arc::new(BooleanArray::new(b.finish(), None))
     };
