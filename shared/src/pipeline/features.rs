@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate};
+use futures::future::OptionFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 use tracing::{debug, info, warn};
@@ -1084,20 +1085,17 @@ impl FeatureEngine {
         let mut partitions = 0u64;
         // The next metric's files are read while the current one is computed and written
         // (reading is most of a metric's time on one core; computing and writing use all).
-        let mut current = match queue.next() {
-            Some((m, keys)) => Some((m, self.read_files(keys).await)),
-            None => None,
+        let read = |next: Option<(MetricId, Vec<(String, BronzeKey)>)>| {
+            OptionFuture::from(
+                next.map(|(m, keys)| async move { (m, self.read_files(keys).await) }),
+            )
         };
+        let mut current = read(queue.next()).await;
         while let Some((metric, reads)) = current.take() {
-            let next = queue.next();
-            let read_next = async {
-                match next {
-                    Some((m, keys)) => Some((m, self.read_files(keys).await)),
-                    None => None,
-                }
-            };
-            let (done, next) =
-                tokio::join!(self.batch_metric(&metric, reads, &mut summary), read_next);
+            let (done, next) = tokio::join!(
+                self.batch_metric(&metric, reads, &mut summary),
+                read(queue.next())
+            );
             partitions += done?;
             current = next;
         }
