@@ -148,9 +148,15 @@ pub async fn put_index(
     .await
 }
 
+/// The `(pk, sk)` of the index entry of bronze object `key` on `date`.
+fn index_key(metric: &MetricId, date: NaiveDate, key: &str) -> (String, String) {
+    (format!("idx#{metric}"), format!("{}#{key}", date_str(date)))
+}
+
 /// The item [`put_index`] writes (for writing many at once with `batch_put`).
 pub fn index_item(metric: &MetricId, date: NaiveDate, key: &str, rows: u64) -> Item {
-    let mut item = key_item(format!("idx#{metric}"), format!("{}#{key}", date_str(date)));
+    let (pk, sk) = index_key(metric, date, key);
+    let mut item = key_item(pk, sk);
     item.insert(A_ROWS.into(), Attr::N(rows as f64));
     item
 }
@@ -162,13 +168,21 @@ pub async fn delete_index(
     date: NaiveDate,
     key: &str,
 ) -> Result<(), TableError> {
-    t.delete(
-        &STATE,
-        &format!("idx#{metric}"),
-        &format!("{}#{key}", date_str(date)),
-        Condition::Always,
-    )
-    .await
+    let (pk, sk) = index_key(metric, date, key);
+    t.delete(&STATE, &pk, &sk, Condition::Always).await
+}
+
+/// Removes many index entries `(date, key)` of `metric` with one batch delete.
+pub async fn delete_index_many(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    entries: &[(NaiveDate, String)],
+) -> Result<(), TableError> {
+    let keys = entries
+        .iter()
+        .map(|(d, key)| index_key(metric, *d, key))
+        .collect();
+    t.batch_delete(&STATE, keys).await
 }
 
 /// The bronze objects holding rows of `metric` on dates in `[from, to]`, as `(date, key)`.
@@ -324,15 +338,12 @@ pub async fn replace_extents(
     extents: &BTreeMap<SeriesKey, (i64, i64)>,
 ) -> Result<(), TableError> {
     let old = load_extents(t, metric).await?;
-    for series in old.keys().filter(|k| !extents.contains_key(*k)) {
-        t.delete(
-            &STATE,
-            &format!("ext#{metric}"),
-            series.as_str(),
-            Condition::Always,
-        )
-        .await?;
-    }
+    let gone = old
+        .keys()
+        .filter(|k| !extents.contains_key(*k))
+        .map(|series| (format!("ext#{metric}"), series.as_str().to_string()))
+        .collect();
+    t.batch_delete(&STATE, gone).await?;
     let items = extents
         .iter()
         .map(|(k, (first, last))| {
@@ -441,6 +452,49 @@ mod tests {
         assert_eq!(query_index_all(&t, &g).await.unwrap().len(), 5);
         delete_index(&t, &g, d(2), "k/b").await.unwrap();
         assert_eq!(query_index(&t, &g, d(2), d(2)).await.unwrap().len(), 1);
+        delete_index_many(&t, &g, &[(d(1), "k/a".into()), (d(10), "k/e".into())])
+            .await
+            .unwrap();
+        assert_eq!(
+            query_index_all(&t, &g).await.unwrap(),
+            vec![(d(2), "k/c#x".into()), (d(3), "k/d".into())]
+        );
+        assert_eq!(
+            query_index_all(&t, &MetricId::new("GX").unwrap())
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "other metrics keep their entries"
+        );
+    }
+
+    #[tokio::test]
+    async fn replace_extents_drops_vanished_series_and_bumps_versions() {
+        let t = MemoryTableStore::default();
+        let g = MetricId::new("G").unwrap();
+        let s = |k: &str| SeriesKey::new(k).unwrap();
+        let ext = |pairs: &[(&str, i64)]| -> BTreeMap<SeriesKey, (i64, i64)> {
+            let h = 3600 * NANOS;
+            pairs
+                .iter()
+                .map(|(k, v)| (s(k), (v * h, (v + 1) * h)))
+                .collect()
+        };
+        replace_extents(&t, &g, &ext(&[("a", 1), ("b", 2)]))
+            .await
+            .unwrap();
+        replace_extents(&t, &g, &ext(&[("b", 5), ("c", 7)]))
+            .await
+            .unwrap();
+        let got = load_extents(&t, &g).await.unwrap();
+        assert_eq!(
+            got.keys().cloned().collect::<Vec<_>>(),
+            vec![s("b"), s("c")]
+        );
+        let h = 3600 * NANOS;
+        assert_eq!((got[&s("b")].first, got[&s("b")].version), (5 * h, 2));
+        assert_eq!((got[&s("c")].first, got[&s("c")].version), (7 * h, 1));
     }
 
     #[tokio::test]

@@ -672,6 +672,13 @@ impl TableStore for Broken {
     async fn batch_put(&self, _: &TableSpec, _: Vec<Item>) -> Result<(), TableError> {
         Err(self.err())
     }
+    async fn batch_delete(
+        &self,
+        _: &TableSpec,
+        _: Vec<(String, String)>,
+    ) -> Result<(), TableError> {
+        Err(self.err())
+    }
     async fn query(&self, _: &TableSpec, _: &Query) -> Result<Page, TableError> {
         Err(self.err())
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gras_shared::pipeline::features::{EngineOptions, FeatureEngine, ObjectOutcome};
+use gras_shared::state;
 use gras_shared::storage::Stores;
 use gras_shared::testkit::{assert_silver_eq, online, silver, BronzeFile};
 use gras_shared::Config;
@@ -229,6 +230,70 @@ fn replaced_and_removed_objects_and_bad_files() {
         assert_eq!((summary.ignored, summary.replays), (1, 1), "{summary}");
         inc.blobs.delete(bad).await.unwrap();
         assert_same(&batch(&now).await, &inc).await;
+    });
+}
+
+#[test]
+fn batch_rerun_drops_what_vanished() {
+    runtime().block_on(async {
+        let g = gras_shared::MetricId::new("G").unwrap();
+        let dense: Vec<File> = (0..4)
+            .map(|d| BronzeFile::dense("G", d, "part-0.parquet", &[]))
+            .collect();
+        let mut only_b = BronzeFile::dense("G", 1, "b.parquet", &[]);
+        for r in &mut only_b.rows {
+            r.0 = Some("b");
+        }
+        let mut all = dense.clone();
+        all.push(only_b.clone());
+        let stores = batch(&all).await;
+        let index_keys = |entries: Vec<(chrono::NaiveDate, String)>| {
+            entries
+                .into_iter()
+                .map(|(_, k)| k)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let before = state::query_index_all(&*stores.tables, &g).await.unwrap();
+        assert!(index_keys(before).contains(&only_b.key()));
+        assert!(online(&*stores.tables, &["G#b".to_string()])
+            .await
+            .contains_key("G#b"));
+
+        // Series b's only object goes away and a bad file arrives: a re-run forgets both.
+        stores.blobs.delete(&only_b.key()).await.unwrap();
+        let bad = "bronze/gras/metric=G/year=2024/month=01/day=03/broken.parquet";
+        stores
+            .blobs
+            .put(bad, Bytes::from_static(b"PAR1 not really"))
+            .await
+            .unwrap();
+        let s = FeatureEngine::new(stores.clone(), config())
+            .batch()
+            .await
+            .unwrap();
+        assert_eq!(s.failed.len(), 1, "{s}");
+        let after = state::query_index_all(&*stores.tables, &g).await.unwrap();
+        assert_eq!(
+            after.len(),
+            dense.len(),
+            "one entry per day file: {after:?}"
+        );
+        assert_eq!(
+            index_keys(after),
+            dense.iter().map(File::key).collect(),
+            "stale entries are removed, current ones kept"
+        );
+        let extents = state::load_extents(&*stores.tables, &g).await.unwrap();
+        let series: Vec<&str> = extents.keys().map(|k| k.as_str()).collect();
+        assert_eq!(series, vec!["_all", "a"]);
+        assert!(
+            online(&*stores.tables, &["G#b".to_string()])
+                .await
+                .is_empty(),
+            "the vanished series' online item is deleted"
+        );
+        stores.blobs.delete(bad).await.unwrap();
+        assert_same(&batch(&dense).await, &stores).await;
     });
 }
 

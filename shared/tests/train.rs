@@ -383,6 +383,13 @@ impl gras_shared::storage::TableStore for FailDoneOnce {
     ) -> Result<(), gras_shared::storage::TableError> {
         self.inner.batch_put(table, items).await
     }
+    async fn batch_delete(
+        &self,
+        table: &gras_shared::storage::TableSpec,
+        keys: Vec<(String, String)>,
+    ) -> Result<(), gras_shared::storage::TableError> {
+        self.inner.batch_delete(table, keys).await
+    }
     async fn query(
         &self,
         table: &gras_shared::storage::TableSpec,

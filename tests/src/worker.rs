@@ -167,6 +167,14 @@ impl TableStore for CrashTables {
         self.crash.table(table.name)?;
         self.inner.batch_put(table, items).await
     }
+    async fn batch_delete(
+        &self,
+        table: &TableSpec,
+        keys: Vec<(String, String)>,
+    ) -> Result<(), TableError> {
+        self.crash.table(table.name)?;
+        self.inner.batch_delete(table, keys).await
+    }
     async fn query(&self, table: &TableSpec, query: &Query) -> Result<Page, TableError> {
         self.inner.query(table, query).await
     }

@@ -9,7 +9,7 @@
 //! Both produce the same silver (contract section 4's invariant), which the property tests
 //! check. How concurrent invocations stay correct is described in `state` and the README.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -1018,20 +1018,13 @@ impl FeatureEngine {
         extents: &BTreeMap<SeriesKey, (i64, i64)>,
     ) -> Result<(), FeaturesError> {
         let tables = &*self.stores.tables;
-        for gone in state::load_extents(tables, metric)
+        let gone = state::load_extents(tables, metric)
             .await?
             .keys()
             .filter(|k| !extents.contains_key(*k))
-        {
-            tables
-                .delete(
-                    &online::FEATURES,
-                    &online::pk(metric.as_str(), gone.as_str()),
-                    "",
-                    Condition::Always,
-                )
-                .await?;
-        }
+            .map(|k| (online::pk(metric.as_str(), k.as_str()), String::new()))
+            .collect();
+        tables.batch_delete(&online::FEATURES, gone).await?;
         state::replace_extents(tables, metric, extents).await?;
         Ok(())
     }
@@ -1172,12 +1165,20 @@ impl FeatureEngine {
                 Err(e) => return Err(e),
             }
         }
-        // Rebuild the index of this metric from scratch.
-        for (d, key) in state::query_index_all(tables, metric).await? {
-            state::delete_index(tables, metric, d, &key).await?;
-        }
+        // Rebuild the index of this metric: write every current entry, then remove the stale
+        // ones (objects gone or unreadable), so that no current entry is ever missing.
+        let old_index = state::query_index_all(tables, metric).await?;
         // In time order, so that each series' rows arrive mostly sorted (cheaper to sort).
         files.sort_by(|a, b| (a.2.keys().next(), &a.0).cmp(&(b.2.keys().next(), &b.0)));
+        let current: HashSet<(NaiveDate, &str)> = files
+            .iter()
+            .flat_map(|(key, _, per_date)| per_date.keys().map(move |&d| (d, key.as_str())))
+            .collect();
+        let stale: Vec<(NaiveDate, String)> = old_index
+            .into_iter()
+            .filter(|(d, key)| !current.contains(&(*d, key.as_str())))
+            .collect();
+        drop(current);
         let index = files
             .iter()
             .flat_map(|(key, _, per_date)| {
@@ -1187,6 +1188,7 @@ impl FeatureEngine {
             })
             .collect();
         tables.batch_put(&state::STATE, index).await?;
+        state::delete_index_many(tables, metric, &stale).await?;
         let now = (self.clock)();
         let manifests: Vec<_> = manifests
             .iter()

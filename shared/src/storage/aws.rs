@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, PutRequest, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -384,6 +384,59 @@ impl DynamoTableStore {
         format!("{}{}", self.prefix, t.name)
     }
 
+    /// Sends write requests with BatchWriteItem in chunks of 25, retrying unprocessed ones
+    /// and retryable errors with exponential backoff (up to 10 attempts per chunk).
+    async fn write_batches(
+        &self,
+        table: &TableSpec,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(), TableError> {
+        let name = self.table_name(table);
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut delay = Duration::from_millis(25);
+            for attempt in 0.. {
+                let out = match self
+                    .client
+                    .batch_write_item()
+                    .request_items(&name, pending.clone())
+                    .send()
+                    .await
+                {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let err = Self::err(table.name, e);
+                        if err.is_retryable() && attempt < 10 {
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(5));
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                };
+                pending = out
+                    .unprocessed_items()
+                    .and_then(|m| m.get(&name))
+                    .cloned()
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= 10 {
+                    return Err(TableError::Backend {
+                        table: table.name,
+                        retryable: true,
+                        source: format!("{} items still unprocessed after retries", pending.len())
+                            .into(),
+                    });
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+        Ok(())
+    }
+
     fn key(t: &TableSpec, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
         let mut k = HashMap::new();
         k.insert(t.pk.to_string(), AttributeValue::S(pk.to_string()));
@@ -483,62 +536,53 @@ impl TableStore for DynamoTableStore {
                 }
             }
         }
-        let name = self.table_name(table);
-        for chunk in by_key.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|(_, item)| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(to_item(item)))
-                        .build()
-                        .map_err(|e| TableError::InvalidItem {
-                            table: table.name,
-                            reason: e.to_string(),
-                        })?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<_, TableError>>()?;
-            let mut delay = Duration::from_millis(25);
-            for attempt in 0.. {
-                let out = match self
-                    .client
-                    .batch_write_item()
-                    .request_items(&name, requests.clone())
-                    .send()
-                    .await
-                {
-                    Ok(out) => out,
-                    Err(e) => {
-                        let err = Self::err(table.name, e);
-                        if err.is_retryable() && attempt < 10 {
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(5));
-                            continue;
-                        }
-                        return Err(err);
-                    }
-                };
-                requests = out
-                    .unprocessed_items()
-                    .and_then(|m| m.get(&name))
-                    .cloned()
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt >= 10 {
-                    return Err(TableError::Backend {
+        let requests = by_key
+            .iter()
+            .map(|(_, item)| {
+                let put = PutRequest::builder()
+                    .set_item(Some(to_item(item)))
+                    .build()
+                    .map_err(|e| TableError::InvalidItem {
                         table: table.name,
-                        retryable: true,
-                        source: format!("{} items still unprocessed after retries", requests.len())
-                            .into(),
-                    });
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-        Ok(())
+                        reason: e.to_string(),
+                    })?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, TableError>>()?;
+        self.write_batches(table, requests).await
+    }
+
+    /// BatchWriteItem delete requests in chunks of 25, retried like `batch_put`.
+    async fn batch_delete(
+        &self,
+        table: &TableSpec,
+        keys: Vec<(String, String)>,
+    ) -> Result<(), TableError> {
+        // A batch may not hold one key twice.
+        let mut seen = std::collections::HashSet::new();
+        let requests = keys
+            .into_iter()
+            .map(|(pk, sk)| {
+                let sk = if table.sk.is_some() {
+                    sk
+                } else {
+                    String::new()
+                };
+                (pk, sk)
+            })
+            .filter(|k| seen.insert(k.clone()))
+            .map(|(pk, sk)| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(Self::key(table, &pk, &sk)))
+                    .build()
+                    .map_err(|e| TableError::InvalidItem {
+                        table: table.name,
+                        reason: e.to_string(),
+                    })?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, TableError>>()?;
+        self.write_batches(table, requests).await
     }
 
     async fn query(&self, table: &TableSpec, q: &Query) -> Result<Page, TableError> {

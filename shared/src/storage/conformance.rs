@@ -393,21 +393,47 @@ pub async fn table_store(store: &dyn TableStore) {
             .await
             .expect("cleanup");
     }
-    for i in 0..30 {
-        store
-            .delete(
-                t,
-                "p2",
-                &format!("2024-01-01T{i:02}:00:00Z"),
-                Condition::Always,
-            )
-            .await
-            .expect("cleanup");
-    }
-    store
-        .delete(h, "G#eu", "", Condition::Always)
+
+    // Batch deletes: more keys than one DynamoDB batch (25), a repeated key, a missing key.
+    let sk = |i: i32| format!("2024-01-01T{i:02}:00:00Z");
+    let mut keys: Vec<(String, String)> = (0..27).map(|i| ("p2".to_string(), sk(i))).collect();
+    keys.push(("p2".into(), sk(0)));
+    keys.push(("p2".into(), "missing".into()));
+    store.batch_delete(t, keys).await.expect("batch delete");
+    let left: Vec<f64> = query_all(store, t, &Query::all("p2"))
         .await
-        .expect("cleanup");
+        .expect("query after batch delete")
+        .iter()
+        .filter_map(|i| i["n"].as_n())
+        .collect();
+    assert_eq!(
+        left,
+        vec![27.0, 28.0, 29.0],
+        "exactly the listed keys are gone"
+    );
+    store
+        .batch_delete(t, Vec::new())
+        .await
+        .expect("empty batch delete");
+    store
+        .batch_delete(t, (27..30).map(|i| ("p2".to_string(), sk(i))).collect())
+        .await
+        .expect("batch delete the rest");
+    assert!(store
+        .query(t, &Query::all("p2"))
+        .await
+        .expect("query")
+        .items
+        .is_empty());
+    store
+        .batch_delete(h, vec![("G#eu".into(), "ignored".into())])
+        .await
+        .expect("batch delete on a hash-only table");
+    assert_eq!(
+        store.get(h, "G#eu", "").await.expect("get"),
+        None,
+        "a hash-only table ignores the range key of a batch delete"
+    );
 }
 
 #[cfg(test)]

@@ -175,6 +175,24 @@ impl TableStore for MemoryTableStore {
         }
         Ok(())
     }
+    async fn batch_delete(
+        &self,
+        table: &TableSpec,
+        keys: Vec<(String, String)>,
+    ) -> Result<(), TableError> {
+        let mut rows = self.lock();
+        for (pk, sk) in &keys {
+            kv::delete(
+                &mut MapKv(&mut rows),
+                table,
+                pk,
+                sk,
+                &Condition::Always,
+                never,
+            )?;
+        }
+        Ok(())
+    }
     async fn query(&self, table: &TableSpec, query: &Query) -> Result<Page, TableError> {
         kv::query(&mut MapKv(&mut self.lock()), table, query, never)
     }

@@ -363,6 +363,20 @@ impl TableStore for SqliteTableStore {
         })
         .await
     }
+    async fn batch_delete(
+        &self,
+        table: &TableSpec,
+        keys: Vec<(String, String)>,
+    ) -> Result<(), TableError> {
+        let table = *table;
+        self.with_tx(table.name, move |kv| {
+            for (pk, sk) in &keys {
+                kv::delete(kv, &table, pk, sk, &Condition::Always, map_err(table.name))?;
+            }
+            Ok(())
+        })
+        .await
+    }
     async fn query(&self, table: &TableSpec, query: &Query) -> Result<Page, TableError> {
         let (table, query) = (*table, query.clone());
         self.with_reader(table.name, move |conn| read_query(conn, &table, &query))

@@ -300,7 +300,8 @@ impl TableError {
 /// DynamoDB-shaped tables.
 ///
 /// Contract for implementors: single-item writes and transactions are atomic with their
-/// conditions; `batch_put` writes every item (retrying unprocessed ones) or fails;
+/// conditions; `batch_put` writes every item and `batch_delete` removes every key
+/// (retrying unprocessed ones) or fails, neither atomic as a whole;
 /// `query` returns range keys in byte order of their UTF-8 encoding.
 #[async_trait]
 pub trait TableStore: Send + Sync + Debug {
@@ -323,6 +324,13 @@ pub trait TableStore: Send + Sync + Debug {
     ) -> Result<(), TableError>;
     /// Writes many items without conditions.
     async fn batch_put(&self, table: &TableSpec, items: Vec<Item>) -> Result<(), TableError>;
+    /// Deletes many `(pk, sk)` keys without conditions (`sk` is ignored by tables without a
+    /// range key); missing items and repeated keys are fine.
+    async fn batch_delete(
+        &self,
+        table: &TableSpec,
+        keys: Vec<(String, String)>,
+    ) -> Result<(), TableError>;
     /// Queries one hash key.
     async fn query(&self, table: &TableSpec, query: &Query) -> Result<Page, TableError>;
     /// Applies all operations or none.
@@ -409,6 +417,8 @@ pub(crate) mod kv {
         condition: &Condition,
         map: impl Fn(K::Err) -> TableError,
     ) -> Result<(), TableError> {
+        // Tables without a range key store items under sk "" (see `TableSpec::key_of`).
+        let sk = if table.sk.is_some() { sk } else { "" };
         let current = kv.kv_get(table.name, pk, sk).map_err(&map)?;
         if !condition.holds(current.as_ref()) {
             return Err(TableError::ConditionFailed { table: table.name });
