@@ -124,6 +124,19 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
         && p.model_version == version
         && p.generated_at == run));
     assert_eq!(preds[0].series, SeriesKey::new("store-0001").expect("key"));
+    // Sales never go below zero, and neither do their forecasts or bounds.
+    let keys: Vec<&str> = history.iter().map(|h| h.key.as_str()).collect();
+    for key in &keys {
+        let pk = gras_shared::predictions::partition_key(&g, &SeriesKey::new(*key).expect("key"));
+        let items = query_all(&*stores.tables, &PREDICTIONS, &Query::all(pk))
+            .await
+            .expect("query");
+        assert_eq!(items.len(), 24, "{key} of {keys:?}");
+        for i in &items {
+            let p = Prediction::from_item(i).expect("prediction");
+            assert!(p.lower >= 0.0 && p.value >= 0.0, "{key}: {p:?}");
+        }
+    }
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let window = Query {
         range: SkRange::Between(

@@ -9,7 +9,9 @@
 //!   trend + remainder, from the `augurs` crates; its intervals are the ETS intervals shifted
 //!   by the seasonal components.
 //!
-//! Training calibrates the bounds of either model on its backtest (see [`backtest`]).
+//! Training calibrates the bounds of either model on its backtest (see [`backtest`]);
+//! inference clips the calibrated forecast at zero for a series that was never negative
+//! ([`Forecast::clip_at_zero`]).
 //!
 //! A spec holds hyper-parameters only: a model is re-fitted on the newest history each time
 //! it forecasts, which is how the registry's versions are applied at inference.
@@ -86,6 +88,21 @@ pub struct Forecast {
 }
 
 impl Forecast {
+    /// Raises every point and bound below zero to zero. For a series whose history never went
+    /// below zero (counts, amounts, rates), a negative forecast or lower bound is impossible;
+    /// against non-negative actuals, clipping can only reduce the error and never uncovers an
+    /// actual, and it keeps `lower <= point <= upper`.
+    pub fn clip_at_zero(&mut self) {
+        for v in self
+            .point
+            .iter_mut()
+            .chain(&mut self.lower)
+            .chain(&mut self.upper)
+        {
+            *v = v.max(0.0);
+        }
+    }
+
     /// Multiplies every bound's distance from its point by `factor` (interval calibration).
     pub fn scale_intervals(&mut self, factor: f64) {
         for i in 0..self.point.len() {
@@ -355,6 +372,19 @@ mod tests {
         // Every seasonal difference is exactly 0.1: the bounds collapse onto point + 0.1*sqrt(k).
         assert!((f.lower[0] - (h[27] + 0.1)).abs() < 1e-9);
         assert!((f.upper[4] - (h[28] + 0.1 * 2f64.sqrt())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn clip_at_zero_raises_only_negatives() {
+        let mut f = Forecast {
+            point: vec![-1.0, 0.5, 3.0],
+            lower: vec![-4.0, -0.5, 1.0],
+            upper: vec![0.5, 2.0, 5.0],
+        };
+        f.clip_at_zero();
+        assert_eq!(f.point, vec![0.0, 0.5, 3.0]);
+        assert_eq!(f.lower, vec![0.0, 0.0, 1.0]);
+        assert_eq!(f.upper, vec![0.5, 2.0, 5.0]);
     }
 
     #[test]

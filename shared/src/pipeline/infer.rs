@@ -523,7 +523,8 @@ pub struct Analysis {
 }
 
 /// Re-fits the artifact's spec on each history and forecasts `horizon` steps after each
-/// series' newest value, with the artifact's calibrated bounds; on a blocking thread.
+/// series' newest value, with the artifact's calibrated bounds, clipped at zero for a series
+/// that was never negative; on a blocking thread.
 /// Returns the points, the number of series forecast and the keys of the series skipped.
 async fn forecast_histories(
     history: Vec<SeriesHistory>,
@@ -555,6 +556,9 @@ async fn forecast_histories(
                 }
             };
             f.scale_intervals(scale);
+            if filled.iter().all(|v| *v >= 0.0) {
+                f.clip_at_zero();
+            }
             series += 1;
             let last_us = h.start_us + last as i64 * hour_us;
             for step in 0..horizon {
