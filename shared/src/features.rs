@@ -186,7 +186,7 @@ impl DenseValues {
 
     /// [`window_stats`] of the buckets `from..=to` (`from <= to < len`).
     ///
-    /// Sums are kept in [`LANES`] partial sums by position within the window and added in
+    /// Sums are kept in `LANES` partial sums by position within the window and added in
     /// one fixed order, so the result depends only on the window's values.
     pub fn window_stats(
         &self,

@@ -1,6 +1,6 @@
 //! The metrics port: numbers about each invocation and each model, to CloudWatch.
 //!
-//! Adapters: [`CloudWatchMetrics`] (PutMetricData, feature `aws`), [`EmfMetrics`] (CloudWatch
+//! Adapters: `CloudWatchMetrics` (PutMetricData, feature `aws`), [`EmfMetrics`] (CloudWatch
 //! embedded metric format on stdout, no API call), [`MemoryMetrics`] (tests), [`NoMetrics`].
 
 use std::fmt::Debug;

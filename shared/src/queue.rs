@@ -1,6 +1,6 @@
 //! The queue port: messages to SQS (training tasks, retrain requests, alerts).
 //!
-//! Adapters: [`SqsQueue`] (feature `aws`) and [`MemoryQueue`] (tests, local runs).
+//! Adapters: `SqsQueue` (feature `aws`) and [`MemoryQueue`] (tests, local runs).
 
 use std::fmt::Debug;
 use std::sync::Mutex;

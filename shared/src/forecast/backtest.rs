@@ -2,7 +2,7 @@
 //!
 //! For `windows` origins, the last `windows * horizon` steps are cut into consecutive test
 //! windows; each is forecast from everything before it. Scores are means over windows, with
-//! MASE scaled by the seasonal-naive error (period [`WEEK`](super::WEEK)) of each window's own
+//! MASE scaled by the seasonal-naive error (period [`WEEK`]) of each window's own
 //! training part.
 //!
 //! Interval calibration: a model's own bounds are often too narrow or too wide for the data
