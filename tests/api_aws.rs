@@ -199,6 +199,30 @@ async fn api_lambda_serves_what_the_pipeline_wrote_to_s3_and_dynamodb() {
     let (s, v) = invoke(&app, "apigw-post-approve").await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("conflict")));
 
+    // A second pending version, named as in the reject event: rejected, the approved one stays.
+    pending.version = ModelVersion::new("v20240120000000-pending2").expect("v");
+    registry::register(&*fx.stores.tables, &pending)
+        .await
+        .expect("register");
+    let (s, v) = invoke(&app, "apigw-post-reject").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["model"]["status"], "Rejected");
+    assert_eq!(
+        v["model"]["decision_reason"],
+        "backtest MASE worse than the approved version"
+    );
+    assert_eq!(
+        v["model"]["decided_by"],
+        "arn:aws:sts::123456789012:assumed-role/gras-decision-service/decision-service"
+    );
+    let still = registry::approved(&*fx.stores.tables, &g)
+        .await
+        .expect("approved")
+        .expect("one");
+    assert_eq!(still.version.as_str(), "v20240119000000-pending1");
+    let (s, v) = invoke(&app, "apigw-post-reject").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("conflict")));
+
     // The newly approved version has the artifact of the copied record: analyze with it.
     let (s, v) = invoke(&app, "apigw-post-analyze-unauthorized").await;
     assert_eq!(

@@ -384,15 +384,88 @@ async fn features_models_and_the_approval_workflow() {
     // Approving it again is a conflict of state.
     let (s, v) = call(&app, "POST", uri, Some(TOKEN), "").await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "conflict"));
+    // So is rejecting an approved version.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/models/G/v20990101000000-zzz/reject",
+        Some(TOKEN),
+        "",
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "conflict"));
+
+    // Rejecting a third, pending version: recorded with its reason, the approved one stays.
+    pending.version = ModelVersion::new("v20990102000000-yyy").expect("v");
+    registry::register(&*stores.tables, &pending)
+        .await
+        .expect("register");
+    let reject = "/v1/models/G/v20990102000000-yyy/reject";
+    let (s, v) = call(&app, "POST", reject, None, "").await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (s, v) = call(&app, "POST", reject, Some(TOKEN), r#"{"why": "x"}"#).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_request"));
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/models/G/v20990101000000-nope/reject",
+        Some(TOKEN),
+        "",
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    let (s, v) = call(&app, "POST", reject, Some(TOKEN), "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["model"]["status"], "Rejected");
+    assert_eq!(v["model"]["decision_reason"], "rejected through the API");
+    let rec = registry::get(
+        &*stores.tables,
+        &g,
+        &ModelVersion::new("v20990102000000-yyy").expect("v"),
+    )
+    .await
+    .expect("get")
+    .expect("record");
+    assert_eq!(rec.status, ModelStatus::Rejected);
+    assert_eq!(
+        registry::approved(&*stores.tables, &g)
+            .await
+            .expect("approved")
+            .expect("one")
+            .version
+            .as_str(),
+        "v20990101000000-zzz"
+    );
+    let (s, v) = call(&app, "POST", reject, Some(TOKEN), "").await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "conflict"));
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/models/G/v20990102000000-yyy/approve",
+        Some(TOKEN),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::CONFLICT, "conflict"),
+        "a rejected version is never approved"
+    );
 
     // Without a configured token, mutating endpoints are off.
     let off = self::app(&stores, &config, Auth::Disabled);
-    let (s, v) = call(&off, "POST", uri, Some(TOKEN), "").await;
-    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthorized"));
     // Behind API Gateway the identity must have been put there by the adapter.
     let gw = self::app(&stores, &config, Auth::Gateway);
-    let (s, v) = call(&gw, "POST", uri, Some(TOKEN), "").await;
-    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    for app in [&off, &gw] {
+        for u in [uri, reject] {
+            let (s, v) = call(app, "POST", u, Some(TOKEN), "").await;
+            assert_eq!(
+                (s, code(&v)),
+                (StatusCode::UNAUTHORIZED, "unauthorized"),
+                "{u}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -705,6 +778,7 @@ async fn storage_failures_are_5xx_without_internal_details() {
             ("GET", "/v1/models/G", ""),
             ("GET", "/v1/alerts?metric=G", ""),
             ("POST", "/v1/models/G/v20240101000000-a/approve", ""),
+            ("POST", "/v1/models/G/v20240101000000-a/reject", ""),
             ("POST", "/v1/analyze", r#"{"metric": "G"}"#),
         ] {
             let (s, v) = call(&app, method, uri, Some(TOKEN), body).await;

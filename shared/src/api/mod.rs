@@ -9,6 +9,7 @@
 //! | GET | `/v1/features/{metric}?series=` | the online features of a series |
 //! | GET | `/v1/models/{metric}` | versions with status and backtest metrics |
 //! | POST | `/v1/models/{metric}/{version}/approve` | approve a `PendingApproval` version (authorized) |
+//! | POST | `/v1/models/{metric}/{version}/reject` | reject a `PendingApproval` version (authorized) |
 //! | POST | `/v1/analyze` | "analyze now": forecast with the approved model on the newest data (authorized) |
 //! | GET | `/v1/alerts?metric=&series=&since=&limit=&cursor=` | alerts of a metric since a time |
 //!
@@ -52,6 +53,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/features/{metric}"),
     ("GET", "/v1/models/{metric}"),
     ("POST", "/v1/models/{metric}/{version}/approve"),
+    ("POST", "/v1/models/{metric}/{version}/reject"),
     ("POST", "/v1/analyze"),
     ("GET", "/v1/alerts"),
 ];
@@ -191,6 +193,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/features/{metric}", get(features))
         .route("/v1/models/{metric}", get(models))
         .route("/v1/models/{metric}/{version}/approve", post(approve))
+        .route("/v1/models/{metric}/{version}/reject", post(reject))
         .route("/v1/analyze", post(analyze))
         .route("/v1/alerts", get(list_alerts))
         .fallback(not_found)
@@ -485,11 +488,41 @@ struct Empty {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ApproveBody {
+struct DecisionBody {
     reason: Option<String>,
 }
 
+/// A person's decision on a `PendingApproval` version.
+#[derive(Debug, Clone, Copy)]
+enum Decision {
+    Approve,
+    Reject,
+}
+
 async fn approve(
+    state: State<ApiState>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    params: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    decide(Decision::Approve, state, caller, headers, params, body).await
+}
+
+async fn reject(
+    state: State<ApiState>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    params: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    decide(Decision::Reject, state, caller, headers, params, body).await
+}
+
+/// Approves or rejects a version for the authorized caller, recorded as `decided_by` with
+/// the body's `reason`.
+async fn decide(
+    decision: Decision,
     State(st): State<ApiState>,
     caller: Option<Extension<Caller>>,
     headers: HeaderMap,
@@ -500,22 +533,24 @@ async fn approve(
     let (metric, version) = path(params)?;
     let metric = st.metric(&metric)?.clone();
     let version = ModelVersion::new(version).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let b: ApproveBody = parse_body(body)?;
-    let reason = b
-        .reason
-        .unwrap_or_else(|| "approved through the API".into());
+    let b: DecisionBody = parse_body(body)?;
+    let reason = b.reason.unwrap_or_else(|| {
+        match decision {
+            Decision::Approve => "approved through the API",
+            Decision::Reject => "rejected through the API",
+        }
+        .into()
+    });
     if reason.len() > 1024 {
         return Err(ApiError::bad_request("reason is longer than 1024 bytes"));
     }
-    let rec = registry::approve(
-        &*st.stores.tables,
-        &metric,
-        &version,
-        &who,
-        &reason,
-        (st.clock)(),
-    )
-    .await?;
+    let (tables, now) = (&*st.stores.tables, (st.clock)());
+    let rec = match decision {
+        Decision::Approve => {
+            registry::approve(tables, &metric, &version, &who, &reason, now).await?
+        }
+        Decision::Reject => registry::reject(tables, &metric, &version, &who, &reason, now).await?,
+    };
     Ok(Json(json!({ "metric": metric.as_str(), "model": rec })).into_response())
 }
 
