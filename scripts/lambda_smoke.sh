@@ -101,7 +101,8 @@ assert [m["metric"] for m in r] == ["A", "G", "R", "S"] and all(m["version"] is 
 PY
 # The API function: API Gateway HTTP API (payload v2) events through lambda_http.
 for case in "apigw-get-health 200 -" "apigw-get-models 200 -" "apigw-get-features 404 not_found" \
-            "apigw-post-analyze 409 no_approved_model" "apigw-post-analyze-unauthorized 401 unauthorized"; do
+            "apigw-post-analyze 409 no_approved_model" "apigw-post-analyze-unauthorized 401 unauthorized" \
+            "apigw-post-reject 404 not_found"; do
   set -- $case
   out=$(invoke_fn api "events/$1.json") || { cat "$log"; exit 1; }
   echo "$1.json -> $out"
