@@ -4,14 +4,16 @@
 //! Builds a bronze day-file of metric G with 200 series x 24 hours x ~21 sub-hour events
 //! (100,800 rows), then times the incremental path on in-memory stores: in order (the file
 //! extends 7 days of history: the common case) and as a late file (it changes the next 7
-//! days too). Reports the median of several runs.
+//! days too). Then a burst: the same day as six files of four hours each, handled one
+//! file at a time and as one SQS batch (`FeatureEngine::apply`, which shares the
+//! recomputation). Reports the median of several runs.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMillisecondArray};
 use gras_shared::contract::BronzeKey;
-use gras_shared::pipeline::features::FeatureEngine;
+use gras_shared::pipeline::features::{Change, FeatureEngine};
 use gras_shared::storage::Stores;
 use gras_shared::testkit::{parquet, DAY_MS, T0_MS};
 use gras_shared::{Config, MetricId};
@@ -20,9 +22,13 @@ const SERIES: usize = 200;
 const EVENTS_PER_HOUR: usize = 21;
 
 fn day_file(day: i64) -> (String, bytes::Bytes, usize) {
+    hours_file(day, 0..24, "part-0000.parquet")
+}
+
+fn hours_file(day: i64, hours: std::ops::Range<i64>, name: &str) -> (String, bytes::Bytes, usize) {
     let names: Vec<String> = (0..SERIES).map(|s| format!("store-{s:04}")).collect();
     let (mut series, mut ts, mut value) = (Vec::new(), Vec::new(), Vec::new());
-    for h in 0..24i64 {
+    for h in hours {
         for (s, name) in names.iter().enumerate() {
             for e in 0..EVENTS_PER_HOUR as i64 {
                 series.push(name.clone());
@@ -46,7 +52,7 @@ fn day_file(day: i64) -> (String, bytes::Bytes, usize) {
     let date =
         chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date") + chrono::Days::new(day as u64);
     (
-        BronzeKey::key(&MetricId::new("G").expect("G"), date, "part-0000.parquet"),
+        BronzeKey::key(&MetricId::new("G").expect("G"), date, name),
         body,
         n,
     )
@@ -97,6 +103,44 @@ fn main() {
             );
         });
     }
+    // The burst: day 8 (index 7) as six 4-hour files after 7 days of history.
+    let parts: Vec<_> = (0..6)
+        .map(|p| hours_file(7, p * 4..p * 4 + 4, &format!("hours-{p}.parquet")))
+        .collect();
+    let (mut one_by_one, mut batched) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for batch in [false, true] {
+            rt.block_on(async {
+                let stores = Stores::memory();
+                let engine = FeatureEngine::new(stores.clone(), config.clone());
+                for (key, body, _) in &days[..7] {
+                    stores.blobs.put(key, body.clone()).await.expect("put");
+                    engine.ingest_one(key).await.expect("ingest");
+                }
+                for (key, body, _) in &parts {
+                    stores.blobs.put(key, body.clone()).await.expect("put");
+                }
+                let changes: Vec<Change> = parts
+                    .iter()
+                    .map(|(key, _, _)| Change::Created(key.clone()))
+                    .collect();
+                let t = Instant::now();
+                if batch {
+                    for r in engine.apply(&changes).await {
+                        r.expect("ingest");
+                    }
+                    batched.push(t.elapsed().as_secs_f64());
+                } else {
+                    for c in &changes {
+                        for r in engine.apply(std::slice::from_ref(c)).await {
+                            r.expect("ingest");
+                        }
+                    }
+                    one_by_one.push(t.elapsed().as_secs_f64());
+                }
+            });
+        }
+    }
     println!("day-file rows: {rows}, series: {SERIES}, runs: {runs}");
     println!(
         "in-order day-file: median {:.3}s ({:.0} rows/s)",
@@ -106,5 +150,10 @@ fn main() {
     println!(
         "late day-file (rewrites 8 partitions): median {:.3}s",
         median(late)
+    );
+    println!(
+        "burst of 6 four-hour files of one day: one at a time median {:.3}s, one batch median {:.3}s",
+        median(one_by_one),
+        median(batched)
     );
 }

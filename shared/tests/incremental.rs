@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gras_shared::pipeline::features::{EngineOptions, FeatureEngine, ObjectOutcome};
+use gras_shared::pipeline::features::{Change, EngineOptions, FeatureEngine, ObjectOutcome};
 use gras_shared::state;
 use gras_shared::storage::Stores;
 use gras_shared::testkit::{assert_silver_eq, online, silver, BronzeFile};
@@ -300,14 +300,16 @@ fn batch_rerun_drops_what_vanished() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, .. ProptestConfig::default() })]
 
-    /// Random files; a random upload order with replays; checked against a batch run of the
-    /// files uploaded so far at a random midpoint and at the end.
+    /// Random files; a random upload order with replays, handled in SQS batches of random
+    /// sizes (1 = one object at a time); checked against a batch run of the files uploaded so
+    /// far after a random midpoint batch and at the end.
     #[test]
     fn any_order_with_replays_equals_batch(
         files in (2usize..9).prop_flat_map(|n| (0..n).map(file_strategy).collect::<Vec<_>>()),
         order_seed in any::<u64>(),
         replays in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
         mid in any::<prop::sample::Index>(),
+        batch_sizes in prop::collection::vec(1usize..5, 1..6),
     ) {
         runtime().block_on(async {
             // Random permutation from the seed, then replays inserted after their first upload.
@@ -326,16 +328,26 @@ proptest! {
             let inc = Stores::memory();
             let e = engine(&inc);
             let mut uploaded: Vec<usize> = Vec::new();
-            for (i, &f) in steps.iter().enumerate() {
-                inc.blobs.put(&files[f].key(), files[f].body()).await.unwrap();
-                e.ingest_one(&files[f].key()).await.unwrap();
-                if !uploaded.contains(&f) {
-                    uploaded.push(f);
+            let (mut start, mut b) = (0, 0);
+            while start < steps.len() {
+                let end = (start + batch_sizes[b % batch_sizes.len()]).min(steps.len());
+                b += 1;
+                let mut changes = Vec::new();
+                for &f in &steps[start..end] {
+                    inc.blobs.put(&files[f].key(), files[f].body()).await.unwrap();
+                    changes.push(Change::Created(files[f].key()));
+                    if !uploaded.contains(&f) {
+                        uploaded.push(f);
+                    }
                 }
-                if i == mid {
+                for r in e.apply(&changes).await {
+                    r.unwrap();
+                }
+                if (start..end).contains(&mid) {
                     let so_far: Vec<File> = uploaded.iter().map(|&u| files[u].clone()).collect();
                     assert_same(&batch(&so_far).await, &inc).await;
                 }
+                start = end;
             }
             assert_same(&batch(&files).await, &inc).await;
         });
@@ -416,5 +428,162 @@ fn a_just_written_object_that_reads_as_missing_is_retried() {
                 assert!(r.partitions.is_empty());
             }
         }
+    });
+}
+
+/// A lake that counts object reads and writes.
+#[derive(Debug, Default)]
+struct CountingBlobs {
+    inner: gras_shared::storage::memory::MemoryBlobStore,
+    gets: std::sync::atomic::AtomicU64,
+    puts: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl gras_shared::storage::BlobStore for CountingBlobs {
+    async fn get(&self, key: &str) -> Result<Bytes, gras_shared::storage::BlobError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), gras_shared::storage::BlobError> {
+        self.puts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.put(key, body).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), gras_shared::storage::BlobError> {
+        self.inner.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<gras_shared::storage::ObjectMeta>, gras_shared::storage::BlobError> {
+        self.inner.list(prefix).await
+    }
+}
+
+impl CountingBlobs {
+    fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.gets.load(Relaxed), self.puts.load(Relaxed))
+    }
+}
+
+/// Ten days of daily files, then day 10 arrives as six files of four hours each.
+fn burst() -> (Vec<File>, Vec<File>) {
+    let days: Vec<File> = (0..10)
+        .map(|d| BronzeFile::dense("G", d, "part-0.parquet", &[]))
+        .collect();
+    let parts: Vec<File> = (0..6)
+        .map(|p| {
+            let skip: Vec<i64> = (0..24).filter(|h| h / 4 != p).collect();
+            BronzeFile::dense("G", 10, &format!("hour-{p}.parquet"), &skip)
+        })
+        .collect();
+    (days, parts)
+}
+
+#[test]
+fn a_burst_in_one_batch_reads_and_writes_its_days_once() {
+    runtime().block_on(async {
+        let (days, parts) = burst();
+        let mut all = days.clone();
+        all.extend(parts.iter().cloned());
+        let expected = batch(&all).await;
+        let mut counts = Vec::new();
+        for batched in [false, true] {
+            let blobs = Arc::new(CountingBlobs::default());
+            let stores = Stores {
+                blobs: blobs.clone(),
+                tables: Stores::memory().tables,
+            };
+            let e = engine(&stores);
+            for f in &days {
+                stores.blobs.put(&f.key(), f.body()).await.unwrap();
+                e.ingest_one(&f.key()).await.unwrap();
+            }
+            for f in &parts {
+                stores.blobs.put(&f.key(), f.body()).await.unwrap();
+            }
+            let before = blobs.counts();
+            let changes: Vec<Change> = parts.iter().map(|f| Change::Created(f.key())).collect();
+            let results = if batched {
+                e.apply(&changes).await
+            } else {
+                let mut out = Vec::new();
+                for c in &changes {
+                    out.push(e.apply(std::slice::from_ref(c)).await.pop().unwrap());
+                }
+                out
+            };
+            for r in results {
+                assert_eq!(r.unwrap().outcome, ObjectOutcome::Processed);
+            }
+            let after = blobs.counts();
+            counts.push((after.0 - before.0, after.1 - before.1));
+            assert_same(&expected, &stores).await;
+        }
+        let ((seq_gets, seq_puts), (batch_gets, batch_puts)) = (counts[0], counts[1]);
+        // One at a time: each part reads itself and the 9 days before plus the parts so far,
+        // and rewrites day 10 (and day 9's neighbour reach). Batched: one recomputation.
+        assert!(
+            batch_gets * 3 <= seq_gets,
+            "reads: batched {batch_gets}, one at a time {seq_gets}"
+        );
+        assert!(
+            batch_puts * 3 <= seq_puts,
+            "silver writes: batched {batch_puts}, one at a time {seq_puts}"
+        );
+    });
+}
+
+#[test]
+fn a_batch_with_a_removal_and_a_repeated_key_equals_batch() {
+    runtime().block_on(async {
+        let (days, parts) = burst();
+        let inc = Stores::memory();
+        let e = engine(&inc);
+        for f in &days {
+            inc.blobs.put(&f.key(), f.body()).await.unwrap();
+        }
+        for r in e
+            .apply(
+                &days
+                    .iter()
+                    .map(|f| Change::Created(f.key()))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+        {
+            assert_eq!(r.unwrap().outcome, ObjectOutcome::Processed);
+        }
+        assert_same(&batch(&days).await, &inc).await;
+        for f in &parts {
+            inc.blobs.put(&f.key(), f.body()).await.unwrap();
+        }
+        inc.blobs.delete(&days[3].key()).await.unwrap();
+        let changes = vec![
+            Change::Created(parts[0].key()),
+            Change::Created(parts[1].key()),
+            Change::Removed(days[3].key()),
+            Change::Created(parts[2].key()),
+            Change::Created(parts[0].key()),
+            Change::Created(parts[3].key()),
+            Change::Created(parts[4].key()),
+            Change::Created(parts[5].key()),
+        ];
+        let outcomes: Vec<ObjectOutcome> = e
+            .apply(&changes)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().outcome)
+            .collect();
+        use ObjectOutcome::{Processed, Removed, Replay};
+        assert_eq!(
+            outcomes,
+            vec![Processed, Processed, Removed, Processed, Replay, Processed, Processed, Processed]
+        );
+        let mut now: Vec<File> = days.clone();
+        now.remove(3);
+        now.extend(parts.iter().cloned());
+        assert_same(&batch(&now).await, &inc).await;
     });
 }

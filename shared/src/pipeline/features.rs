@@ -75,6 +75,17 @@ pub enum FeaturesError {
         /// The partition date.
         date: NaiveDate,
     },
+    /// The recomputation this object shared with other objects of its batch failed (the
+    /// first of them carries the original error).
+    #[error("recomputing metric {metric} for this batch failed: {reason}")]
+    SharedWork {
+        /// The metric.
+        metric: MetricId,
+        /// The original error's message.
+        reason: String,
+        /// Whether the original error was retryable.
+        retryable: bool,
+    },
 }
 
 impl FeaturesError {
@@ -85,6 +96,7 @@ impl FeaturesError {
             FeaturesError::Blob(e) => e.is_retryable(),
             FeaturesError::Table(e) => e.is_retryable(),
             FeaturesError::Busy { .. } => true,
+            FeaturesError::SharedWork { retryable, .. } => *retryable,
         }
     }
 }
@@ -442,6 +454,44 @@ type ReadFile = (BronzeKey, crate::bronze::BronzeFile, String);
 /// Partitions written or deleted, and online items upserted.
 type Written = (BTreeSet<(MetricId, NaiveDate)>, u64);
 
+/// A change to one object, as an S3 notification reports it (keys already URL-decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The object was written.
+    Created(String),
+    /// The object was deleted.
+    Removed(String),
+}
+
+impl Change {
+    /// The object key.
+    pub fn key(&self) -> &str {
+        match self {
+            Change::Created(k) | Change::Removed(k) => k,
+        }
+    }
+}
+
+/// An object whose rows are indexed and whose series' extents are widened, with the
+/// recomputation it needs still to do (shared with the other objects of its metric in the
+/// same batch); its manifest is marked done once that work succeeded.
+struct Pending {
+    report: ObjectReport,
+    metric: MetricId,
+    cfg: MetricConfig,
+    manifest: Manifest,
+    /// The metric must be rebuilt (replaced content, or an interrupted earlier attempt).
+    rebuild: bool,
+    /// Silver dates whose partitions change.
+    dates: BTreeSet<NaiveDate>,
+}
+
+/// The first phase of ingesting an object: finished, or pending its recomputation.
+enum Prepared {
+    Done(ObjectReport),
+    Pending(Box<Pending>),
+}
+
 /// Splits a date set into runs of consecutive dates.
 fn runs(dates: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
     let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
@@ -488,13 +538,16 @@ impl FeatureEngine {
         &self.config
     }
 
-    /// Processes each key independently, as the features Lambda does for its S3 events:
-    /// a failing object is reported in [`RunSummary::failed`] and does not stop the others.
+    /// Ingests the keys as the features Lambda handles one batch of their S3 events (see
+    /// [`FeatureEngine::apply`]): a failing object is reported in [`RunSummary::failed`] and
+    /// does not stop the others.
     pub async fn ingest(&self, keys: &[String]) -> RunSummary {
         let mut summary = RunSummary::default();
         let mut partitions = BTreeSet::new();
-        for key in keys {
-            match self.ingest_one(key).await {
+        let changes: Vec<Change> = keys.iter().cloned().map(Change::Created).collect();
+        let results = self.apply(&changes).await;
+        for (key, result) in keys.iter().zip(results) {
+            match result {
                 Ok(report) => summary.add(&report, &mut partitions),
                 Err(e) => {
                     warn!(key = %key, error = %e, retryable = e.is_retryable(), "bronze object failed");
@@ -526,8 +579,143 @@ impl FeatureEngine {
         Ok(None)
     }
 
+    /// Applies a batch of object changes in order, as the features Lambda does for one SQS
+    /// batch; returns one result per change, in the same order. The result is the same as
+    /// handling the changes one by one ([`FeatureEngine::ingest_one`],
+    /// [`FeatureEngine::remove_one`]), but consecutive new objects of one metric share one
+    /// recomputation of the union of the partitions they affect: a burst of files of the
+    /// same days reads the days' bronze and rewrites their partitions once, not once per file.
+    /// A removal, or a key seen again in the batch, first finishes the work pending before it.
+    pub async fn apply(&self, changes: &[Change]) -> Vec<Result<ObjectReport, FeaturesError>> {
+        let mut results: Vec<(usize, Result<ObjectReport, FeaturesError>)> =
+            Vec::with_capacity(changes.len());
+        let mut pending: Vec<(usize, Pending)> = Vec::new();
+        for (i, change) in changes.iter().enumerate() {
+            if matches!(change, Change::Removed(_))
+                || pending.iter().any(|(_, p)| p.report.key == change.key())
+            {
+                results.extend(self.settle(std::mem::take(&mut pending)).await);
+            }
+            match change {
+                Change::Removed(key) => results.push((i, self.remove_one(key).await)),
+                Change::Created(key) => match self.prepare(key).await {
+                    Ok(Prepared::Done(report)) => results.push((i, Ok(report))),
+                    Ok(Prepared::Pending(p)) => pending.push((i, *p)),
+                    Err(e) => results.push((i, Err(e))),
+                },
+            }
+        }
+        results.extend(self.settle(pending).await);
+        results.sort_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// The incremental path for one object key (already URL-decoded).
     pub async fn ingest_one(&self, key: &str) -> Result<ObjectReport, FeaturesError> {
+        match self.prepare(key).await? {
+            Prepared::Done(report) => Ok(report),
+            Prepared::Pending(p) => {
+                let written = self.recompute_pending(&p.metric, &p.cfg, &[&*p]).await?;
+                self.finish(*p, &written, true).await
+            }
+        }
+    }
+
+    /// Does the pending objects' recomputations, one per metric over the union of their
+    /// dates (or one rebuild), then marks each object's manifest done. Returns each object's
+    /// result with its index.
+    async fn settle(
+        &self,
+        pending: Vec<(usize, Pending)>,
+    ) -> Vec<(usize, Result<ObjectReport, FeaturesError>)> {
+        let mut by_metric: BTreeMap<MetricId, Vec<(usize, Pending)>> = BTreeMap::new();
+        for (i, p) in pending {
+            by_metric.entry(p.metric.clone()).or_default().push((i, p));
+        }
+        let mut out = Vec::new();
+        for (metric, group) in by_metric {
+            let Some(cfg) = group.first().map(|(_, p)| p.cfg.clone()) else {
+                continue;
+            };
+            let refs: Vec<&Pending> = group.iter().map(|(_, p)| p).collect();
+            match self.recompute_pending(&metric, &cfg, &refs).await {
+                Ok(written) => {
+                    for (n, (i, p)) in group.into_iter().enumerate() {
+                        out.push((i, self.finish(p, &written, n == 0).await));
+                    }
+                }
+                Err(e) => {
+                    let (reason, retryable) = (e.to_string(), e.is_retryable());
+                    let mut first = Some(e);
+                    for (i, _) in group {
+                        let err = first.take().unwrap_or_else(|| FeaturesError::SharedWork {
+                            metric: metric.clone(),
+                            reason: reason.clone(),
+                            retryable,
+                        });
+                        out.push((i, Err(err)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The recomputation that pending objects of one metric need together: a rebuild if any
+    /// of them needs one, else the union of their dates, run by run.
+    async fn recompute_pending(
+        &self,
+        metric: &MetricId,
+        cfg: &MetricConfig,
+        pending: &[&Pending],
+    ) -> Result<Written, FeaturesError> {
+        if pending.iter().any(|p| p.rebuild) {
+            info!(
+                metric = %metric,
+                objects = pending.len(),
+                "rebuilding metric (object replaced or earlier attempt interrupted)"
+            );
+            return self.rebuild_metric(metric, cfg).await;
+        }
+        let dates: BTreeSet<NaiveDate> = pending
+            .iter()
+            .flat_map(|p| p.dates.iter().copied())
+            .collect();
+        let mut written: Written = (BTreeSet::new(), 0);
+        for (d1, d2) in runs(&dates) {
+            let (partitions, online) = self.recompute(metric, cfg, d1, d2, false).await?;
+            written.0.extend(partitions);
+            written.1 += online;
+        }
+        Ok(written)
+    }
+
+    /// Marks a pending object's manifest done after its recomputation `written`; `first`
+    /// says whether its report carries the online items (counted once per recomputation).
+    async fn finish(
+        &self,
+        mut p: Pending,
+        written: &Written,
+        first: bool,
+    ) -> Result<ObjectReport, FeaturesError> {
+        p.manifest.done = true;
+        state::put_manifest(
+            &*self.stores.tables,
+            &p.report.key,
+            &p.manifest,
+            (self.clock)(),
+        )
+        .await?;
+        p.report.partitions = written.0.clone();
+        p.report.online_items = if first { written.1 } else { 0 };
+        Ok(p.report)
+    }
+
+    /// Ingests one object up to its recomputation: reads it, indexes its rows, writes its
+    /// manifest (not done yet) and widens its series' extents; the affected dates are
+    /// returned as pending work. Bad files, replays, foreign keys and unconfigured metrics
+    /// finish here.
+    async fn prepare(&self, key: &str) -> Result<Prepared, FeaturesError> {
         let mut report = ObjectReport {
             key: key.to_string(),
             outcome: ObjectOutcome::Processed,
@@ -543,11 +731,11 @@ impl FeatureEngine {
                 report.outcome = ObjectOutcome::Ignored {
                     reason: e.reason.to_string(),
                 };
-                return Ok(report);
+                return Ok(Prepared::Done(report));
             }
         };
         let Some(body) = self.get_with_retry(key).await? else {
-            return self.remove_rows(key).await;
+            return self.remove_rows(key).await.map(Prepared::Done);
         };
         let fp = fingerprint(&body);
         let tables = &*self.stores.tables;
@@ -555,7 +743,7 @@ impl FeatureEngine {
         if old.as_ref().is_some_and(|m| m.done && m.fingerprint == fp) {
             debug!(key, "replay of processed content");
             report.outcome = ObjectOutcome::Replay;
-            return Ok(report);
+            return Ok(Prepared::Done(report));
         }
         let cfg = self.config.metric(&bk.metric).cloned();
         let file = match read_bronze(body, &bk.metric, cfg.is_some()) {
@@ -586,7 +774,7 @@ impl FeatureEngine {
                 (self.clock)(),
             )
             .await?;
-            return Ok(report);
+            return Ok(Prepared::Done(report));
         };
         let width = cfg.frequency.nanos();
 
@@ -611,7 +799,7 @@ impl FeatureEngine {
                 state::delete_index(tables, &bk.metric, *d, key).await?;
             }
         }
-        let mut manifest = Manifest {
+        let manifest = Manifest {
             fingerprint: fp,
             dates: dates.clone(),
             done: false,
@@ -624,21 +812,17 @@ impl FeatureEngine {
         let interrupted = old
             .as_ref()
             .is_some_and(|m| !m.done && m.fingerprint == manifest.fingerprint);
-        if replaced || interrupted {
+        let rebuild = replaced || interrupted;
+        let mut affected: BTreeSet<NaiveDate> = BTreeSet::new();
+        if rebuild {
             // Replaced content can shrink a series' extent: rebuild the metric's state.
             info!(
                 key,
-                replaced,
-                interrupted,
-                "rebuilding metric {} (object replaced or earlier attempt interrupted)",
-                bk.metric
+                replaced, interrupted, "metric {} needs a rebuild", bk.metric
             );
-            (report.partitions, report.online_items) =
-                self.rebuild_metric(&bk.metric, &cfg).await?;
         } else {
             // 2. Widen extents; collect the affected bucket range per series.
             let mut known = state::load_extents(tables, &bk.metric).await?;
-            let mut affected: BTreeSet<NaiveDate> = BTreeSet::new();
             let reach = MAX_INTERPOLATED_GAP * width + width;
             for (sid, &(lo, hi)) in &ranges {
                 let series = &file.rows.keys[*sid as usize];
@@ -671,16 +855,16 @@ impl FeatureEngine {
                     }
                 }
             }
-            // 3. Recompute under leases.
-            for (d1, d2) in runs(&affected) {
-                let (written, online) = self.recompute(&bk.metric, &cfg, d1, d2, false).await?;
-                report.partitions.extend(written);
-                report.online_items += online;
-            }
         }
-        manifest.done = true;
-        state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
-        Ok(report)
+        // 3. The recomputation (under leases) is left to the caller, who may share it.
+        Ok(Prepared::Pending(Box::new(Pending {
+            report,
+            metric: bk.metric,
+            cfg,
+            manifest,
+            rebuild,
+            dates: affected,
+        })))
     }
 
     /// Handles a removal notification: when the object is really gone, drops its rows (index,

@@ -1,13 +1,14 @@
 //! The features function's use case: a batch of SQS messages carrying S3 notifications,
-//! processed message by message; the result lists only the messages that failed (SQS
-//! partial batch response), so one bad file never fails the others.
+//! their object changes applied in order (new objects of one metric share their
+//! recomputation); the result lists only the messages that failed (SQS partial batch
+//! response), so one bad file never fails the others.
 
 use std::time::Instant;
 
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use super::features::{FeatureEngine, ObjectOutcome, RunSummary};
+use super::features::{Change, FeatureEngine, ObjectOutcome, RunSummary};
 use crate::bronze::Rejections;
 use crate::events::{decode_body, Notification, S3Change};
 use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
@@ -74,6 +75,7 @@ pub async fn handle_batch(
     let started = Instant::now();
     let mut out = BatchOutcome::default();
     let mut partitions = std::collections::BTreeSet::new();
+    let mut work: Vec<(&str, Change)> = Vec::new();
     for m in messages {
         let changes = match decode_body(&m.body) {
             Ok(Notification::Test) => {
@@ -94,68 +96,67 @@ pub async fn handle_batch(
             }
         };
         for change in changes {
-            let (key, result) = match change {
+            match change {
                 S3Change::Created { bucket: b, key } | S3Change::Removed { bucket: b, key }
                     if b != bucket =>
                 {
                     warn!(message_id = %m.id, bucket = %b, key = %key, "event for another bucket ignored");
                     out.summary.ignored += 1;
-                    continue;
                 }
-                S3Change::Created { key, .. } => {
-                    let r = engine.ingest_one(&key).await;
-                    (key, r)
-                }
-                S3Change::Removed { key, .. } => {
-                    let r = engine.remove_one(&key).await;
-                    (key, r)
-                }
+                S3Change::Created { key, .. } => work.push((m.id.as_str(), Change::Created(key))),
+                S3Change::Removed { key, .. } => work.push((m.id.as_str(), Change::Removed(key))),
                 S3Change::Other { event } => {
                     info!(message_id = %m.id, event = %event, "event type ignored");
                     out.summary.ignored += 1;
-                    continue;
                 }
-            };
-            match result {
-                Ok(report) => {
-                    match &report.outcome {
-                        ObjectOutcome::Processed => out.summary.files += 1,
-                        ObjectOutcome::Replay => out.summary.replays += 1,
-                        ObjectOutcome::Ignored { reason } => {
-                            info!(key = %key, reason = %reason, "non-bronze key ignored");
-                            out.summary.ignored += 1;
-                        }
-                        ObjectOutcome::Removed => out.summary.removed += 1,
+            }
+        }
+    }
+    // One pass over the batch's changes, in order: new objects of a metric share their
+    // recomputation (see `FeatureEngine::apply`).
+    let changes: Vec<Change> = work.iter().map(|(_, c)| c.clone()).collect();
+    let results = engine.apply(&changes).await;
+    for ((message_id, change), result) in work.into_iter().zip(results) {
+        let key = change.key().to_string();
+        match result {
+            Ok(report) => {
+                match &report.outcome {
+                    ObjectOutcome::Processed => out.summary.files += 1,
+                    ObjectOutcome::Replay => out.summary.replays += 1,
+                    ObjectOutcome::Ignored { reason } => {
+                        info!(key = %key, reason = %reason, "non-bronze key ignored");
+                        out.summary.ignored += 1;
                     }
-                    out.summary.rows_read += report.rows_read;
-                    out.summary.rejected.merge(&report.rejected);
-                    out.summary.online_items += report.online_items;
-                    partitions.extend(report.partitions);
+                    ObjectOutcome::Removed => out.summary.removed += 1,
                 }
-                Err(e) => {
-                    let kind = if e.is_retryable() {
-                        FailureKind::Retryable
-                    } else {
-                        FailureKind::Permanent
-                    };
-                    if kind == FailureKind::Retryable {
-                        warn!(message_id = %m.id, key = %key, error_kind = "retryable", reason = %e, "object failed; SQS will redeliver");
-                    } else {
-                        error!(message_id = %m.id, key = %key, error_kind = "permanent", reason = %e, "object rejected; after the receive limit the message goes to the dead-letter queue");
-                    }
-                    out.summary.failed.push(super::features::FileFailure {
-                        key: key.clone(),
+                out.summary.rows_read += report.rows_read;
+                out.summary.rejected.merge(&report.rejected);
+                out.summary.online_items += report.online_items;
+                partitions.extend(report.partitions);
+            }
+            Err(e) => {
+                let kind = if e.is_retryable() {
+                    FailureKind::Retryable
+                } else {
+                    FailureKind::Permanent
+                };
+                if kind == FailureKind::Retryable {
+                    warn!(message_id = %message_id, key = %key, error_kind = "retryable", reason = %e, "object failed; SQS will redeliver");
+                } else {
+                    error!(message_id = %message_id, key = %key, error_kind = "permanent", reason = %e, "object rejected; after the receive limit the message goes to the dead-letter queue");
+                }
+                out.summary.failed.push(super::features::FileFailure {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                    retryable: e.is_retryable(),
+                });
+                if !out.failures.iter().any(|f| f.message_id == message_id) {
+                    out.failures.push(MessageFailure {
+                        message_id: message_id.to_string(),
+                        key: Some(key),
+                        kind,
                         reason: e.to_string(),
-                        retryable: e.is_retryable(),
                     });
-                    if !out.failures.iter().any(|f| f.message_id == m.id) {
-                        out.failures.push(MessageFailure {
-                            message_id: m.id.clone(),
-                            key: Some(key),
-                            kind,
-                            reason: e.to_string(),
-                        });
-                    }
                 }
             }
         }
