@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gras_shared::pipeline::features::{Change, EngineOptions, FeatureEngine, ObjectOutcome};
+use gras_shared::pipeline::features::{
+    Change, EngineOptions, FeatureEngine, FeaturesError, ObjectOutcome,
+};
 use gras_shared::state;
 use gras_shared::storage::Stores;
 use gras_shared::testkit::{assert_silver_eq, online, silver, BronzeFile};
@@ -437,6 +439,7 @@ struct CountingBlobs {
     inner: gras_shared::storage::memory::MemoryBlobStore,
     gets: std::sync::atomic::AtomicU64,
     puts: std::sync::atomic::AtomicU64,
+    fail_silver: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -447,6 +450,17 @@ impl gras_shared::storage::BlobStore for CountingBlobs {
     }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), gras_shared::storage::BlobError> {
         self.puts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if key.starts_with("silver/")
+            && self
+                .fail_silver
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(gras_shared::storage::BlobError::Backend {
+                key: key.into(),
+                retryable: true,
+                source: "injected: slow down".into(),
+            });
+        }
         self.inner.put(key, body).await
     }
     async fn delete(&self, key: &str) -> Result<(), gras_shared::storage::BlobError> {
@@ -461,6 +475,12 @@ impl gras_shared::storage::BlobStore for CountingBlobs {
 }
 
 impl CountingBlobs {
+    /// Fails the next silver write with a retryable backend error.
+    fn fail_next_silver_write(&self) {
+        self.fail_silver
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn counts(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         (self.gets.load(Relaxed), self.puts.load(Relaxed))
@@ -585,5 +605,43 @@ fn a_batch_with_a_removal_and_a_repeated_key_equals_batch() {
         now.remove(3);
         now.extend(parts.iter().cloned());
         assert_same(&batch(&now).await, &inc).await;
+    });
+}
+
+#[test]
+fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_heals() {
+    runtime().block_on(async {
+        let (days, parts) = burst();
+        let blobs = Arc::new(CountingBlobs::default());
+        let stores = Stores {
+            blobs: blobs.clone(),
+            tables: Stores::memory().tables,
+        };
+        let e = engine(&stores);
+        for f in days.iter().chain(&parts) {
+            stores.blobs.put(&f.key(), f.body()).await.unwrap();
+        }
+        let first: Vec<Change> = days.iter().map(|f| Change::Created(f.key())).collect();
+        assert!(e.apply(&first).await.iter().all(Result::is_ok));
+        let changes: Vec<Change> = parts.iter().map(|f| Change::Created(f.key())).collect();
+        blobs.fail_next_silver_write();
+        let results = e.apply(&changes).await;
+        assert_eq!(results.len(), parts.len());
+        for (n, r) in results.iter().enumerate() {
+            let err = r.as_ref().expect_err("the shared work failed");
+            assert!(err.is_retryable(), "{err}");
+            assert_eq!(
+                matches!(err, FeaturesError::SharedWork { .. }),
+                n > 0,
+                "the first object carries the original error: {err}"
+            );
+        }
+        // SQS redelivers the batch: the unfinished objects are rebuilt, silver heals.
+        for r in e.apply(&changes).await {
+            assert_eq!(r.unwrap().outcome, ObjectOutcome::Processed);
+        }
+        let mut all = days.clone();
+        all.extend(parts.iter().cloned());
+        assert_same(&batch(&all).await, &stores).await;
     });
 }
