@@ -58,6 +58,20 @@ fn hours_file(day: i64, hours: std::ops::Range<i64>, name: &str) -> (String, byt
     )
 }
 
+/// In-memory stores and an engine that has ingested `days`, one file at a time.
+async fn with_history(
+    config: &Arc<Config>,
+    days: &[(String, bytes::Bytes, usize)],
+) -> (Stores, FeatureEngine) {
+    let stores = Stores::memory();
+    let engine = FeatureEngine::new(stores.clone(), config.clone());
+    for (key, body, _) in days {
+        stores.blobs.put(key, body.clone()).await.expect("put");
+        engine.ingest_one(key).await.expect("ingest");
+    }
+    (stores, engine)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -75,13 +89,8 @@ fn main() {
     let (mut in_order, mut late) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         rt.block_on(async {
-            let stores = Stores::memory();
-            let engine = FeatureEngine::new(stores.clone(), config.clone());
             // 7 days of history, then time day 8 arriving in order.
-            for (key, body, _) in &days[..7] {
-                stores.blobs.put(key, body.clone()).await.expect("put");
-                engine.ingest_one(key).await.expect("ingest");
-            }
+            let (stores, engine) = with_history(&config, &days[..7]).await;
             let (key, body, _) = &days[7];
             stores.blobs.put(key, body.clone()).await.expect("put");
             let t = Instant::now();
@@ -111,12 +120,7 @@ fn main() {
     for _ in 0..runs {
         for batch in [false, true] {
             rt.block_on(async {
-                let stores = Stores::memory();
-                let engine = FeatureEngine::new(stores.clone(), config.clone());
-                for (key, body, _) in &days[..7] {
-                    stores.blobs.put(key, body.clone()).await.expect("put");
-                    engine.ingest_one(key).await.expect("ingest");
-                }
+                let (stores, engine) = with_history(&config, &days[..7]).await;
                 for (key, body, _) in &parts {
                     stores.blobs.put(key, body.clone()).await.expect("put");
                 }

@@ -356,18 +356,58 @@ proptest! {
     }
 }
 
-/// A lake that answers "not found" to the first `misses` reads of each key, as S3 can
-/// briefly do for an object that was just written.
+/// A lake for tests: it answers "not found" to the first `misses` reads of each key (as S3
+/// can briefly do for an object that was just written), counts object reads and writes, and
+/// can fail the next silver write.
 #[derive(Debug)]
-struct LaggingBlobs {
+struct TestBlobs {
     inner: Arc<dyn gras_shared::storage::BlobStore>,
     misses: u32,
     seen: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    gets: std::sync::atomic::AtomicU64,
+    puts: std::sync::atomic::AtomicU64,
+    fail_silver: std::sync::atomic::AtomicBool,
+}
+
+impl TestBlobs {
+    fn new(inner: Arc<dyn gras_shared::storage::BlobStore>, misses: u32) -> Self {
+        Self {
+            inner,
+            misses,
+            seen: Default::default(),
+            gets: Default::default(),
+            puts: Default::default(),
+            fail_silver: Default::default(),
+        }
+    }
+
+    /// A lake in memory: stores with it and in-memory tables.
+    fn stores() -> (Arc<Self>, Stores) {
+        let blobs = Arc::new(Self::new(Stores::memory().blobs, 0));
+        let stores = Stores {
+            blobs: blobs.clone(),
+            tables: Stores::memory().tables,
+        };
+        (blobs, stores)
+    }
+
+    /// Object reads and writes so far.
+    fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.gets.load(Relaxed), self.puts.load(Relaxed))
+    }
+
+    /// Fails the next silver write with a retryable backend error.
+    fn fail_next_silver_write(&self) {
+        self.fail_silver
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[async_trait::async_trait]
-impl gras_shared::storage::BlobStore for LaggingBlobs {
+impl gras_shared::storage::BlobStore for TestBlobs {
     async fn get(&self, key: &str) -> Result<Bytes, gras_shared::storage::BlobError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let n = {
             let mut seen = self.seen.lock().unwrap();
             let n = seen.entry(key.to_string()).or_default();
@@ -377,75 +417,6 @@ impl gras_shared::storage::BlobStore for LaggingBlobs {
         if n <= self.misses {
             return Err(gras_shared::storage::BlobError::NotFound { key: key.into() });
         }
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), gras_shared::storage::BlobError> {
-        self.inner.put(key, body).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), gras_shared::storage::BlobError> {
-        self.inner.delete(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<gras_shared::storage::ObjectMeta>, gras_shared::storage::BlobError> {
-        self.inner.list(prefix).await
-    }
-}
-
-#[test]
-fn a_just_written_object_that_reads_as_missing_is_retried() {
-    runtime().block_on(async {
-        let f = BronzeFile::dense("G", 0, "part-0.parquet", &[]);
-        for (misses, retries, processed) in [(2, 3, true), (4, 3, false)] {
-            let mem = Stores::memory();
-            mem.blobs.put(&f.key(), f.body()).await.unwrap();
-            let lagging = Stores {
-                blobs: Arc::new(LaggingBlobs {
-                    inner: mem.blobs.clone(),
-                    misses,
-                    seen: Default::default(),
-                }),
-                tables: mem.tables.clone(),
-            };
-            let opts = EngineOptions {
-                not_found_retries: retries,
-                not_found_delay: std::time::Duration::from_millis(1),
-                ..EngineOptions::default()
-            };
-            let r = FeatureEngine::new(lagging, config())
-                .with_options(opts)
-                .ingest_one(&f.key())
-                .await
-                .unwrap();
-            if processed {
-                assert_eq!(
-                    r.outcome,
-                    ObjectOutcome::Processed,
-                    "{misses} misses within {retries} retries"
-                );
-            } else {
-                // Still missing after every retry: handled as a removed object (nothing to remove).
-                assert_eq!(r.outcome, ObjectOutcome::Removed);
-                assert!(r.partitions.is_empty());
-            }
-        }
-    });
-}
-
-/// A lake that counts object reads and writes.
-#[derive(Debug, Default)]
-struct CountingBlobs {
-    inner: gras_shared::storage::memory::MemoryBlobStore,
-    gets: std::sync::atomic::AtomicU64,
-    puts: std::sync::atomic::AtomicU64,
-    fail_silver: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl gras_shared::storage::BlobStore for CountingBlobs {
-    async fn get(&self, key: &str) -> Result<Bytes, gras_shared::storage::BlobError> {
-        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.get(key).await
     }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), gras_shared::storage::BlobError> {
@@ -474,17 +445,40 @@ impl gras_shared::storage::BlobStore for CountingBlobs {
     }
 }
 
-impl CountingBlobs {
-    /// Fails the next silver write with a retryable backend error.
-    fn fail_next_silver_write(&self) {
-        self.fail_silver
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn counts(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.gets.load(Relaxed), self.puts.load(Relaxed))
-    }
+#[test]
+fn a_just_written_object_that_reads_as_missing_is_retried() {
+    runtime().block_on(async {
+        let f = BronzeFile::dense("G", 0, "part-0.parquet", &[]);
+        for (misses, retries, processed) in [(2, 3, true), (4, 3, false)] {
+            let mem = Stores::memory();
+            mem.blobs.put(&f.key(), f.body()).await.unwrap();
+            let lagging = Stores {
+                blobs: Arc::new(TestBlobs::new(mem.blobs.clone(), misses)),
+                tables: mem.tables.clone(),
+            };
+            let opts = EngineOptions {
+                not_found_retries: retries,
+                not_found_delay: std::time::Duration::from_millis(1),
+                ..EngineOptions::default()
+            };
+            let r = FeatureEngine::new(lagging, config())
+                .with_options(opts)
+                .ingest_one(&f.key())
+                .await
+                .unwrap();
+            if processed {
+                assert_eq!(
+                    r.outcome,
+                    ObjectOutcome::Processed,
+                    "{misses} misses within {retries} retries"
+                );
+            } else {
+                // Still missing after every retry: handled as a removed object (nothing to remove).
+                assert_eq!(r.outcome, ObjectOutcome::Removed);
+                assert!(r.partitions.is_empty());
+            }
+        }
+    });
 }
 
 /// Ten days of daily files, then day 10 arrives as six files of four hours each.
@@ -510,11 +504,7 @@ fn a_burst_in_one_batch_reads_and_writes_its_days_once() {
         let expected = batch(&all).await;
         let mut counts = Vec::new();
         for batched in [false, true] {
-            let blobs = Arc::new(CountingBlobs::default());
-            let stores = Stores {
-                blobs: blobs.clone(),
-                tables: Stores::memory().tables,
-            };
+            let (blobs, stores) = TestBlobs::stores();
             let e = engine(&stores);
             for f in &days {
                 stores.blobs.put(&f.key(), f.body()).await.unwrap();
@@ -612,11 +602,7 @@ fn a_batch_with_a_removal_and_a_repeated_key_equals_batch() {
 fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_heals() {
     runtime().block_on(async {
         let (days, parts) = burst();
-        let blobs = Arc::new(CountingBlobs::default());
-        let stores = Stores {
-            blobs: blobs.clone(),
-            tables: Stores::memory().tables,
-        };
+        let (blobs, stores) = TestBlobs::stores();
         let e = engine(&stores);
         for f in days.iter().chain(&parts) {
             stores.blobs.put(&f.key(), f.body()).await.unwrap();

@@ -192,8 +192,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/forecasts/{metric}", get(forecasts))
         .route("/v1/features/{metric}", get(features))
         .route("/v1/models/{metric}", get(models))
-        .route("/v1/models/{metric}/{version}/approve", post(approve))
-        .route("/v1/models/{metric}/{version}/reject", post(reject))
+        .route(
+            "/v1/models/{metric}/{version}/approve",
+            post(decide).layer(Extension(Decision::Approve)),
+        )
+        .route(
+            "/v1/models/{metric}/{version}/reject",
+            post(decide).layer(Extension(Decision::Reject)),
+        )
         .route("/v1/analyze", post(analyze))
         .route("/v1/alerts", get(list_alerts))
         .fallback(not_found)
@@ -492,37 +498,17 @@ struct DecisionBody {
     reason: Option<String>,
 }
 
-/// A person's decision on a `PendingApproval` version.
+/// A person's decision on a `PendingApproval` version (set per route).
 #[derive(Debug, Clone, Copy)]
 enum Decision {
     Approve,
     Reject,
 }
 
-async fn approve(
-    state: State<ApiState>,
-    caller: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    params: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    decide(Decision::Approve, state, caller, headers, params, body).await
-}
-
-async fn reject(
-    state: State<ApiState>,
-    caller: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    params: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    decide(Decision::Reject, state, caller, headers, params, body).await
-}
-
 /// Approves or rejects a version for the authorized caller, recorded as `decided_by` with
 /// the body's `reason`.
 async fn decide(
-    decision: Decision,
+    Extension(decision): Extension<Decision>,
     State(st): State<ApiState>,
     caller: Option<Extension<Caller>>,
     headers: HeaderMap,
