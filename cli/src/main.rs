@@ -36,7 +36,8 @@ pub enum Command {
     Generate(commands::GenerateArgs),
     /// Batch: every bronze object under LAKE/bronze/ into LAKE/silver/.
     Features(commands::LakeArgs),
-    /// Incremental: handle bronze keys as the features Lambda handles their S3 events.
+    /// Incremental: handle bronze keys as the features Lambda handles one batch of their S3
+    /// events (in order; new objects of a metric share one recomputation).
     Ingest(commands::IngestArgs),
     /// Train: backtest candidate models per metric, register the best, apply the approval policy.
     Train(commands::TrainArgs),
