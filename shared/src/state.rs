@@ -35,6 +35,7 @@ const SK: &str = "sk";
 const SINGLETON: &str = "_";
 const A_FP: &str = "fingerprint";
 const A_DATES: &str = "dates";
+const A_AFFECTED: &str = "affected";
 const A_STATUS: &str = "status";
 const A_ROWS: &str = "rows";
 const A_FIRST: &str = "first";
@@ -69,6 +70,10 @@ pub struct Manifest {
     pub dates: BTreeSet<NaiveDate>,
     /// True once every silver partition it affects was written.
     pub done: bool,
+    /// The silver dates this content changes, recorded (while not `done`) once its series'
+    /// extents were widened: an interrupted attempt resumes by recomputing them, instead of
+    /// rebuilding the metric. `None` before the extents were widened, and once done.
+    pub affected: Option<BTreeSet<NaiveDate>>,
 }
 
 /// Reads an object's manifest.
@@ -81,21 +86,22 @@ pub async fn get_manifest(t: &dyn TableStore, key: &str) -> Result<Option<Manife
         .and_then(Attr::as_s)
         .unwrap_or_default()
         .to_string();
-    let dates = item
-        .get(A_DATES)
-        .and_then(Attr::as_l)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|d| {
-            d.as_s()
-                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        })
-        .collect();
+    let date_list = |list: &[Attr]| -> BTreeSet<NaiveDate> {
+        list.iter()
+            .filter_map(|d| {
+                d.as_s()
+                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            })
+            .collect()
+    };
+    let dates = date_list(item.get(A_DATES).and_then(Attr::as_l).unwrap_or_default());
+    let affected = item.get(A_AFFECTED).and_then(Attr::as_l).map(date_list);
     let done = item.get(A_STATUS).and_then(Attr::as_s) == Some("done");
     Ok(Some(Manifest {
         fingerprint,
         dates,
         done,
+        affected,
     }))
 }
 
@@ -119,6 +125,12 @@ pub fn manifest_item(key: &str, m: &Manifest, now: DateTime<Utc>) -> Item {
         Attr::L(m.dates.iter().map(|d| s(date_str(*d))).collect()),
     );
     item.insert(A_STATUS.into(), s(if m.done { "done" } else { "pending" }));
+    if let Some(affected) = &m.affected {
+        item.insert(
+            A_AFFECTED.into(),
+            Attr::L(affected.iter().map(|d| s(date_str(*d))).collect()),
+        );
+    }
     item.insert(
         A_UPDATED.into(),
         s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -559,11 +571,25 @@ mod tests {
             fingerprint: "abc".into(),
             dates: [d(1), d(3)].into_iter().collect(),
             done: true,
+            affected: None,
         };
         put_manifest(&t, "bronze/x.parquet", &m, Utc::now())
             .await
             .unwrap();
         assert_eq!(get_manifest(&t, "bronze/x.parquet").await.unwrap(), Some(m));
+        let widened = Manifest {
+            fingerprint: "abc".into(),
+            dates: [d(3)].into_iter().collect(),
+            done: false,
+            affected: Some([d(3), d(4), d(9)].into_iter().collect()),
+        };
+        put_manifest(&t, "bronze/x.parquet", &widened, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            get_manifest(&t, "bronze/x.parquet").await.unwrap(),
+            Some(widened)
+        );
         delete_manifest(&t, "bronze/x.parquet").await.unwrap();
         assert_eq!(get_manifest(&t, "bronze/x.parquet").await.unwrap(), None);
     }

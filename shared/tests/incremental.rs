@@ -599,7 +599,7 @@ fn a_batch_with_a_removal_and_a_repeated_key_equals_batch() {
 }
 
 #[test]
-fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_heals() {
+fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_resumes() {
     runtime().block_on(async {
         let (days, parts) = burst();
         let (blobs, stores) = TestBlobs::stores();
@@ -622,10 +622,17 @@ fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_heals() {
                 "the first object carries the original error: {err}"
             );
         }
-        // SQS redelivers the batch: the unfinished objects are rebuilt, silver heals.
+        // SQS redelivers the batch: the unfinished objects resume from the dates their
+        // manifests recorded (day 10, and day 9 within the interpolation reach), without
+        // rebuilding the metric's 11 partitions.
+        let before = blobs.counts();
         for r in e.apply(&changes).await {
-            assert_eq!(r.unwrap().outcome, ObjectOutcome::Processed);
+            let r = r.unwrap();
+            assert_eq!(r.outcome, ObjectOutcome::Processed);
+            assert_eq!(r.partitions.len(), 2, "{:?}", r.partitions);
         }
+        let after = blobs.counts();
+        assert_eq!(after.1 - before.1, 2, "two silver writes");
         let mut all = days.clone();
         all.extend(parts.iter().cloned());
         assert_same(&batch(&all).await, &stores).await;

@@ -699,6 +699,7 @@ impl FeatureEngine {
         first: bool,
     ) -> Result<ObjectReport, FeaturesError> {
         p.manifest.done = true;
+        p.manifest.affected = None;
         state::put_manifest(
             &*self.stores.tables,
             &p.report.key,
@@ -770,6 +771,7 @@ impl FeatureEngine {
                     fingerprint: fp,
                     dates: BTreeSet::new(),
                     done: true,
+                    affected: None,
                 },
                 (self.clock)(),
             )
@@ -799,27 +801,34 @@ impl FeatureEngine {
                 state::delete_index(tables, &bk.metric, *d, key).await?;
             }
         }
-        let manifest = Manifest {
+        // An earlier attempt on this very content that did not finish (the invocation died
+        // or failed after its first writes). If it recorded the dates it affects, they are
+        // recomputed; if not, it may have widened some extents already, so the affected range
+        // can no longer be derived from them: rebuild, as for replaced content.
+        let interrupted = old.as_ref().filter(|m| !m.done && m.fingerprint == fp);
+        let resumed = interrupted.and_then(|m| m.affected.clone());
+        let mut manifest = Manifest {
             fingerprint: fp,
             dates: dates.clone(),
             done: false,
+            affected: resumed.clone(),
         };
         state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
 
-        // An earlier attempt on this very content that did not finish (the invocation
-        // died or failed after its first writes) may already have widened the extents, so
-        // the affected range can no longer be derived from them: rebuild, as for new content.
-        let interrupted = old
-            .as_ref()
-            .is_some_and(|m| !m.done && m.fingerprint == manifest.fingerprint);
-        let rebuild = replaced || interrupted;
+        let rebuild = replaced || (interrupted.is_some() && resumed.is_none());
         let mut affected: BTreeSet<NaiveDate> = BTreeSet::new();
         if rebuild {
             // Replaced content can shrink a series' extent: rebuild the metric's state.
             info!(
                 key,
-                replaced, interrupted, "metric {} needs a rebuild", bk.metric
+                replaced,
+                interrupted = interrupted.is_some(),
+                "metric {} needs a rebuild",
+                bk.metric
             );
+        } else if let Some(dates) = resumed {
+            info!(key, dates = dates.len(), "resuming an interrupted attempt");
+            affected = dates;
         } else {
             // 2. Widen extents; collect the affected bucket range per series.
             let mut known = state::load_extents(tables, &bk.metric).await?;
@@ -855,6 +864,9 @@ impl FeatureEngine {
                     }
                 }
             }
+            // Recorded, so that a retry of this content recomputes exactly these dates.
+            manifest.affected = Some(affected.clone());
+            state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
         }
         // 3. The recomputation (under leases) is left to the caller, who may share it.
         Ok(Prepared::Pending(Box::new(Pending {
@@ -1334,6 +1346,7 @@ impl FeatureEngine {
                             fingerprint: fp,
                             dates: per_date.keys().copied().collect(),
                             done: true,
+                            affected: None,
                         },
                     ));
                     files.push((key, file.rows, per_date));
