@@ -480,7 +480,8 @@ struct Pending {
     metric: MetricId,
     cfg: MetricConfig,
     manifest: Manifest,
-    /// The metric must be rebuilt (replaced content, or an interrupted earlier attempt).
+    /// The metric must be rebuilt (replaced content, or an earlier attempt interrupted before
+    /// it recorded its affected dates).
     rebuild: bool,
     /// Silver dates whose partitions change.
     dates: BTreeSet<NaiveDate>,
