@@ -3,7 +3,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `idx#<M>` | `<YYYY-MM-DD>#<bronze key>` | bronze index: the object holds valid rows of `M` on that UTC date |
-//! | `obj#<bronze key>` | `_` | manifest: fingerprint of the processed content, its dates, status |
+//! | `obj#<bronze key>` | `_` | manifest: fingerprint of the processed content, its dates, status (`pending`/`done`), and while pending the affected silver dates once known |
 //! | `ext#<M>` | `<series_key>` | extent: the series' first and last bucket over all bronze |
 //! | `lease#<M>#<YYYY-MM-DD>` | `_` | lease on a silver partition while it is recomputed |
 //! | `alerts#<M>` | `<ts>#<series_key>` | alerts of a metric by time, for `GET /v1/alerts` (TTL as the alert) |
