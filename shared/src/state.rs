@@ -61,6 +61,21 @@ fn date_str(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
+/// A list attribute of dates (`YYYY-MM-DD`), as [`dates_of`] reads it.
+fn date_list(dates: &BTreeSet<NaiveDate>) -> Attr {
+    Attr::L(dates.iter().map(|d| s(date_str(*d))).collect())
+}
+
+/// The dates of a list attribute written by [`date_list`] (unparsable entries skipped).
+fn dates_of(list: &[Attr]) -> BTreeSet<NaiveDate> {
+    list.iter()
+        .filter_map(|d| {
+            d.as_s()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        })
+        .collect()
+}
+
 /// A processed bronze object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
@@ -86,16 +101,8 @@ pub async fn get_manifest(t: &dyn TableStore, key: &str) -> Result<Option<Manife
         .and_then(Attr::as_s)
         .unwrap_or_default()
         .to_string();
-    let date_list = |list: &[Attr]| -> BTreeSet<NaiveDate> {
-        list.iter()
-            .filter_map(|d| {
-                d.as_s()
-                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            })
-            .collect()
-    };
-    let dates = date_list(item.get(A_DATES).and_then(Attr::as_l).unwrap_or_default());
-    let affected = item.get(A_AFFECTED).and_then(Attr::as_l).map(date_list);
+    let dates = dates_of(item.get(A_DATES).and_then(Attr::as_l).unwrap_or_default());
+    let affected = item.get(A_AFFECTED).and_then(Attr::as_l).map(dates_of);
     let done = item.get(A_STATUS).and_then(Attr::as_s) == Some("done");
     Ok(Some(Manifest {
         fingerprint,
@@ -120,16 +127,10 @@ pub async fn put_manifest(
 pub fn manifest_item(key: &str, m: &Manifest, now: DateTime<Utc>) -> Item {
     let mut item = key_item(format!("obj#{key}"), SINGLETON.into());
     item.insert(A_FP.into(), s(&m.fingerprint));
-    item.insert(
-        A_DATES.into(),
-        Attr::L(m.dates.iter().map(|d| s(date_str(*d))).collect()),
-    );
+    item.insert(A_DATES.into(), date_list(&m.dates));
     item.insert(A_STATUS.into(), s(if m.done { "done" } else { "pending" }));
     if let Some(affected) = &m.affected {
-        item.insert(
-            A_AFFECTED.into(),
-            Attr::L(affected.iter().map(|d| s(date_str(*d))).collect()),
-        );
+        item.insert(A_AFFECTED.into(), date_list(affected));
     }
     item.insert(
         A_UPDATED.into(),
@@ -343,13 +344,14 @@ pub async fn widen_extent(
     })
 }
 
-/// Replaces every extent of a metric (batch rebuilds).
+/// Replaces every extent of a metric (batch rebuilds); `old` are its stored extents, as
+/// [`load_extents`] read them.
 pub async fn replace_extents(
     t: &dyn TableStore,
     metric: &MetricId,
+    old: &BTreeMap<SeriesKey, Extent>,
     extents: &BTreeMap<SeriesKey, (i64, i64)>,
 ) -> Result<(), TableError> {
-    let old = load_extents(t, metric).await?;
     let gone = old
         .keys()
         .filter(|k| !extents.contains_key(*k))
@@ -493,10 +495,11 @@ mod tests {
                 .map(|(k, v)| (s(k), (v * h, (v + 1) * h)))
                 .collect()
         };
-        replace_extents(&t, &g, &ext(&[("a", 1), ("b", 2)]))
+        replace_extents(&t, &g, &BTreeMap::new(), &ext(&[("a", 1), ("b", 2)]))
             .await
             .unwrap();
-        replace_extents(&t, &g, &ext(&[("b", 5), ("c", 7)]))
+        let old = load_extents(&t, &g).await.unwrap();
+        replace_extents(&t, &g, &old, &ext(&[("b", 5), ("c", 7)]))
             .await
             .unwrap();
         let got = load_extents(&t, &g).await.unwrap();

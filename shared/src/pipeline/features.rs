@@ -1215,14 +1215,15 @@ impl FeatureEngine {
         extents: &BTreeMap<SeriesKey, (i64, i64)>,
     ) -> Result<(), FeaturesError> {
         let tables = &*self.stores.tables;
-        let gone = state::load_extents(tables, metric)
-            .await?
+        let old = state::load_extents(tables, metric).await?;
+        let gone = old
             .keys()
             .filter(|k| !extents.contains_key(*k))
             .map(|k| (online::pk(metric.as_str(), k.as_str()), String::new()))
             .collect();
+        // Online items first: a crash in between leaves their extents, so a rebuild retries.
         tables.batch_delete(&online::FEATURES, gone).await?;
-        state::replace_extents(tables, metric, extents).await?;
+        state::replace_extents(tables, metric, &old, extents).await?;
         Ok(())
     }
 

@@ -461,6 +461,15 @@ impl DynamoTableStore {
     }
 }
 
+/// Maps a request builder's error (a required field missing) to an invalid item of `table`.
+fn build_error(table: &TableSpec) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> TableError {
+    let table = table.name;
+    move |e| TableError::InvalidItem {
+        table,
+        reason: e.to_string(),
+    }
+}
+
 #[async_trait]
 impl TableStore for DynamoTableStore {
     async fn get(&self, table: &TableSpec, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
@@ -542,10 +551,7 @@ impl TableStore for DynamoTableStore {
                 let put = PutRequest::builder()
                     .set_item(Some(to_item(item)))
                     .build()
-                    .map_err(|e| TableError::InvalidItem {
-                        table: table.name,
-                        reason: e.to_string(),
-                    })?;
+                    .map_err(build_error(table))?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<Vec<_>, TableError>>()?;
@@ -562,23 +568,13 @@ impl TableStore for DynamoTableStore {
         let mut seen = std::collections::HashSet::new();
         let requests = keys
             .into_iter()
-            .map(|(pk, sk)| {
-                let sk = if table.sk.is_some() {
-                    sk
-                } else {
-                    String::new()
-                };
-                (pk, sk)
-            })
+            .map(|(pk, sk)| (pk, table.stored_sk(&sk).to_string()))
             .filter(|k| seen.insert(k.clone()))
             .map(|(pk, sk)| {
                 let delete = DeleteRequest::builder()
                     .set_key(Some(Self::key(table, &pk, &sk)))
                     .build()
-                    .map_err(|e| TableError::InvalidItem {
-                        table: table.name,
-                        reason: e.to_string(),
-                    })?;
+                    .map_err(build_error(table))?;
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<Vec<_>, TableError>>()?;
@@ -663,10 +659,7 @@ impl TableStore for DynamoTableStore {
                         .set_expression_attribute_names(expr.names())
                         .set_expression_attribute_values(expr.values())
                         .build()
-                        .map_err(|e| TableError::InvalidItem {
-                            table: table.name,
-                            reason: e.to_string(),
-                        })?;
+                        .map_err(build_error(table))?;
                     TransactWriteItem::builder().put(put).build()
                 }
                 TxOp::Check {
@@ -687,10 +680,7 @@ impl TableStore for DynamoTableStore {
                         .set_expression_attribute_names(expr.names())
                         .set_expression_attribute_values(expr.values())
                         .build()
-                        .map_err(|e| TableError::InvalidItem {
-                            table: table.name,
-                            reason: e.to_string(),
-                        })?;
+                        .map_err(build_error(table))?;
                     TransactWriteItem::builder().condition_check(check).build()
                 }
             };

@@ -88,6 +88,16 @@ pub struct TableSpec {
 }
 
 impl TableSpec {
+    /// The range key an item addressed with `sk` is stored under: `sk` itself, or `""` for a
+    /// table without a range key (which ignores it).
+    pub fn stored_sk<'a>(&self, sk: &'a str) -> &'a str {
+        if self.sk.is_some() {
+            sk
+        } else {
+            ""
+        }
+    }
+
     /// Extracts `(pk, sk)` from an item; `sk` is `""` for tables without a range key.
     pub fn key_of(&self, item: &Item) -> Result<(String, String), TableError> {
         let get = |name: &str| {
@@ -417,8 +427,7 @@ pub(crate) mod kv {
         condition: &Condition,
         map: impl Fn(K::Err) -> TableError,
     ) -> Result<(), TableError> {
-        // Tables without a range key store items under sk "" (see `TableSpec::key_of`).
-        let sk = if table.sk.is_some() { sk } else { "" };
+        let sk = table.stored_sk(sk);
         let current = kv.kv_get(table.name, pk, sk).map_err(&map)?;
         if !condition.holds(current.as_ref()) {
             return Err(TableError::ConditionFailed { table: table.name });
