@@ -75,7 +75,8 @@ pub async fn handle_batch(
     let started = Instant::now();
     let mut out = BatchOutcome::default();
     let mut partitions = std::collections::BTreeSet::new();
-    let mut work: Vec<(&str, Change)> = Vec::new();
+    // The batch's object changes, in order, with the id of the message of each.
+    let (mut ids, mut batch): (Vec<&str>, Vec<Change>) = (Vec::new(), Vec::new());
     for m in messages {
         let changes = match decode_body(&m.body) {
             Ok(Notification::Test) => {
@@ -103,8 +104,14 @@ pub async fn handle_batch(
                     warn!(message_id = %m.id, bucket = %b, key = %key, "event for another bucket ignored");
                     out.summary.ignored += 1;
                 }
-                S3Change::Created { key, .. } => work.push((m.id.as_str(), Change::Created(key))),
-                S3Change::Removed { key, .. } => work.push((m.id.as_str(), Change::Removed(key))),
+                S3Change::Created { key, .. } => {
+                    ids.push(m.id.as_str());
+                    batch.push(Change::Created(key));
+                }
+                S3Change::Removed { key, .. } => {
+                    ids.push(m.id.as_str());
+                    batch.push(Change::Removed(key));
+                }
                 S3Change::Other { event } => {
                     info!(message_id = %m.id, event = %event, "event type ignored");
                     out.summary.ignored += 1;
@@ -114,9 +121,8 @@ pub async fn handle_batch(
     }
     // One pass over the batch's changes, in order: new objects of a metric share their
     // recomputation (see `FeatureEngine::apply`).
-    let changes: Vec<Change> = work.iter().map(|(_, c)| c.clone()).collect();
-    let results = engine.apply(&changes).await;
-    for ((message_id, change), result) in work.into_iter().zip(results) {
+    let results = engine.apply(&batch).await;
+    for ((message_id, change), result) in ids.into_iter().zip(&batch).zip(results) {
         let key = change.key().to_string();
         match result {
             Ok(report) => {
