@@ -348,13 +348,27 @@ async fn a_crash_before_any_write_is_repaired_by_the_redelivery() {
             (replaced_key.clone(), f(1, "part.parquet", &[0, 1, 2, 20]).1),
         ),
         (
-            "is deleted from the lake",
+            "replaces the newest day with content that ends earlier (rebuild)",
+            vec![f(0, "a.parquet", &[]), f(1, "part.parquet", &[])],
+            (replaced_key.clone(), f(1, "part.parquet", &[21, 22, 23]).1),
+        ),
+        (
+            "is deleted from the lake (the newest day: rebuild)",
             vec![
                 f(0, "a.parquet", &[]),
                 f(1, "a.parquet", &[]),
                 f(2, "a.parquet", &[]),
             ],
             (f(2, "a.parquet", &[]).0, bytes::Bytes::new()),
+        ),
+        (
+            "is deleted from the lake (a day inside the span)",
+            vec![
+                f(0, "a.parquet", &[22, 23]),
+                f(1, "a.parquet", &[]),
+                f(2, "a.parquet", &[]),
+            ],
+            (f(1, "a.parquet", &[]).0, bytes::Bytes::new()),
         ),
     ];
     // Puts the object, or deletes it when its body is empty.

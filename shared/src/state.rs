@@ -3,7 +3,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `idx#<M>` | `<YYYY-MM-DD>#<bronze key>` | bronze index: the object holds valid rows of `M` on that UTC date |
-//! | `obj#<bronze key>` | `_` | manifest: fingerprint of the processed content, its dates, status (`pending`/`done`), and while pending the affected silver dates once known |
+//! | `obj#<bronze key>` | `_` | manifest: fingerprint of the processed content ([`REMOVING`] while the object's rows are taken out), its dates, status (`pending`/`done`), and while pending the affected silver dates once known |
 //! | `ext#<M>` | `<series_key>` | extent: the series' first and last bucket over all bronze |
 //! | `lease#<M>#<YYYY-MM-DD>` | `_` | lease on a silver partition while it is recomputed |
 //! | `alerts#<M>` | `<ts>#<series_key>` | alerts of a metric by time, for `GET /v1/alerts` (TTL as the alert) |
@@ -85,10 +85,24 @@ pub struct Manifest {
     pub dates: BTreeSet<NaiveDate>,
     /// True once every silver partition it affects was written.
     pub done: bool,
-    /// The silver dates this content changes, recorded (while not `done`) once its series'
-    /// extents were widened: an interrupted attempt resumes by recomputing them, instead of
-    /// rebuilding the metric. `None` before the extents were widened, and once done.
+    /// The silver dates this content (or its removal) changes, recorded while not `done`
+    /// once known (for new content: once its series' extents were widened): an interrupted
+    /// attempt resumes by recomputing them, instead of rebuilding the metric. `None` before,
+    /// once done, and when the change needs a rebuild.
     pub affected: Option<BTreeSet<NaiveDate>>,
+}
+
+/// The fingerprint of a manifest while its object's rows are being taken out (a removed
+/// object, or one replaced by an unusable file); no content fingerprint (32 hex digits)
+/// looks like it. A retry of the removal finds it, with the dates recorded in `affected`
+/// when the removal was scoped to them.
+pub const REMOVING: &str = "removing";
+
+impl Manifest {
+    /// True when this manifest marks an unfinished removal of its object's rows.
+    pub fn is_removing(&self) -> bool {
+        !self.done && self.fingerprint == REMOVING
+    }
 }
 
 /// Reads an object's manifest.

@@ -356,6 +356,157 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, max_shrink_iters: 200, .. ProptestConfig::default() })]
+
+    /// Random files, all uploaded; then random objects get other content under the same key,
+    /// are removed, or come back after a removal, handled in SQS batches of random sizes.
+    /// Silver and the online store equal a batch run over what the lake holds at the end.
+    #[test]
+    fn replacements_and_removals_equal_batch(
+        files in (2usize..8).prop_flat_map(|n| (0..n).map(file_strategy).collect::<Vec<_>>()),
+        edits in prop::collection::vec(
+            (any::<prop::sample::Index>(), prop::option::of(file_strategy(99))),
+            1..7,
+        ),
+        batch_sizes in prop::collection::vec(1usize..4, 1..4),
+    ) {
+        runtime().block_on(async {
+            let inc = Stores::memory();
+            let e = engine(&inc);
+            for f in &files {
+                inc.blobs.put(&f.key(), f.body()).await.unwrap();
+                e.ingest_one(&f.key()).await.unwrap();
+            }
+            // What each key holds now (None: removed).
+            let mut now: Vec<Option<File>> = files.iter().cloned().map(Some).collect();
+            let (mut start, mut b) = (0, 0);
+            while start < edits.len() {
+                let end = (start + batch_sizes[b % batch_sizes.len()]).min(edits.len());
+                b += 1;
+                let mut changes = Vec::new();
+                for (which, content) in &edits[start..end] {
+                    let i = which.index(files.len());
+                    let key = files[i].key();
+                    match content {
+                        // Other content under the same key, moved to the key's day.
+                        Some(alt) => {
+                            let mut f = files[i].clone();
+                            let shift = (f.day - alt.day) * DAY_MS;
+                            f.rows = alt.rows.iter().map(|&(s, ts, v)| (s, ts + shift, v)).collect();
+                            inc.blobs.put(&key, f.body()).await.unwrap();
+                            now[i] = Some(f);
+                            changes.push(Change::Created(key));
+                        }
+                        None => {
+                            inc.blobs.delete(&key).await.unwrap();
+                            now[i] = None;
+                            changes.push(Change::Removed(key));
+                        }
+                    }
+                }
+                for r in e.apply(&changes).await {
+                    r.unwrap();
+                }
+                start = end;
+            }
+            let present: Vec<File> = now.into_iter().flatten().collect();
+            assert_same(&batch(&present).await, &inc).await;
+        });
+    }
+}
+
+/// Thirty days of daily files; then a corrected day in the middle, a corrected newest day and
+/// the removal of day 1 each recompute only the dates their rows reach (their own, the day
+/// before for interpolation, a week after for lags and windows) and read only the bronze
+/// those dates need. Day 0 misses its last two hours: once day 1 is gone they are no longer
+/// interpolated, so day 0 changes too. Removing the newest day shrinks the series' extents,
+/// which rebuilds the metric. Silver always equals a batch run.
+#[test]
+fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
+    runtime().block_on(async {
+        let (blobs, stores) = TestBlobs::stores();
+        let e = engine(&stores);
+        let mut now: Vec<File> = (0..30)
+            .map(|d| {
+                let skip: &[i64] = if d == 0 { &[22, 23] } else { &[] };
+                BronzeFile::dense("G", d, "part-0.parquet", skip)
+            })
+            .collect();
+        for f in &now {
+            stores.blobs.put(&f.key(), f.body()).await.unwrap();
+            e.ingest_one(&f.key()).await.unwrap();
+        }
+        let day =
+            |d: u64| chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(d);
+        let dates = |r: &gras_shared::pipeline::features::ObjectReport| {
+            r.partitions.iter().map(|(_, d)| *d).collect::<Vec<_>>()
+        };
+        let days = |a: u64, b: u64| (a..=b).map(day).collect::<Vec<_>>();
+        // (which day, new content or removal, dates recomputed, bronze reads)
+        let corrected = |d: usize| {
+            let mut f = BronzeFile::dense("G", d as i64, "part-0.parquet", &[]);
+            for r in &mut f.rows {
+                r.2 += 1.5;
+            }
+            f
+        };
+        let cases = [
+            (12, Some(corrected(12)), days(11, 20), 1 + 19),
+            (29, Some(corrected(29)), days(28, 29), 1 + 10),
+            (1, None, days(0, 9), 1 + 10),
+        ];
+        for (d, content, want, want_reads) in cases {
+            let key = BronzeFile::dense("G", d as i64, "part-0.parquet", &[]).key();
+            let before = blobs.counts().0;
+            let r = match &content {
+                Some(f) => {
+                    stores.blobs.put(&key, f.body()).await.unwrap();
+                    e.ingest_one(&key).await.unwrap()
+                }
+                None => {
+                    stores.blobs.delete(&key).await.unwrap();
+                    e.ingest_one(&key).await.unwrap()
+                }
+            };
+            assert_eq!(dates(&r), want, "day {d}: partitions recomputed");
+            assert_eq!(
+                blobs.counts().0 - before,
+                want_reads,
+                "day {d}: object reads"
+            );
+            let pos = now.iter().position(|f| f.key() == key).unwrap();
+            match content {
+                Some(f) => now[pos] = f,
+                None => {
+                    now.remove(pos);
+                }
+            }
+            assert_same(&batch(&now).await, &stores).await;
+        }
+
+        // The newest day goes: the series end earlier, so every date is recomputed.
+        let last = now.last().unwrap().key();
+        let before = blobs.counts().0;
+        stores.blobs.delete(&last).await.unwrap();
+        let r = e.ingest_one(&last).await.unwrap();
+        assert_eq!(r.outcome, ObjectOutcome::Removed);
+        assert_eq!(
+            dates(&r),
+            days(0, 29),
+            "a rebuild rewrites or deletes every partition"
+        );
+        // The rebuild reads every object left twice: for the extents, then under the leases.
+        assert_eq!(
+            blobs.counts().0 - before,
+            1 + 2 * 28,
+            "a rebuild reads every object"
+        );
+        now.pop();
+        assert_same(&batch(&now).await, &stores).await;
+    });
+}
+
 /// A lake for tests: it answers "not found" to the first `misses` reads of each key (as S3
 /// can briefly do for an object that was just written), counts object reads and writes, and
 /// can fail the next silver write.

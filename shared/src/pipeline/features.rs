@@ -480,8 +480,8 @@ struct Pending {
     metric: MetricId,
     cfg: MetricConfig,
     manifest: Manifest,
-    /// The metric must be rebuilt (replaced content, or an earlier attempt interrupted before
-    /// it recorded its affected dates).
+    /// The metric must be rebuilt (replaced content that may shrink a series' extent, or an
+    /// earlier attempt interrupted before it recorded its affected dates).
     rebuild: bool,
     /// Silver dates whose partitions change.
     dates: BTreeSet<NaiveDate>,
@@ -503,6 +503,66 @@ fn runs(dates: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
         }
     }
     out
+}
+
+/// Adds every UTC date from the one of `from` to the one of `to` (nanoseconds) to `dates`.
+fn insert_dates(dates: &mut BTreeSet<NaiveDate>, from: i64, to: i64) {
+    if from > to {
+        return;
+    }
+    let (first, last) = (date_of(from), date_of(to));
+    dates.extend(first.iter_days().take_while(|d| *d <= last));
+}
+
+/// The bucket distance over which a change of values reaches other buckets' values: a gap
+/// opened or closed next to it decides whether up to [`MAX_INTERPOLATED_GAP`] missing buckets
+/// are interpolated.
+fn reach(width: i64) -> i64 {
+    MAX_INTERPOLATED_GAP * width + width
+}
+
+/// The silver dates that taking an object's previous rows out affects, when every series'
+/// extent provably stays as it is; `None` when those rows may have held a series' first or
+/// last bucket (the extent may shrink, which only a rebuild of the metric can tell).
+///
+/// The previous rows are known only by their dates (`old_dates`, from the object's manifest),
+/// so every series whose extent meets those dates is treated as having had rows on all of
+/// them. `known` are the stored extents (the previous rows included); `added` is the bucket
+/// range of each series in the object's new content (empty for a removal), whose own
+/// effect the caller adds as for any new content. A series keeps its first bucket when that
+/// bucket is before the old dates or the new content has a bucket at or before it; likewise
+/// its last bucket.
+fn retraction_scope(
+    old_dates: &BTreeSet<NaiveDate>,
+    known: &BTreeMap<SeriesKey, Extent>,
+    added: &HashMap<&SeriesKey, (i64, i64)>,
+    width: i64,
+) -> Option<BTreeSet<NaiveDate>> {
+    let mut dates = BTreeSet::new();
+    let (Some(&d1), Some(&d2)) = (old_dates.first(), old_dates.last()) else {
+        return Some(dates);
+    };
+    // The previous rows' buckets all lie in [a, b).
+    let (a, b) = (day_start(d1), day_start(d2) + DAY_NS);
+    for (series, e) in known {
+        if e.last < a || e.first >= b {
+            continue; // no previous row of this series
+        }
+        let new = added.get(series).copied();
+        let keeps_first = e.first < a || new.is_some_and(|(lo, _)| lo <= e.first);
+        let keeps_last = e.last >= b || new.is_some_and(|(_, hi)| hi >= e.last);
+        if !(keeps_first && keeps_last) {
+            return None;
+        }
+        let first = new.map_or(e.first, |(lo, _)| lo.min(e.first));
+        let last = new.map_or(e.last, |(_, hi)| hi.max(e.last));
+        // Values change within [a, b - width]; interpolation reaches `reach` further and
+        // features read back LOOKBACK_HOURS.
+        let from = (a - reach(width)).max(first);
+        let to = (b - width + reach(width) + LOOKBACK_HOURS * HOUR_NS).min(last);
+        insert_dates(&mut dates, from, to);
+    }
+    Some(dates)
 }
 
 fn fingerprint(body: &[u8]) -> String {
@@ -674,7 +734,7 @@ impl FeatureEngine {
             info!(
                 metric = %metric,
                 objects = pending.len(),
-                "rebuilding metric (object replaced or earlier attempt interrupted)"
+                "rebuilding metric (an extent may shrink, or an earlier attempt was interrupted)"
             );
             return self.rebuild_metric(metric, cfg).await;
         }
@@ -682,8 +742,18 @@ impl FeatureEngine {
             .iter()
             .flat_map(|p| p.dates.iter().copied())
             .collect();
+        self.recompute_dates(metric, cfg, &dates).await
+    }
+
+    /// Recomputes the partitions of `metric` on `dates`, run by run of consecutive dates.
+    async fn recompute_dates(
+        &self,
+        metric: &MetricId,
+        cfg: &MetricConfig,
+        dates: &BTreeSet<NaiveDate>,
+    ) -> Result<Written, FeaturesError> {
         let mut written: Written = (BTreeSet::new(), 0);
-        for (d1, d2) in runs(&dates) {
+        for (d1, d2) in runs(dates) {
             let (partitions, online) = self.recompute(metric, cfg, d1, d2, false).await?;
             written.0.extend(partitions);
             written.1 += online;
@@ -802,6 +872,13 @@ impl FeatureEngine {
                 state::delete_index(tables, &bk.metric, *d, key).await?;
             }
         }
+        // Content replaced after a finished attempt: silver holds the previous rows, which
+        // lie on the previous manifest's dates. (After an unfinished one, silver may hold
+        // rows of content older still, on dates no longer recorded.)
+        let retracted = old
+            .as_ref()
+            .filter(|m| m.done && replaced)
+            .map(|m| m.dates.clone());
         // An earlier attempt on this very content that did not finish (the invocation died
         // or failed after its first writes). If it recorded the dates it affects, they are
         // recomputed; if not, it may have widened some extents already, so the affected range
@@ -816,10 +893,61 @@ impl FeatureEngine {
         };
         state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
 
-        let rebuild = replaced || (interrupted.is_some() && resumed.is_none());
+        let mut rebuild =
+            (replaced && retracted.is_none()) || (interrupted.is_some() && resumed.is_none());
         let mut affected: BTreeSet<NaiveDate> = BTreeSet::new();
         if rebuild {
-            // Replaced content can shrink a series' extent: rebuild the metric's state.
+            // Nothing to derive: the rebuild recomputes every date.
+        } else if let Some(dates) = resumed {
+            info!(key, dates = dates.len(), "resuming an interrupted attempt");
+            affected = dates;
+        } else {
+            let mut known = state::load_extents(tables, &bk.metric).await?;
+            if let Some(old_dates) = &retracted {
+                // 2a. The previous rows leave: their dates and what reaches them, unless a
+                // series' extent may shrink.
+                let added: HashMap<&SeriesKey, (i64, i64)> = ranges
+                    .iter()
+                    .map(|(sid, &r)| (&file.rows.keys[*sid as usize], r))
+                    .collect();
+                match retraction_scope(old_dates, &known, &added, width) {
+                    Some(d) => affected = d,
+                    None => rebuild = true,
+                }
+            }
+            // 2b. Widen extents; collect the affected bucket range per series.
+            for (sid, &(lo, hi)) in ranges.iter().filter(|_| !rebuild) {
+                let series = &file.rows.keys[*sid as usize];
+                let prev =
+                    state::widen_extent(tables, &bk.metric, series, known.remove(series), lo, hi)
+                        .await?;
+                let (mut a, mut b) = (lo - reach(width), hi + reach(width));
+                let (mut first, mut last) = (lo, hi);
+                if let Some(p) = prev {
+                    if lo < p.first {
+                        b = b.max(p.first + reach(width));
+                    }
+                    if hi > p.last {
+                        a = a.min(p.last - reach(width));
+                    }
+                    first = first.min(p.first);
+                    last = last.max(p.last);
+                }
+                // Values change within [a, b]; features read back LOOKBACK_HOURS.
+                insert_dates(
+                    &mut affected,
+                    a.max(first),
+                    (b + LOOKBACK_HOURS * HOUR_NS).min(last),
+                );
+            }
+            if !rebuild {
+                // Recorded, so that a retry of this content recomputes exactly these dates.
+                manifest.affected = Some(affected.clone());
+                state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
+            }
+        }
+        if rebuild {
+            // Replaced content may shrink a series' extent: rebuild the metric's state.
             info!(
                 key,
                 replaced,
@@ -827,47 +955,13 @@ impl FeatureEngine {
                 "metric {} needs a rebuild",
                 bk.metric
             );
-        } else if let Some(dates) = resumed {
-            info!(key, dates = dates.len(), "resuming an interrupted attempt");
-            affected = dates;
-        } else {
-            // 2. Widen extents; collect the affected bucket range per series.
-            let mut known = state::load_extents(tables, &bk.metric).await?;
-            let reach = MAX_INTERPOLATED_GAP * width + width;
-            for (sid, &(lo, hi)) in &ranges {
-                let series = &file.rows.keys[*sid as usize];
-                let prev =
-                    state::widen_extent(tables, &bk.metric, series, known.remove(series), lo, hi)
-                        .await?;
-                let (mut a, mut b) = (lo - reach, hi + reach);
-                let (mut first, mut last) = (lo, hi);
-                if let Some(p) = prev {
-                    if lo < p.first {
-                        b = b.max(p.first + reach);
-                    }
-                    if hi > p.last {
-                        a = a.min(p.last - reach);
-                    }
-                    first = first.min(p.first);
-                    last = last.max(p.last);
-                }
-                // Values change within [a, b]; features read back LOOKBACK_HOURS.
-                let from = a.max(first);
-                let to = (b + LOOKBACK_HOURS * HOUR_NS).min(last);
-                if from <= to {
-                    let mut d = date_of(from);
-                    while d <= date_of(to) {
-                        affected.insert(d);
-                        d = d.succ_opt().unwrap_or(d);
-                        if d == NaiveDate::MAX {
-                            break;
-                        }
-                    }
-                }
-            }
-            // Recorded, so that a retry of this content recomputes exactly these dates.
-            manifest.affected = Some(affected.clone());
-            state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
+            affected.clear();
+        } else if replaced {
+            info!(
+                key,
+                dates = affected.len(),
+                "replaced content: recomputing its dates"
+            );
         }
         // 3. The recomputation (under leases) is left to the caller, who may share it.
         Ok(Prepared::Pending(Box::new(Pending {
@@ -914,12 +1008,44 @@ impl FeatureEngine {
         let Some(old) = state::get_manifest(tables, key).await? else {
             return Ok(report);
         };
+        let cfg = self.config.metric(&bk.metric).cloned();
+        // The dates to recompute, or `None` for a rebuild. After a finished attempt, silver
+        // holds exactly the manifest's rows: what they reach, unless a series' extent may
+        // shrink. A retry of this removal resumes from what its first attempt recorded
+        // (that attempt may have changed the extents since); after an unfinished attempt
+        // of an ingestion, silver and the extents are uncertain: rebuild.
+        let scope = if old.is_removing() {
+            old.affected.clone()
+        } else if let (Some(cfg), true) = (&cfg, old.done) {
+            let known = state::load_extents(tables, &bk.metric).await?;
+            retraction_scope(&old.dates, &known, &HashMap::new(), cfg.frequency.nanos())
+        } else {
+            None
+        };
+        if !old.is_removing() {
+            let marker = Manifest {
+                fingerprint: state::REMOVING.to_string(),
+                dates: old.dates.clone(),
+                done: false,
+                affected: scope.clone(),
+            };
+            state::put_manifest(tables, key, &marker, (self.clock)()).await?;
+        }
         for d in &old.dates {
             state::delete_index(tables, &bk.metric, *d, key).await?;
         }
-        if let Some(cfg) = self.config.metric(&bk.metric).cloned() {
-            (report.partitions, report.online_items) =
-                self.rebuild_metric(&bk.metric, &cfg).await?;
+        if let Some(cfg) = cfg {
+            (report.partitions, report.online_items) = match scope {
+                Some(dates) => {
+                    info!(
+                        key,
+                        dates = dates.len(),
+                        "removed content: recomputing its dates"
+                    );
+                    self.recompute_dates(&bk.metric, &cfg, &dates).await?
+                }
+                None => self.rebuild_metric(&bk.metric, &cfg).await?,
+            };
         }
         state::delete_manifest(tables, key).await?;
         Ok(report)
