@@ -390,6 +390,67 @@ pub async fn replace_extents(
     t.batch_put(&STATE, items).await
 }
 
+/// Replaces a metric's extents like [`replace_extents`], for a rebuild that runs while
+/// other writers may widen extents: each write or delete holds only if the extent still has
+/// the version it had in `old` (or, for a new series, still does not exist). `old` must be
+/// read before the bronze index the new extents come from; a widening after that read (by
+/// a writer whose rows the rebuild may have missed) then fails this call with a retryable
+/// error instead of being overwritten. The writes made before the failure stay: each is
+/// exact for the index the rebuild read, and the rebuild's retry replaces them.
+pub async fn replace_extents_checked(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    old: &BTreeMap<SeriesKey, Extent>,
+    extents: &BTreeMap<SeriesKey, (i64, i64)>,
+) -> Result<(), TableError> {
+    let pk = format!("ext#{metric}");
+    let unchanged = |series: &SeriesKey| match old.get(series) {
+        Some(e) => Condition::Equals(A_VERSION.into(), Attr::N(e.version as f64)),
+        None => Condition::NotExists,
+    };
+    let conflict = |series: &SeriesKey| TableError::Backend {
+        table: STATE.name,
+        retryable: true,
+        source: format!("extent of {metric}#{series} changed during a rebuild").into(),
+    };
+    let gone = old.keys().filter(|k| !extents.contains_key(*k));
+    let writes: Vec<(&SeriesKey, Option<(i64, i64)>)> = gone
+        .map(|series| (series, None))
+        .chain(extents.iter().map(|(series, &range)| (series, Some(range))))
+        .collect();
+    // Sixteen requests at a time. (A plain loop builds the futures: a closure returning
+    // them would make the caller's future `Send` for one lifetime only.)
+    for chunk in writes.chunks(16) {
+        let mut requests = Vec::with_capacity(chunk.len());
+        for &(series, range) in chunk {
+            let cond = unchanged(series);
+            let pk = pk.as_str();
+            requests.push(async move {
+                let result = match range {
+                    None => t.delete(&STATE, pk, series.as_str(), cond).await,
+                    Some((first, last)) => {
+                        let version = old.get(series).map_or(1, |e| e.version + 1);
+                        let e = Extent {
+                            first,
+                            last,
+                            version,
+                        };
+                        t.put(&STATE, extent_item(metric, series, &e), cond).await
+                    }
+                };
+                match result {
+                    Err(TableError::ConditionFailed { .. }) => Err(conflict(series)),
+                    other => other,
+                }
+            });
+        }
+        for result in futures::future::join_all(requests).await {
+            result?;
+        }
+    }
+    Ok(())
+}
+
 /// Tries once to take the lease on a silver partition; `Ok(false)` when another owner
 /// holds an unexpired one.
 pub async fn try_lease(
@@ -524,6 +585,56 @@ mod tests {
         let h = 3600 * NANOS;
         assert_eq!((got[&s("b")].first, got[&s("b")].version), (5 * h, 2));
         assert_eq!((got[&s("c")].first, got[&s("c")].version), (7 * h, 1));
+    }
+
+    #[tokio::test]
+    async fn a_checked_replacement_never_undoes_a_concurrent_widening() {
+        let t = MemoryTableStore::default();
+        let g = MetricId::new("G").unwrap();
+        let s = |k: &str| SeriesKey::new(k).unwrap();
+        let h = 3600 * NANOS;
+        let ext = |pairs: &[(&str, i64)]| -> BTreeMap<SeriesKey, (i64, i64)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (s(k), (v * h, (v + 1) * h)))
+                .collect()
+        };
+        replace_extents(&t, &g, &BTreeMap::new(), &ext(&[("a", 1), ("b", 2)]))
+            .await
+            .unwrap();
+        // Unchanged since read: replaced, vanished series deleted, versions bumped.
+        let old = load_extents(&t, &g).await.unwrap();
+        replace_extents_checked(&t, &g, &old, &ext(&[("a", 3), ("c", 4)]))
+            .await
+            .unwrap();
+        let got = load_extents(&t, &g).await.unwrap();
+        assert_eq!(
+            got.keys().cloned().collect::<Vec<_>>(),
+            vec![s("a"), s("c")]
+        );
+        assert_eq!((got[&s("a")].first, got[&s("a")].version), (3 * h, 2));
+
+        // A writer widens `a` and creates `d` after the rebuild read the extents: the
+        // rebuild fails retryably and both widenings stay.
+        let old = load_extents(&t, &g).await.unwrap();
+        widen_extent(&t, &g, &s("a"), old.get(&s("a")).copied(), 3 * h, 30 * h)
+            .await
+            .unwrap();
+        widen_extent(&t, &g, &s("d"), None, 5 * h, 6 * h)
+            .await
+            .unwrap();
+        let err = replace_extents_checked(&t, &g, &old, &ext(&[("a", 3), ("d", 9)]))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        let got = load_extents(&t, &g).await.unwrap();
+        assert_eq!(got[&s("a")].last, 30 * h, "the widening of a stays");
+        assert_eq!(got[&s("d")].first, 5 * h, "the new series d stays");
+        // Unconditional replacement (the batch path) would have overwritten it.
+        replace_extents(&t, &g, &old, &ext(&[("a", 3)]))
+            .await
+            .unwrap();
+        assert_eq!(load_extents(&t, &g).await.unwrap()[&s("a")].last, 4 * h);
     }
 
     #[tokio::test]

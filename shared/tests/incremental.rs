@@ -789,3 +789,106 @@ fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_resumes()
         assert_same(&batch(&all).await, &stores).await;
     });
 }
+
+/// A lake that, on the first read of a trigger key, first has another engine ingest another
+/// key: a concurrent invocation's whole ingestion, run while the reader is between two of
+/// its steps.
+struct InterleavedBlobs {
+    inner: Arc<dyn gras_shared::storage::BlobStore>,
+    /// (trigger key, the other invocation's engine, the key it ingests)
+    hook: tokio::sync::Mutex<Option<(String, FeatureEngine, String)>>,
+}
+
+impl std::fmt::Debug for InterleavedBlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InterleavedBlobs")
+    }
+}
+
+#[async_trait::async_trait]
+impl gras_shared::storage::BlobStore for InterleavedBlobs {
+    async fn get(&self, key: &str) -> Result<Bytes, gras_shared::storage::BlobError> {
+        let hook = {
+            let mut hook = self.hook.lock().await;
+            if hook.as_ref().is_some_and(|(trigger, _, _)| trigger == key) {
+                hook.take()
+            } else {
+                None
+            }
+        };
+        if let Some((_, engine, other)) = hook {
+            // Run to completion right here (holding no future across an await of `get`).
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(engine.ingest_one(&other))
+            })
+            .expect("the concurrent ingestion");
+        }
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), gras_shared::storage::BlobError> {
+        self.inner.put(key, body).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), gras_shared::storage::BlobError> {
+        self.inner.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<gras_shared::storage::ObjectMeta>, gras_shared::storage::BlobError> {
+        self.inner.list(prefix).await
+    }
+}
+
+/// A rebuild (the newest day replaced by a file that ends earlier) reads the extents and the
+/// index; then, while it loads the bronze, another invocation ingests a later day in full:
+/// it indexes it, widens the extents and writes its partitions. The rebuild must neither
+/// undo that widening nor delete that partition as stale. When the later day widens a
+/// series the rebuild read, the rebuild fails retryably and its redelivery redoes it; when
+/// it holds a new series only, the rebuild succeeds and keeps that day's partition. Either
+/// way silver ends equal to a batch run.
+#[test]
+fn a_rebuild_never_undoes_a_concurrent_ingestion() {
+    runtime().block_on(async {
+        let mut new_series = BronzeFile::dense("G", 6, "c.parquet", &[]);
+        new_series.rows.retain(|r| r.0.is_some());
+        for r in &mut new_series.rows {
+            r.0 = Some("c");
+        }
+        let cases = [
+            (BronzeFile::dense("G", 6, "b.parquet", &[]), true),
+            (new_series, false),
+        ];
+        for (later, conflict) in cases {
+            let mem = Stores::memory();
+            let mut files: Vec<File> = (0..5)
+                .map(|d| BronzeFile::dense("G", d, "a.parquet", &[]))
+                .collect();
+            let e = engine(&mem);
+            for f in &files {
+                mem.blobs.put(&f.key(), f.body()).await.unwrap();
+                e.ingest_one(&f.key()).await.unwrap();
+            }
+            mem.blobs.put(&later.key(), later.body()).await.unwrap();
+            let shorter = BronzeFile::dense("G", 4, "a.parquet", &[20, 21, 22, 23]);
+            mem.blobs.put(&shorter.key(), shorter.body()).await.unwrap();
+            let interleaved = Stores {
+                blobs: Arc::new(InterleavedBlobs {
+                    inner: mem.blobs.clone(),
+                    hook: tokio::sync::Mutex::new(Some((files[0].key(), e.clone(), later.key()))),
+                }),
+                tables: mem.tables.clone(),
+            };
+            let first = engine(&interleaved).ingest_one(&shorter.key()).await;
+            if conflict {
+                let err = first.expect_err("the rebuild must notice the concurrent widening");
+                assert!(err.is_retryable(), "{err}");
+                e.ingest_one(&shorter.key()).await.unwrap(); // the redelivery
+            } else {
+                first.unwrap();
+            }
+            files[4] = shorter;
+            files.push(later);
+            assert_same(&batch(&files).await, &mem).await;
+        }
+    });
+}

@@ -1295,12 +1295,17 @@ impl FeatureEngine {
         cfg: &MetricConfig,
     ) -> Result<Written, FeaturesError> {
         let tables = &*self.stores.tables;
+        // The extents before the index: a writer that widens one after this read may have
+        // indexed rows this rebuild does not see, and then the replacement below fails
+        // instead of undoing its widening (see `state::replace_extents_checked`).
+        let old = state::load_extents(tables, metric).await?;
         let index = state::query_index_all(tables, metric).await?;
         let (Some(min), Some(max)) = (
             index.iter().map(|e| e.0).min(),
             index.iter().map(|e| e.0).max(),
         ) else {
-            self.replace_extents(metric, &BTreeMap::new()).await?;
+            self.replace_extents(metric, &old, &BTreeMap::new(), true)
+                .await?;
             return Ok((
                 self.delete_stale_partitions(metric, &BTreeSet::new())
                     .await?,
@@ -1319,7 +1324,7 @@ impl FeatureEngine {
             .iter()
             .filter_map(|s| Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?))))
             .collect();
-        self.replace_extents(metric, &extents).await?;
+        self.replace_extents(metric, &old, &extents, true).await?;
         let (mut done, mut online) = (BTreeSet::new(), 0);
         if let (Some(first), Some(last)) = (
             extents.values().map(|e| e.0).min(),
@@ -1334,14 +1339,17 @@ impl FeatureEngine {
         Ok((done, online))
     }
 
-    /// Replaces a metric's extents and deletes the online items of series that vanished.
+    /// Replaces a metric's extents (`old` as stored before) and deletes the online items of
+    /// series that vanished. `checked`: each extent only if it is still as in `old` (a
+    /// rebuild that runs beside other writers), else a retryable error.
     async fn replace_extents(
         &self,
         metric: &MetricId,
+        old: &BTreeMap<SeriesKey, Extent>,
         extents: &BTreeMap<SeriesKey, (i64, i64)>,
+        checked: bool,
     ) -> Result<(), FeaturesError> {
         let tables = &*self.stores.tables;
-        let old = state::load_extents(tables, metric).await?;
         let gone = old
             .keys()
             .filter(|k| !extents.contains_key(*k))
@@ -1349,30 +1357,56 @@ impl FeatureEngine {
             .collect();
         // Online items first: a crash in between leaves their extents, so a rebuild retries.
         tables.batch_delete(&online::FEATURES, gone).await?;
-        state::replace_extents(tables, metric, &old, extents).await?;
+        if checked {
+            state::replace_extents_checked(tables, metric, old, extents).await?;
+        } else {
+            state::replace_extents(tables, metric, old, extents).await?;
+        }
         Ok(())
     }
 
+    /// Deletes the metric's silver partitions whose dates are not in `keep`, under their
+    /// leases, and only those that no stored extent reaches: a concurrent writer that widened
+    /// an extent over such a date (it does so before taking the lease) writes that partition
+    /// itself, so it is not stale.
     async fn delete_stale_partitions(
         &self,
         metric: &MetricId,
         keep: &BTreeSet<NaiveDate>,
     ) -> Result<BTreeSet<(MetricId, NaiveDate)>, FeaturesError> {
-        let mut deleted = BTreeSet::new();
-        for meta in self
+        let stale: BTreeMap<NaiveDate, String> = self
             .stores
             .blobs
             .list(&contract::silver_metric_prefix(metric))
             .await?
-        {
-            if let Some((m, d)) = contract::parse_silver_key(&meta.key) {
-                if &m == metric && !keep.contains(&d) {
-                    self.stores.blobs.delete(&meta.key).await?;
-                    deleted.insert((m, d));
+            .into_iter()
+            .filter_map(|meta| {
+                let (m, d) = contract::parse_silver_key(&meta.key)?;
+                (&m == metric && !keep.contains(&d)).then_some((d, meta.key))
+            })
+            .collect();
+        if stale.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let dates: Vec<NaiveDate> = stale.keys().copied().collect();
+        self.acquire(metric, &dates).await?;
+        let result = async {
+            let extents = state::load_extents(&*self.stores.tables, metric).await?;
+            let mut deleted = BTreeSet::new();
+            for (d, key) in &stale {
+                let reached = extents
+                    .values()
+                    .any(|e| date_of(e.first) <= *d && *d <= date_of(e.last));
+                if !reached {
+                    self.stores.blobs.delete(key).await?;
+                    deleted.insert((metric.clone(), *d));
                 }
             }
+            Ok(deleted)
         }
-        Ok(deleted)
+        .await;
+        self.release(metric, &dates).await;
+        result
     }
 
     /// The batch path: every bronze object into silver; rebuilds the pipeline state.
@@ -1555,7 +1589,9 @@ impl FeatureEngine {
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         summary.duplicates += duplicates;
-        self.replace_extents(metric, &extents).await?;
+        // The batch path runs alone: no concurrent widening to guard against.
+        let old = state::load_extents(tables, metric).await?;
+        self.replace_extents(metric, &old, &extents, false).await?;
         let dates = out.dates();
         let (written, online) = self.write_partitions(metric, &dates, &out, true).await?;
         summary.online_items += online;
