@@ -68,6 +68,7 @@ async fn features_survive_faults_and_killed_workers() {
         parts: 2,
         late: 0.15,
         replays: 0.1,
+        corrections: 0.1,
         bad: 3,
         seed,
     });
@@ -268,6 +269,7 @@ async fn features_survive_faults_and_killed_workers() {
             "good": plan.count(UploadKind::Good),
             "late": plan.count(UploadKind::Late),
             "replays": plan.count(UploadKind::Replay),
+            "corrections": plan.count(UploadKind::Corrected),
             "bad": plan.count(UploadKind::Bad),
             "fault_rate": rate,
             "requests_through_proxy": requests,

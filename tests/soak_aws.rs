@@ -1,7 +1,7 @@
 //! A soak run against the emulator (moto on 127.0.0.1): many bronze uploads (with late
-//! files, replays and bad files) put into S3 by a producer while feature consumers process
-//! the bucket's real notifications from SQS concurrently, as the Lambda SQS integration
-//! would (batches, partial batch responses, redelivery, dead-letter queue).
+//! files, replays, corrected files and bad files) put into S3 by a producer while feature
+//! consumers process the bucket's real notifications from SQS concurrently, as the Lambda
+//! SQS integration would (batches, partial batch responses, redelivery, dead-letter queue).
 //!
 //! Checked: the dead-letter queue holds exactly the bad files, the queue ends empty, and
 //! silver and the online store equal a batch run over the good files. Reported (one JSON
@@ -68,6 +68,7 @@ async fn soak_uploads_through_s3_sqs_features_lose_nothing() {
         parts: env_num("GRAS_SOAK_PARTS", 6),
         late: 0.1,
         replays: 0.05,
+        corrections: 0.05,
         bad: env_num("GRAS_SOAK_BAD", 4),
         seed: env_num("GRAS_SOAK_SEED", 11),
     };
@@ -174,6 +175,7 @@ async fn soak_uploads_through_s3_sqs_features_lose_nothing() {
             "good": plan.count(UploadKind::Good),
             "late": plan.count(UploadKind::Late),
             "replays": plan.count(UploadKind::Replay),
+            "corrections": plan.count(UploadKind::Corrected),
             "bad": plan.count(UploadKind::Bad),
             "consumers": consumers,
             "messages": distinct.len(),

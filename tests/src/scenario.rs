@@ -1,6 +1,7 @@
 //! Upload plans for the fault and soak tests: good bronze files split in parts per day,
 //! uploaded mostly in date order with some arriving late, some uploaded again unchanged
-//! (replays), and some unusable (bad files that must end in the dead-letter queue).
+//! (replays), some uploaded again with corrected content (replacements), and some unusable
+//! (bad files that must end in the dead-letter queue).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +26,9 @@ pub enum UploadKind {
     Late,
     /// A good file uploaded again with the same content.
     Replay,
+    /// A good file uploaded again under the same key with corrected values, every other
+    /// one also without its last row.
+    Corrected,
     /// An unusable file.
     Bad,
 }
@@ -53,6 +57,8 @@ pub struct PlanSpec {
     pub late: f64,
     /// Fraction of good files uploaded a second time.
     pub replays: f64,
+    /// Fraction of good files uploaded again with corrected content.
+    pub corrections: f64,
     /// Number of bad files.
     pub bad: usize,
     /// Seed of the shuffles.
@@ -71,11 +77,13 @@ impl Plan {
     pub fn new(spec: &PlanSpec) -> Self {
         let mut rng = StdRng::seed_from_u64(spec.seed);
         let mut good = Vec::new();
+        let mut files = BTreeMap::new();
         for d in 0..spec.days {
             for m in METRICS.iter().take(spec.metrics) {
                 for p in 0..spec.parts {
                     let skip: Vec<i64> = (0..24).filter(|h| h % spec.parts != p).collect();
                     let f = BronzeFile::dense(m, d, &format!("part-{p:03}.parquet"), &skip);
+                    files.insert(f.key(), f.clone());
                     good.push(Upload {
                         key: f.key(),
                         body: f.body(),
@@ -114,6 +122,31 @@ impl Plan {
             let at = rng.random_range(i + 1..=uploads.len());
             uploads.insert(at, u);
         }
+        // Corrections: other values under the same key, some time after the first upload;
+        // every other one also drops the file's last row (its series may then end earlier).
+        let n_corrections = (uploads.len() as f64 * spec.corrections).round() as usize;
+        for c in 0..n_corrections {
+            let i = rng.random_range(0..uploads.len());
+            let Some(f) = files.get(&uploads[i].key) else {
+                continue;
+            };
+            let mut f = f.clone();
+            for r in &mut f.rows {
+                r.2 += 1.5;
+            }
+            if c % 2 == 1 {
+                f.rows.pop();
+            }
+            let at = rng.random_range(i + 1..=uploads.len());
+            uploads.insert(
+                at,
+                Upload {
+                    key: f.key(),
+                    body: f.body(),
+                    kind: UploadKind::Corrected,
+                },
+            );
+        }
         // Bad files of several kinds, anywhere.
         for b in 0..spec.bad {
             let m = METRICS[b % spec.metrics.max(1)];
@@ -140,7 +173,7 @@ impl Plan {
         Self { uploads }
     }
 
-    /// The final content of every good key.
+    /// The final content of every good key (its last upload).
     pub fn good_objects(&self) -> BTreeMap<String, Bytes> {
         self.uploads
             .iter()
