@@ -175,6 +175,12 @@ impl BronzeRows {
         self.ts.is_empty()
     }
 
+    /// The first and last event time; `None` without rows.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        let first = self.ts.iter().copied().min()?;
+        Some((first, self.ts.iter().copied().max()?))
+    }
+
     /// The rows of `parts` in order, one key dictionary for all (each distinct key once, in
     /// order of first appearance); memory is reserved once for the total.
     pub fn concat<'a>(parts: impl IntoIterator<Item = &'a BronzeRows> + Clone) -> BronzeRows {

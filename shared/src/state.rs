@@ -3,7 +3,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `idx#<M>` | `<YYYY-MM-DD>#<bronze key>` | bronze index: the object holds valid rows of `M` on that UTC date |
-//! | `obj#<bronze key>` | `_` | manifest: fingerprint of the processed content ([`REMOVING`] while the object's rows are taken out), its dates, status (`pending`/`done`), and while pending the affected silver dates once known |
+//! | `obj#<bronze key>` | `_` | manifest: fingerprint of the processed content ([`REMOVING`] while the object's rows are taken out), its dates and the span of its rows' timestamps, status (`pending`/`done`), and while pending the affected silver dates once known |
 //! | `ext#<M>` | `<series_key>` | extent: the series' first and last bucket over all bronze |
 //! | `lease#<M>#<YYYY-MM-DD>` | `_` | lease on a silver partition while it is recomputed |
 //! | `alerts#<M>` | `<ts>#<series_key>` | alerts of a metric by time, for `GET /v1/alerts` (TTL as the alert) |
@@ -36,6 +36,8 @@ const SINGLETON: &str = "_";
 const A_FP: &str = "fingerprint";
 const A_DATES: &str = "dates";
 const A_AFFECTED: &str = "affected";
+const A_ROWS_FIRST: &str = "rows_first";
+const A_ROWS_LAST: &str = "rows_last";
 const A_STATUS: &str = "status";
 const A_ROWS: &str = "rows";
 const A_FIRST: &str = "first";
@@ -83,6 +85,9 @@ pub struct Manifest {
     pub fingerprint: String,
     /// UTC dates on which the object had valid rows.
     pub dates: BTreeSet<NaiveDate>,
+    /// The first and last timestamps (nanoseconds, cut to whole seconds) of those rows;
+    /// `None` when there are none, or for manifests written before this was recorded.
+    pub span: Option<(i64, i64)>,
     /// True once every silver partition it affects was written.
     pub done: bool,
     /// The silver dates this content (or its removal) changes, recorded while not `done`
@@ -118,9 +123,16 @@ pub async fn get_manifest(t: &dyn TableStore, key: &str) -> Result<Option<Manife
     let dates = dates_of(item.get(A_DATES).and_then(Attr::as_l).unwrap_or_default());
     let affected = item.get(A_AFFECTED).and_then(Attr::as_l).map(dates_of);
     let done = item.get(A_STATUS).and_then(Attr::as_s) == Some("done");
+    let second = |name| {
+        item.get(name)
+            .and_then(Attr::as_n)
+            .map(|v| v as i64 * NANOS)
+    };
+    let span = second(A_ROWS_FIRST).zip(second(A_ROWS_LAST));
     Ok(Some(Manifest {
         fingerprint,
         dates,
+        span,
         done,
         affected,
     }))
@@ -142,6 +154,10 @@ pub fn manifest_item(key: &str, m: &Manifest, now: DateTime<Utc>) -> Item {
     let mut item = key_item(format!("obj#{key}"), SINGLETON.into());
     item.insert(A_FP.into(), s(&m.fingerprint));
     item.insert(A_DATES.into(), date_list(&m.dates));
+    if let Some((first, last)) = m.span {
+        item.insert(A_ROWS_FIRST.into(), Attr::N(first.div_euclid(NANOS) as f64));
+        item.insert(A_ROWS_LAST.into(), Attr::N(last.div_euclid(NANOS) as f64));
+    }
     item.insert(A_STATUS.into(), s(if m.done { "done" } else { "pending" }));
     if let Some(affected) = &m.affected {
         item.insert(A_AFFECTED.into(), date_list(affected));
@@ -698,6 +714,7 @@ mod tests {
         let m = Manifest {
             fingerprint: "abc".into(),
             dates: [d(1), d(3)].into_iter().collect(),
+            span: Some((1_704_067_200 * NANOS, 1_704_326_399 * NANOS)),
             done: true,
             affected: None,
         };
@@ -708,6 +725,7 @@ mod tests {
         let widened = Manifest {
             fingerprint: "abc".into(),
             dates: [d(3)].into_iter().collect(),
+            span: None,
             done: false,
             affected: Some([d(3), d(4), d(9)].into_iter().collect()),
         };

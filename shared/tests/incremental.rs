@@ -485,7 +485,34 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
             assert_same(&batch(&now).await, &stores).await;
         }
 
-        // The newest day goes: the series end earlier, so every date is recomputed.
+        // A new newest day as two files, hours 0-11 and 12-23. A corrected first half cannot
+        // have held the series' last hours (its manifest records its rows' span): it
+        // recomputes its day and the day before only.
+        let first_half = BronzeFile::dense("G", 30, "am.parquet", &(12..24).collect::<Vec<_>>());
+        let second_half = BronzeFile::dense("G", 30, "pm.parquet", &(0..12).collect::<Vec<_>>());
+        for f in [&first_half, &second_half] {
+            stores.blobs.put(&f.key(), f.body()).await.unwrap();
+            e.ingest_one(&f.key()).await.unwrap();
+        }
+        let mut fixed = first_half.clone();
+        for r in &mut fixed.rows {
+            r.2 += 1.5;
+        }
+        let before = blobs.counts().0;
+        stores.blobs.put(&fixed.key(), fixed.body()).await.unwrap();
+        let r = e.ingest_one(&fixed.key()).await.unwrap();
+        assert_eq!(dates(&r), days(29, 30), "half a day corrected: partitions");
+        // The object, then the index of days 21-31: nine day files and the two halves.
+        assert_eq!(
+            blobs.counts().0 - before,
+            1 + 11,
+            "half a day corrected: reads"
+        );
+        now.push(fixed);
+        now.push(second_half);
+        assert_same(&batch(&now).await, &stores).await;
+
+        // The newest hours go: the series end earlier, so every date is recomputed.
         let last = now.last().unwrap().key();
         let before = blobs.counts().0;
         stores.blobs.delete(&last).await.unwrap();
@@ -493,13 +520,13 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         assert_eq!(r.outcome, ObjectOutcome::Removed);
         assert_eq!(
             dates(&r),
-            days(0, 29),
+            days(0, 30),
             "a rebuild rewrites or deletes every partition"
         );
         // The rebuild reads every object left twice: for the extents, then under the leases.
         assert_eq!(
             blobs.counts().0 - before,
-            1 + 2 * 28,
+            1 + 2 * 30,
             "a rebuild reads every object"
         );
         now.pop();

@@ -525,25 +525,27 @@ fn reach(width: i64) -> i64 {
 /// extent provably stays as it is; `None` when those rows may have held a series' first or
 /// last bucket (the extent may shrink, which only a rebuild of the metric can tell).
 ///
-/// The previous rows are known only by their dates (`old_dates`, from the object's manifest),
-/// so every series whose extent meets those dates is treated as having had rows on all of
-/// them. `known` are the stored extents (the previous rows included); `added` is the bucket
+/// The previous rows are known only by the object's manifest (`old`): the span from their
+/// first to their last timestamp (or, in manifests written before spans were recorded,
+/// their dates), so every series whose extent meets that span is treated as having had
+/// rows all over it. `known` are the stored extents (the previous rows included); `added` is the bucket
 /// range of each series in the object's new content (empty for a removal), whose own
 /// effect the caller adds as for any new content. A series keeps its first bucket when that
 /// bucket is before the old dates or the new content has a bucket at or before it; likewise
 /// its last bucket.
 fn retraction_scope(
-    old_dates: &BTreeSet<NaiveDate>,
+    old: &Manifest,
     known: &BTreeMap<SeriesKey, Extent>,
     added: &HashMap<&SeriesKey, (i64, i64)>,
     width: i64,
 ) -> Option<BTreeSet<NaiveDate>> {
     let mut dates = BTreeSet::new();
-    let (Some(&d1), Some(&d2)) = (old_dates.first(), old_dates.last()) else {
-        return Some(dates);
-    };
     // The previous rows' buckets all lie in [a, b).
-    let (a, b) = (day_start(d1), day_start(d2) + DAY_NS);
+    let (a, b) = match (old.span, old.dates.first(), old.dates.last()) {
+        (Some((lo, hi)), _, _) => (bucket_of(lo, width), bucket_of(hi, width) + width),
+        (None, Some(&d1), Some(&d2)) => (day_start(d1), day_start(d2) + DAY_NS),
+        _ => return Some(dates),
+    };
     for (series, e) in known {
         if e.last < a || e.first >= b {
             continue; // no previous row of this series
@@ -841,6 +843,7 @@ impl FeatureEngine {
                 &Manifest {
                     fingerprint: fp,
                     dates: BTreeSet::new(),
+                    span: None,
                     done: true,
                     affected: None,
                 },
@@ -875,10 +878,7 @@ impl FeatureEngine {
         // Content replaced after a finished attempt: silver holds the previous rows, which
         // lie on the previous manifest's dates. (After an unfinished one, silver may hold
         // rows of content older still, on dates no longer recorded.)
-        let retracted = old
-            .as_ref()
-            .filter(|m| m.done && replaced)
-            .map(|m| m.dates.clone());
+        let retracted = old.clone().filter(|m| m.done && replaced);
         // An earlier attempt on this very content that did not finish (the invocation died
         // or failed after its first writes). If it recorded the dates it affects, they are
         // recomputed; if not, it may have widened some extents already, so the affected range
@@ -888,6 +888,7 @@ impl FeatureEngine {
         let mut manifest = Manifest {
             fingerprint: fp,
             dates: dates.clone(),
+            span: file.rows.span(),
             done: false,
             affected: resumed.clone(),
         };
@@ -903,14 +904,14 @@ impl FeatureEngine {
             affected = dates;
         } else {
             let mut known = state::load_extents(tables, &bk.metric).await?;
-            if let Some(old_dates) = &retracted {
+            if let Some(previous) = &retracted {
                 // 2a. The previous rows leave: their dates and what reaches them, unless a
                 // series' extent may shrink.
                 let added: HashMap<&SeriesKey, (i64, i64)> = ranges
                     .iter()
                     .map(|(sid, &r)| (&file.rows.keys[*sid as usize], r))
                     .collect();
-                match retraction_scope(old_dates, &known, &added, width) {
+                match retraction_scope(previous, &known, &added, width) {
                     Some(d) => affected = d,
                     None => rebuild = true,
                 }
@@ -1018,7 +1019,7 @@ impl FeatureEngine {
             old.affected.clone()
         } else if let (Some(cfg), true) = (&cfg, old.done) {
             let known = state::load_extents(tables, &bk.metric).await?;
-            retraction_scope(&old.dates, &known, &HashMap::new(), cfg.frequency.nanos())
+            retraction_scope(&old, &known, &HashMap::new(), cfg.frequency.nanos())
         } else {
             None
         };
@@ -1026,6 +1027,7 @@ impl FeatureEngine {
             let marker = Manifest {
                 fingerprint: state::REMOVING.to_string(),
                 dates: old.dates.clone(),
+                span: old.span,
                 done: false,
                 affected: scope.clone(),
             };
@@ -1506,6 +1508,7 @@ impl FeatureEngine {
                         key.clone(),
                         Manifest {
                             fingerprint: fp,
+                            span: file.rows.span(),
                             dates: per_date.keys().copied().collect(),
                             done: true,
                             affected: None,
