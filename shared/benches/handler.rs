@@ -6,7 +6,8 @@
 //! extends 7 days of history: the common case) and as a late file (it changes the next 7
 //! days too). Then a burst: the same day as six files of four hours each, handled one
 //! file at a time and as one SQS batch (`FeatureEngine::apply`, which shares the
-//! recomputation). Reports the median of several runs.
+//! recomputation). Then a correction: after 30 days, the file of day 11 is uploaded again
+//! with other values (same key). Reports the median of several runs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,10 +23,15 @@ const SERIES: usize = 200;
 const EVENTS_PER_HOUR: usize = 21;
 
 fn day_file(day: i64) -> (String, bytes::Bytes, usize) {
-    hours_file(day, 0..24, "part-0000.parquet")
+    hours_file(day, 0..24, "part-0000.parquet", 0.0)
 }
 
-fn hours_file(day: i64, hours: std::ops::Range<i64>, name: &str) -> (String, bytes::Bytes, usize) {
+fn hours_file(
+    day: i64,
+    hours: std::ops::Range<i64>,
+    name: &str,
+    correction: f64,
+) -> (String, bytes::Bytes, usize) {
     let names: Vec<String> = (0..SERIES).map(|s| format!("store-{s:04}")).collect();
     let (mut series, mut ts, mut value) = (Vec::new(), Vec::new(), Vec::new());
     for h in hours {
@@ -33,7 +39,7 @@ fn hours_file(day: i64, hours: std::ops::Range<i64>, name: &str) -> (String, byt
             for e in 0..EVENTS_PER_HOUR as i64 {
                 series.push(name.clone());
                 ts.push(T0_MS + day * DAY_MS + h * 3_600_000 + e * 170_000 + s as i64);
-                value.push(1.0 + ((h * 13 + e * 7 + s as i64) % 17) as f64);
+                value.push(1.0 + ((h * 13 + e * 7 + s as i64) % 17) as f64 + correction);
             }
         }
     }
@@ -114,7 +120,7 @@ fn main() {
     }
     // The burst: day 8 (index 7) as six 4-hour files after 7 days of history.
     let parts: Vec<_> = (0..6)
-        .map(|p| hours_file(7, p * 4..p * 4 + 4, &format!("hours-{p}.parquet")))
+        .map(|p| hours_file(7, p * 4..p * 4 + 4, &format!("hours-{p}.parquet"), 0.0))
         .collect();
     let (mut one_by_one, mut batched) = (Vec::new(), Vec::new());
     for _ in 0..runs {
@@ -145,6 +151,21 @@ fn main() {
             });
         }
     }
+    // The correction: 30 days ingested, then day 11 (index 10) again with other values.
+    let month: Vec<_> = (0..30).map(day_file).collect();
+    let corrected = hours_file(10, 0..24, "part-0000.parquet", 0.5);
+    let (mut correction, mut correction_partitions) = (Vec::new(), 0);
+    for _ in 0..runs {
+        rt.block_on(async {
+            let (stores, engine) = with_history(&config, &month).await;
+            let (key, body, _) = &corrected;
+            stores.blobs.put(key, body.clone()).await.expect("put");
+            let t = Instant::now();
+            let r = engine.ingest_one(key).await.expect("ingest");
+            correction.push(t.elapsed().as_secs_f64());
+            correction_partitions = r.partitions.len();
+        });
+    }
     println!("day-file rows: {rows}, series: {SERIES}, runs: {runs}");
     println!(
         "in-order day-file: median {:.3}s ({:.0} rows/s)",
@@ -159,5 +180,9 @@ fn main() {
         "burst of 6 four-hour files of one day: one at a time median {:.3}s, one batch median {:.3}s",
         median(one_by_one),
         median(batched)
+    );
+    println!(
+        "corrected day-file inside 30 days: median {:.3}s ({correction_partitions} partitions)",
+        median(correction)
     );
 }

@@ -177,8 +177,11 @@ impl BronzeRows {
 
     /// The first and last event time; `None` without rows.
     pub fn span(&self) -> Option<(i64, i64)> {
-        let first = self.ts.iter().copied().min()?;
-        Some((first, self.ts.iter().copied().max()?))
+        let (&head, rest) = self.ts.split_first()?;
+        Some(
+            rest.iter()
+                .fold((head, head), |(lo, hi), &t| (lo.min(t), hi.max(t))),
+        )
     }
 
     /// The rows of `parts` in order, one key dictionary for all (each distinct key once, in
@@ -769,6 +772,19 @@ mod tests {
     use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
 
     use super::*;
+
+    #[test]
+    fn span_is_the_first_and_last_event_time() {
+        let rows = |ts: Vec<i64>| BronzeRows {
+            keys: vec![],
+            series: vec![0; ts.len()],
+            value: vec![0.0; ts.len()],
+            ts,
+        };
+        assert_eq!(rows(vec![]).span(), None);
+        assert_eq!(rows(vec![7]).span(), Some((7, 7)));
+        assert_eq!(rows(vec![5, -1, 9, 3]).span(), Some((-1, 9)));
+    }
 
     #[test]
     fn concat_merges_key_dictionaries_and_keeps_row_order() {
