@@ -574,18 +574,23 @@ mod tests {
         );
     }
 
+    fn s(k: &str) -> SeriesKey {
+        SeriesKey::new(k).unwrap()
+    }
+
+    /// Extents of one hour starting at hour `v`, by series.
+    fn ext(pairs: &[(&str, i64)]) -> BTreeMap<SeriesKey, (i64, i64)> {
+        let h = 3600 * NANOS;
+        pairs
+            .iter()
+            .map(|(k, v)| (s(k), (v * h, (v + 1) * h)))
+            .collect()
+    }
+
     #[tokio::test]
     async fn replace_extents_drops_vanished_series_and_bumps_versions() {
         let t = MemoryTableStore::default();
         let g = MetricId::new("G").unwrap();
-        let s = |k: &str| SeriesKey::new(k).unwrap();
-        let ext = |pairs: &[(&str, i64)]| -> BTreeMap<SeriesKey, (i64, i64)> {
-            let h = 3600 * NANOS;
-            pairs
-                .iter()
-                .map(|(k, v)| (s(k), (v * h, (v + 1) * h)))
-                .collect()
-        };
         replace_extents(&t, &g, &BTreeMap::new(), &ext(&[("a", 1), ("b", 2)]))
             .await
             .unwrap();
@@ -607,14 +612,7 @@ mod tests {
     async fn a_checked_replacement_never_undoes_a_concurrent_widening() {
         let t = MemoryTableStore::default();
         let g = MetricId::new("G").unwrap();
-        let s = |k: &str| SeriesKey::new(k).unwrap();
         let h = 3600 * NANOS;
-        let ext = |pairs: &[(&str, i64)]| -> BTreeMap<SeriesKey, (i64, i64)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (s(k), (v * h, (v + 1) * h)))
-                .collect()
-        };
         replace_extents(&t, &g, &BTreeMap::new(), &ext(&[("a", 1), ("b", 2)]))
             .await
             .unwrap();

@@ -535,8 +535,8 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
 }
 
 /// A lake for tests: it answers "not found" to the first `misses` reads of each key (as S3
-/// can briefly do for an object that was just written), counts object reads and writes, and
-/// can fail the next silver write.
+/// can briefly do for an object that was just written), counts object reads and writes, can
+/// fail the next silver write, and can run another invocation's ingestion on a given read.
 #[derive(Debug)]
 struct TestBlobs {
     inner: Arc<dyn gras_shared::storage::BlobStore>,
@@ -545,6 +545,21 @@ struct TestBlobs {
     gets: std::sync::atomic::AtomicU64,
     puts: std::sync::atomic::AtomicU64,
     fail_silver: std::sync::atomic::AtomicBool,
+    hook: tokio::sync::Mutex<Option<Interleave>>,
+}
+
+/// On the first read of `trigger`, `engine` ingests `key` to completion first: a concurrent
+/// invocation's whole ingestion, run while the reader is between two of its steps.
+struct Interleave {
+    trigger: String,
+    engine: FeatureEngine,
+    key: String,
+}
+
+impl std::fmt::Debug for Interleave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Interleave({} on {})", self.key, self.trigger)
+    }
 }
 
 impl TestBlobs {
@@ -556,6 +571,17 @@ impl TestBlobs {
             gets: Default::default(),
             puts: Default::default(),
             fail_silver: Default::default(),
+            hook: Default::default(),
+        }
+    }
+
+    /// Stores over `inner` that run `hook` on its trigger read.
+    fn interleaved(inner: &Stores, hook: Interleave) -> Stores {
+        let mut blobs = Self::new(inner.blobs.clone(), 0);
+        blobs.hook = tokio::sync::Mutex::new(Some(hook));
+        Stores {
+            blobs: Arc::new(blobs),
+            tables: inner.tables.clone(),
         }
     }
 
@@ -594,6 +620,20 @@ impl gras_shared::storage::BlobStore for TestBlobs {
         };
         if n <= self.misses {
             return Err(gras_shared::storage::BlobError::NotFound { key: key.into() });
+        }
+        let hook = {
+            let mut hook = self.hook.lock().await;
+            match &*hook {
+                Some(h) if h.trigger == key => hook.take(),
+                _ => None,
+            }
+        };
+        if let Some(h) = hook {
+            // Run to completion right here (holding no future across an await of `get`).
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(h.engine.ingest_one(&h.key))
+            })
+            .expect("the concurrent ingestion");
         }
         self.inner.get(key).await
     }
@@ -817,55 +857,6 @@ fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_resumes()
     });
 }
 
-/// A lake that, on the first read of a trigger key, first has another engine ingest another
-/// key: a concurrent invocation's whole ingestion, run while the reader is between two of
-/// its steps.
-struct InterleavedBlobs {
-    inner: Arc<dyn gras_shared::storage::BlobStore>,
-    /// (trigger key, the other invocation's engine, the key it ingests)
-    hook: tokio::sync::Mutex<Option<(String, FeatureEngine, String)>>,
-}
-
-impl std::fmt::Debug for InterleavedBlobs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InterleavedBlobs")
-    }
-}
-
-#[async_trait::async_trait]
-impl gras_shared::storage::BlobStore for InterleavedBlobs {
-    async fn get(&self, key: &str) -> Result<Bytes, gras_shared::storage::BlobError> {
-        let hook = {
-            let mut hook = self.hook.lock().await;
-            if hook.as_ref().is_some_and(|(trigger, _, _)| trigger == key) {
-                hook.take()
-            } else {
-                None
-            }
-        };
-        if let Some((_, engine, other)) = hook {
-            // Run to completion right here (holding no future across an await of `get`).
-            tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(engine.ingest_one(&other))
-            })
-            .expect("the concurrent ingestion");
-        }
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), gras_shared::storage::BlobError> {
-        self.inner.put(key, body).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), gras_shared::storage::BlobError> {
-        self.inner.delete(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<gras_shared::storage::ObjectMeta>, gras_shared::storage::BlobError> {
-        self.inner.list(prefix).await
-    }
-}
-
 /// A rebuild (the newest day replaced by a file that ends earlier) reads the extents and the
 /// index; then, while it loads the bronze, another invocation ingests a later day in full:
 /// it indexes it, widens the extents and writes its partitions. The rebuild must neither
@@ -898,13 +889,14 @@ fn a_rebuild_never_undoes_a_concurrent_ingestion() {
             mem.blobs.put(&later.key(), later.body()).await.unwrap();
             let shorter = BronzeFile::dense("G", 4, "a.parquet", &[20, 21, 22, 23]);
             mem.blobs.put(&shorter.key(), shorter.body()).await.unwrap();
-            let interleaved = Stores {
-                blobs: Arc::new(InterleavedBlobs {
-                    inner: mem.blobs.clone(),
-                    hook: tokio::sync::Mutex::new(Some((files[0].key(), e.clone(), later.key()))),
-                }),
-                tables: mem.tables.clone(),
-            };
+            let interleaved = TestBlobs::interleaved(
+                &mem,
+                Interleave {
+                    trigger: files[0].key(),
+                    engine: e.clone(),
+                    key: later.key(),
+                },
+            );
             let first = engine(&interleaved).ingest_one(&shorter.key()).await;
             if conflict {
                 let err = first.expect_err("the rebuild must notice the concurrent widening");
