@@ -528,11 +528,11 @@ fn reach(width: i64) -> i64 {
 /// The previous rows are known only by the object's manifest (`old`): the span from their
 /// first to their last timestamp (or, in manifests written before spans were recorded,
 /// their dates), so every series whose extent meets that span is treated as having had
-/// rows all over it. `known` are the stored extents (the previous rows included); `added` is the bucket
-/// range of each series in the object's new content (empty for a removal), whose own
-/// effect the caller adds as for any new content. A series keeps its first bucket when that
-/// bucket is before the old dates or the new content has a bucket at or before it; likewise
-/// its last bucket.
+/// rows all over it. `known` are the stored extents (the previous rows included); `added`
+/// is the bucket range of each series in the object's new content (empty for a removal),
+/// whose own effect the caller adds as for any new content. A series keeps its first bucket
+/// when that bucket is before the span or the new content has a bucket at or before it;
+/// likewise its last bucket.
 fn retraction_scope(
     old: &Manifest,
     known: &BTreeMap<SeriesKey, Extent>,
@@ -876,8 +876,8 @@ impl FeatureEngine {
             }
         }
         // Content replaced after a finished attempt: silver holds the previous rows, which
-        // lie on the previous manifest's dates. (After an unfinished one, silver may hold
-        // rows of content older still, on dates no longer recorded.)
+        // lie within the previous manifest's span. (After an unfinished one, silver may hold
+        // rows of content older still, that no manifest records any more.)
         let retracted = old.clone().filter(|m| m.done && replaced);
         // An earlier attempt on this very content that did not finish (the invocation died
         // or failed after its first writes). If it recorded the dates it affects, they are
