@@ -196,7 +196,8 @@ fn replaced_and_removed_objects_and_bad_files() {
         let mut short = BronzeFile::dense("L", 8, "part-0.parquet", &[]);
         short.rows.truncate(2);
         inc.blobs.put(&short.key(), short.body()).await.unwrap();
-        e.ingest_one(&short.key()).await.unwrap();
+        let r = e.ingest_one(&short.key()).await.unwrap();
+        assert!(r.rebuilt, "a replacement that shortens the series rebuilds");
         let mut now = files[..8].to_vec();
         now.push(short.clone());
         assert_same(&batch(&now).await, &inc).await;
@@ -470,6 +471,7 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
                 }
             };
             assert_eq!(dates(&r), want, "day {d}: partitions recomputed");
+            assert!(!r.rebuilt, "day {d}: no rebuild");
             assert_eq!(
                 blobs.counts().0 - before,
                 want_reads,
@@ -502,6 +504,7 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         stores.blobs.put(&fixed.key(), fixed.body()).await.unwrap();
         let r = e.ingest_one(&fixed.key()).await.unwrap();
         assert_eq!(dates(&r), days(29, 30), "half a day corrected: partitions");
+        assert!(!r.rebuilt);
         // The object, then the index of days 21-31: nine day files and the two halves.
         assert_eq!(
             blobs.counts().0 - before,
@@ -518,6 +521,7 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         stores.blobs.delete(&last).await.unwrap();
         let r = e.ingest_one(&last).await.unwrap();
         assert_eq!(r.outcome, ObjectOutcome::Removed);
+        assert!(r.rebuilt, "the newest hours' removal rebuilds");
         assert_eq!(
             dates(&r),
             days(0, 30),

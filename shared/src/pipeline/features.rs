@@ -134,6 +134,10 @@ pub struct ObjectReport {
     pub partitions: BTreeSet<(MetricId, NaiveDate)>,
     /// Online feature items upserted.
     pub online_items: u64,
+    /// Handling it rebuilt its metric from every indexed bronze object: its previous rows
+    /// may have held a series' first or last bucket, or an earlier attempt was interrupted
+    /// before it recorded its dates. The slow path, worth watching (metric `Rebuilds`).
+    pub rebuilt: bool,
 }
 
 /// A failed object.
@@ -168,6 +172,8 @@ pub struct RunSummary {
     pub partitions_written: u64,
     /// Online feature items upserted.
     pub online_items: u64,
+    /// Objects whose handling rebuilt their metric ([`ObjectReport::rebuilt`]).
+    pub rebuilds: u64,
     /// Failed objects.
     pub failed: Vec<FileFailure>,
 }
@@ -185,6 +191,7 @@ impl RunSummary {
         self.duplicates += other.duplicates;
         self.partitions_written += other.partitions_written;
         self.online_items += other.online_items;
+        self.rebuilds += other.rebuilds;
         self.failed.extend(other.failed);
     }
 
@@ -197,6 +204,7 @@ impl RunSummary {
         }
         self.rows_read += r.rows_read;
         self.online_items += r.online_items;
+        self.rebuilds += u64::from(r.rebuilt);
         self.rejected.merge(&r.rejected);
         partitions.extend(r.partitions.iter().cloned());
     }
@@ -206,7 +214,7 @@ impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "files={} failed={} ignored={} replays={} removed={} rows_read={} rows_rejected={} ({}) duplicates={} partitions_written={} online_items={}",
+            "files={} failed={} ignored={} replays={} removed={} rows_read={} rows_rejected={} ({}) duplicates={} partitions_written={} online_items={} rebuilds={}",
             self.files + self.failed.len() as u64,
             self.failed.len(),
             self.ignored,
@@ -217,7 +225,8 @@ impl fmt::Display for RunSummary {
             self.rejected,
             self.duplicates,
             self.partitions_written,
-            self.online_items
+            self.online_items,
+            self.rebuilds
         )
     }
 }
@@ -782,6 +791,7 @@ impl FeatureEngine {
         .await?;
         p.report.partitions = written.0.clone();
         p.report.online_items = if first { written.1 } else { 0 };
+        p.report.rebuilt = p.rebuild;
         Ok(p.report)
     }
 
@@ -797,6 +807,7 @@ impl FeatureEngine {
             rejected: Rejections::default(),
             partitions: BTreeSet::new(),
             online_items: 0,
+            rebuilt: false,
         };
         let bk = match BronzeKey::parse(key) {
             Ok(bk) => bk,
@@ -999,6 +1010,7 @@ impl FeatureEngine {
             rejected: Rejections::default(),
             partitions: BTreeSet::new(),
             online_items: 0,
+            rebuilt: false,
         };
         let Ok(bk) = BronzeKey::parse(key) else {
             report.outcome = ObjectOutcome::Ignored {
@@ -1037,6 +1049,7 @@ impl FeatureEngine {
             state::delete_index(tables, &bk.metric, *d, key).await?;
         }
         if let Some(cfg) = cfg {
+            report.rebuilt = scope.is_none();
             (report.partitions, report.online_items) = match scope {
                 Some(dates) => {
                     info!(

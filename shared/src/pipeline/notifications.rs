@@ -138,6 +138,7 @@ pub async fn handle_batch(
                 out.summary.rows_read += report.rows_read;
                 out.summary.rejected.merge(&report.rejected);
                 out.summary.online_items += report.online_items;
+                out.summary.rebuilds += u64::from(report.rebuilt);
                 partitions.extend(report.partitions);
             }
             Err(e) => {
@@ -194,6 +195,7 @@ pub fn invocation_metrics(out: &BatchOutcome, duration_ms: f64) -> Vec<Datum> {
             Unit::Count,
             &f,
         ),
+        Datum::new("Rebuilds", s.rebuilds as f64, Unit::Count, &f),
         Datum::new("Duration", duration_ms, Unit::Milliseconds, &f),
     ];
     let Rejections(by_reason) = &s.rejected;
