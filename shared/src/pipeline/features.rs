@@ -195,7 +195,9 @@ impl RunSummary {
         self.failed.extend(other.failed);
     }
 
-    fn add(&mut self, r: &ObjectReport, partitions: &mut BTreeSet<(MetricId, NaiveDate)>) {
+    /// Counts one object's report; its partitions go to `partitions` (the run's distinct
+    /// partitions, from which the caller sets `partitions_written`).
+    pub fn add(&mut self, r: &ObjectReport, partitions: &mut BTreeSet<(MetricId, NaiveDate)>) {
         match r.outcome {
             ObjectOutcome::Processed => self.files += 1,
             ObjectOutcome::Replay => self.replays += 1,

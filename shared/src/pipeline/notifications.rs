@@ -126,20 +126,10 @@ pub async fn handle_batch(
         let key = change.key().to_string();
         match result {
             Ok(report) => {
-                match &report.outcome {
-                    ObjectOutcome::Processed => out.summary.files += 1,
-                    ObjectOutcome::Replay => out.summary.replays += 1,
-                    ObjectOutcome::Ignored { reason } => {
-                        info!(key = %key, reason = %reason, "non-bronze key ignored");
-                        out.summary.ignored += 1;
-                    }
-                    ObjectOutcome::Removed => out.summary.removed += 1,
+                if let ObjectOutcome::Ignored { reason } = &report.outcome {
+                    info!(key = %key, reason = %reason, "non-bronze key ignored");
                 }
-                out.summary.rows_read += report.rows_read;
-                out.summary.rejected.merge(&report.rejected);
-                out.summary.online_items += report.online_items;
-                out.summary.rebuilds += u64::from(report.rebuilt);
-                partitions.extend(report.partitions);
+                out.summary.add(&report, &mut partitions);
             }
             Err(e) => {
                 let kind = if e.is_retryable() {
