@@ -374,6 +374,30 @@ pub async fn widen_extent(
     })
 }
 
+/// What replacing a metric's extents `old` (as stored) by `extents` writes, series by series:
+/// `None` deletes a series that vanished, `Some` puts its new extent (version bumped from
+/// `old`, 1 for a new series).
+fn replacement<'a>(
+    old: &'a BTreeMap<SeriesKey, Extent>,
+    extents: &'a BTreeMap<SeriesKey, (i64, i64)>,
+) -> impl Iterator<Item = (&'a SeriesKey, Option<Extent>)> + 'a {
+    let gone = old
+        .keys()
+        .filter(|k| !extents.contains_key(*k))
+        .map(|series| (series, None));
+    gone.chain(extents.iter().map(|(series, &(first, last))| {
+        let version = old.get(series).map_or(1, |e| e.version + 1);
+        (
+            series,
+            Some(Extent {
+                first,
+                last,
+                version,
+            }),
+        )
+    }))
+}
+
 /// Replaces every extent of a metric (batch rebuilds); `old` are its stored extents, as
 /// [`load_extents`] read them.
 pub async fn replace_extents(
@@ -382,27 +406,14 @@ pub async fn replace_extents(
     old: &BTreeMap<SeriesKey, Extent>,
     extents: &BTreeMap<SeriesKey, (i64, i64)>,
 ) -> Result<(), TableError> {
-    let gone = old
-        .keys()
-        .filter(|k| !extents.contains_key(*k))
-        .map(|series| (format!("ext#{metric}"), series.as_str().to_string()))
-        .collect();
+    let (mut gone, mut items) = (Vec::new(), Vec::new());
+    for (series, extent) in replacement(old, extents) {
+        match extent {
+            None => gone.push((format!("ext#{metric}"), series.as_str().to_string())),
+            Some(e) => items.push(extent_item(metric, series, &e)),
+        }
+    }
     t.batch_delete(&STATE, gone).await?;
-    let items = extents
-        .iter()
-        .map(|(k, (first, last))| {
-            let version = old.get(k).map_or(1, |e| e.version + 1);
-            extent_item(
-                metric,
-                k,
-                &Extent {
-                    first: *first,
-                    last: *last,
-                    version,
-                },
-            )
-        })
-        .collect();
     t.batch_put(&STATE, items).await
 }
 
@@ -429,30 +440,18 @@ pub async fn replace_extents_checked(
         retryable: true,
         source: format!("extent of {metric}#{series} changed during a rebuild").into(),
     };
-    let gone = old.keys().filter(|k| !extents.contains_key(*k));
-    let writes: Vec<(&SeriesKey, Option<(i64, i64)>)> = gone
-        .map(|series| (series, None))
-        .chain(extents.iter().map(|(series, &range)| (series, Some(range))))
-        .collect();
+    let writes: Vec<(&SeriesKey, Option<Extent>)> = replacement(old, extents).collect();
     // Sixteen requests at a time. (A plain loop builds the futures: a closure returning
     // them would make the caller's future `Send` for one lifetime only.)
     for chunk in writes.chunks(16) {
         let mut requests = Vec::with_capacity(chunk.len());
-        for &(series, range) in chunk {
+        for &(series, extent) in chunk {
             let cond = unchanged(series);
             let pk = pk.as_str();
             requests.push(async move {
-                let result = match range {
+                let result = match extent {
                     None => t.delete(&STATE, pk, series.as_str(), cond).await,
-                    Some((first, last)) => {
-                        let version = old.get(series).map_or(1, |e| e.version + 1);
-                        let e = Extent {
-                            first,
-                            last,
-                            version,
-                        };
-                        t.put(&STATE, extent_item(metric, series, &e), cond).await
-                    }
+                    Some(e) => t.put(&STATE, extent_item(metric, series, &e), cond).await,
                 };
                 match result {
                     Err(TableError::ConditionFailed { .. }) => Err(conflict(series)),
