@@ -891,7 +891,7 @@ impl FeatureEngine {
         // Content replaced after a finished attempt: silver holds the previous rows, which
         // lie within the previous manifest's span. (After an unfinished one, silver may hold
         // rows of content older still, that no manifest records any more.)
-        let retracted = old.clone().filter(|m| m.done && replaced);
+        let retracted = old.as_ref().filter(|m| m.done && replaced);
         // An earlier attempt on this very content that did not finish (the invocation died
         // or failed after its first writes). If it recorded the dates it affects, they are
         // recomputed; if not, it may have widened some extents already, so the affected range
@@ -910,54 +910,36 @@ impl FeatureEngine {
         let mut rebuild =
             (replaced && retracted.is_none()) || (interrupted.is_some() && resumed.is_none());
         let mut affected: BTreeSet<NaiveDate> = BTreeSet::new();
-        if rebuild {
-            // Nothing to derive: the rebuild recomputes every date.
-        } else if let Some(dates) = resumed {
+        if let (false, Some(dates)) = (rebuild, resumed) {
             info!(key, dates = dates.len(), "resuming an interrupted attempt");
             affected = dates;
-        } else {
-            let mut known = state::load_extents(tables, &bk.metric).await?;
-            if let Some(previous) = &retracted {
-                // 2a. The previous rows leave: their dates and what reaches them, unless a
-                // series' extent may shrink.
-                let added: HashMap<&SeriesKey, (i64, i64)> = ranges
-                    .iter()
-                    .map(|(sid, &r)| (&file.rows.keys[*sid as usize], r))
-                    .collect();
-                match retraction_scope(previous, &known, &added, width) {
-                    Some(d) => affected = d,
-                    None => rebuild = true,
+        } else if !rebuild {
+            let known = state::load_extents(tables, &bk.metric).await?;
+            // 2a. The previous rows leave: their span and what reaches it, unless a series'
+            // extent may shrink.
+            let scope = match retracted {
+                Some(previous) => {
+                    let added: HashMap<&SeriesKey, (i64, i64)> = ranges
+                        .iter()
+                        .map(|(sid, &r)| (&file.rows.keys[*sid as usize], r))
+                        .collect();
+                    retraction_scope(previous, &known, &added, width)
                 }
-            }
-            // 2b. Widen extents; collect the affected bucket range per series.
-            for (sid, &(lo, hi)) in ranges.iter().filter(|_| !rebuild) {
-                let series = &file.rows.keys[*sid as usize];
-                let prev =
-                    state::widen_extent(tables, &bk.metric, series, known.remove(series), lo, hi)
-                        .await?;
-                let (mut a, mut b) = (lo - reach(width), hi + reach(width));
-                let (mut first, mut last) = (lo, hi);
-                if let Some(p) = prev {
-                    if lo < p.first {
-                        b = b.max(p.first + reach(width));
-                    }
-                    if hi > p.last {
-                        a = a.min(p.last - reach(width));
-                    }
-                    first = first.min(p.first);
-                    last = last.max(p.last);
+                None => Some(BTreeSet::new()),
+            };
+            match scope {
+                None => rebuild = true,
+                Some(dates) => {
+                    affected = dates;
+                    // 2b. Widen extents; add what the new content reaches.
+                    affected.extend(
+                        self.widen_extents(&bk.metric, &file.rows.keys, &ranges, known, width)
+                            .await?,
+                    );
+                    // Recorded, so that a retry of this content recomputes exactly these.
+                    manifest.affected = Some(affected.clone());
+                    state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
                 }
-                // Values change within [a, b]; features read back LOOKBACK_HOURS.
-                insert_dates(
-                    &mut affected,
-                    a.max(first),
-                    (b + LOOKBACK_HOURS * HOUR_NS).min(last),
-                );
-            }
-            if !rebuild {
-                // Recorded, so that a retry of this content recomputes exactly these dates.
-                manifest.affected = Some(affected.clone());
-                state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
             }
         }
         if rebuild {
@@ -969,7 +951,6 @@ impl FeatureEngine {
                 "metric {} needs a rebuild",
                 bk.metric
             );
-            affected.clear();
         } else if replaced {
             info!(
                 key,
@@ -986,6 +967,46 @@ impl FeatureEngine {
             rebuild,
             dates: affected,
         })))
+    }
+
+    /// Widens the stored extent of each series of new content (`ranges`: bucket range by
+    /// index into `keys`; `known`: the extents as loaded) and returns the dates whose
+    /// partitions the new content changes: its buckets ±[`reach`], any stretch an extent
+    /// grew by, and the 168 hours after, clipped to the series' extent.
+    async fn widen_extents(
+        &self,
+        metric: &MetricId,
+        keys: &[SeriesKey],
+        ranges: &HashMap<u32, (i64, i64)>,
+        mut known: BTreeMap<SeriesKey, Extent>,
+        width: i64,
+    ) -> Result<BTreeSet<NaiveDate>, FeaturesError> {
+        let tables = &*self.stores.tables;
+        let mut affected = BTreeSet::new();
+        for (sid, &(lo, hi)) in ranges {
+            let series = &keys[*sid as usize];
+            let prev =
+                state::widen_extent(tables, metric, series, known.remove(series), lo, hi).await?;
+            let (mut a, mut b) = (lo - reach(width), hi + reach(width));
+            let (mut first, mut last) = (lo, hi);
+            if let Some(p) = prev {
+                if lo < p.first {
+                    b = b.max(p.first + reach(width));
+                }
+                if hi > p.last {
+                    a = a.min(p.last - reach(width));
+                }
+                first = first.min(p.first);
+                last = last.max(p.last);
+            }
+            // Values change within [a, b]; features read back LOOKBACK_HOURS.
+            insert_dates(
+                &mut affected,
+                a.max(first),
+                (b + LOOKBACK_HOURS * HOUR_NS).min(last),
+            );
+        }
+        Ok(affected)
     }
 
     /// Handles a removal notification: when the object is really gone, drops its rows (index,
