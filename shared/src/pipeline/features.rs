@@ -1404,9 +1404,9 @@ impl FeatureEngine {
     }
 
     /// Deletes the metric's silver partitions whose dates are not in `keep`, under their
-    /// leases, and only those that no stored extent reaches: a concurrent writer that widened
-    /// an extent over such a date (it does so before taking the lease) writes that partition
-    /// itself, so it is not stale.
+    /// leases, [`WRITE_CONCURRENCY`] at a time, and only those that no stored extent
+    /// reaches: a concurrent writer that widened an extent over such a date (it does so
+    /// before taking the lease) writes that partition itself, so it is not stale.
     async fn delete_stale_partitions(
         &self,
         metric: &MetricId,
@@ -1430,17 +1430,31 @@ impl FeatureEngine {
         self.acquire(metric, &dates).await?;
         let result = async {
             let extents = state::load_extents(&*self.stores.tables, metric).await?;
-            let mut deleted = BTreeSet::new();
-            for (d, key) in &stale {
-                let reached = extents
-                    .values()
-                    .any(|e| date_of(e.first) <= *d && *d <= date_of(e.last));
-                if !reached {
-                    self.stores.blobs.delete(key).await?;
-                    deleted.insert((metric.clone(), *d));
-                }
-            }
-            Ok(deleted)
+            let unreached: Vec<(NaiveDate, String)> = stale
+                .into_iter()
+                .filter(|(d, _)| {
+                    !extents
+                        .values()
+                        .any(|e| date_of(e.first) <= *d && *d <= date_of(e.last))
+                })
+                .collect();
+            // Owned futures, as for the partition writes.
+            let deletes: Vec<_> = unreached
+                .iter()
+                .map(|(_, key)| {
+                    let blobs = Arc::clone(&self.stores.blobs);
+                    let key = key.clone();
+                    async move { blobs.delete(&key).await }
+                })
+                .collect();
+            stream::iter(deletes)
+                .buffered(WRITE_CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
+            Ok(unreached
+                .into_iter()
+                .map(|(d, _)| (metric.clone(), d))
+                .collect::<BTreeSet<_>>())
         }
         .await;
         self.release(metric, &dates).await;
