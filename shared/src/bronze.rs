@@ -216,9 +216,14 @@ impl BronzeRows {
 
     /// Keeps only the rows whose `ts` lies in `[from_ns, to_ns)`.
     pub fn retain_ts(&mut self, from_ns: i64, to_ns: i64) {
+        self.retain(|ts| (from_ns..to_ns).contains(&ts));
+    }
+
+    /// Keeps the rows whose event time `keep` accepts, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(i64) -> bool) {
         let mut w = 0;
         for r in 0..self.ts.len() {
-            if (from_ns..to_ns).contains(&self.ts[r]) {
+            if keep(self.ts[r]) {
                 self.series[w] = self.series[r];
                 self.ts[w] = self.ts[r];
                 self.value[w] = self.value[r];

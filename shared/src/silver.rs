@@ -12,13 +12,14 @@ use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, NullBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use crate::contract::silver_col as col;
 use crate::features::SilverRows;
+use crate::ids::SeriesKey;
 
 /// Errors writing or reading silver.
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +228,75 @@ pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
     Ok(rows)
 }
 
+/// One observed bucket read back from a silver partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedBucket {
+    /// The series.
+    pub series: SeriesKey,
+    /// Bucket start, nanoseconds since the epoch.
+    pub bucket_ns: i64,
+    /// The bucket's aggregated value (contract section 3, step 3).
+    pub value: f64,
+}
+
+/// The observed buckets of a silver partition: its rows with a value that is not
+/// interpolated (`is_imputed` false, `value` not null), which are exactly the buckets
+/// holding bronze rows, with their aggregated values bit for bit. Only the `series_key`,
+/// `ts`, `value` and `is_imputed` columns are decoded; the file must have the silver schema.
+pub fn read_observed(body: Bytes) -> Result<Vec<ObservedBucket>, SilverError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(body)?;
+    let want = schema();
+    let got = builder.schema();
+    if got.fields().len() != want.fields().len()
+        || got
+            .fields()
+            .iter()
+            .zip(want.fields())
+            .any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
+    {
+        return Err(SilverError::Schema(format!(
+            "unexpected columns {:?}",
+            got.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+        )));
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [1, 2, 3, 4]);
+    let reader = builder.with_projection(mask).build()?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let keys = batch.column(0).as_string::<i32>();
+        let ts = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+        let value = batch.column(2).as_primitive::<Float64Type>();
+        let imputed = batch.column(3).as_boolean();
+        let mut prev: Option<SeriesKey> = None;
+        for r in 0..batch.num_rows() {
+            if value.is_null(r) || imputed.is_null(r) || imputed.value(r) {
+                continue;
+            }
+            let key = keys.value(r);
+            let series = match &prev {
+                Some(p) if p.as_str() == key => p.clone(),
+                _ => {
+                    let k = SeriesKey::new(key)
+                        .map_err(|e| SilverError::Schema(format!("bad series_key: {e}")))?;
+                    prev = Some(k.clone());
+                    k
+                }
+            };
+            let bucket_ns = ts
+                .value(r)
+                .checked_mul(1_000)
+                .ok_or_else(|| SilverError::Schema(format!("ts {} out of range", ts.value(r))))?;
+            out.push(ObservedBucket {
+                series,
+                bucket_ns,
+                value: value.value(r),
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +359,63 @@ mod tests {
         rows.floats[9][0] = None;
         let bytes = write_parquet(&rows).unwrap();
         assert_eq!(read_parquet(bytes).unwrap(), rows);
+    }
+
+    #[test]
+    fn observed_buckets_are_the_rows_with_a_value_that_is_not_imputed() {
+        let mut rows = SilverRows::default();
+        // (series, value, imputed): observed, long gap, interpolated, observed, observed.
+        let data = [
+            ("a", Some(1.5), false),
+            ("a", None, false),
+            ("a", Some(2.0), true),
+            ("a", Some(-0.0), false),
+            ("b", Some(7.0), false),
+        ];
+        for (i, (key, value, imputed)) in data.into_iter().enumerate() {
+            rows.metric_id.push("G".into());
+            rows.series_key.push(key.into());
+            rows.ts_us
+                .push(1_700_000_000_000_000 + i as i64 * 3_600_000_000);
+            rows.value.push(value);
+            rows.is_imputed.push(imputed);
+            rows.hour.push(0);
+            rows.day_of_week.push(0);
+            rows.is_weekend.push(false);
+            rows.is_holiday.push(false);
+            for c in rows.floats.iter_mut() {
+                c.push(None);
+            }
+            rows.is_outlier.push(false);
+        }
+        let got = read_observed(write_parquet(&rows).unwrap()).unwrap();
+        let want: Vec<(&str, i64, f64)> = vec![
+            ("a", 1_700_000_000_000_000_000, 1.5),
+            ("a", 1_700_010_800_000_000_000, -0.0),
+            ("b", 1_700_014_400_000_000_000, 7.0),
+        ];
+        assert_eq!(got.len(), want.len());
+        for (g, (k, b, v)) in got.iter().zip(want) {
+            assert_eq!((g.series.as_str(), g.bucket_ns), (k, b));
+            assert_eq!(g.value.to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn observed_buckets_need_the_silver_schema() {
+        let batch = RecordBatch::try_from_iter([(
+            "value",
+            Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
+        )])
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        assert!(matches!(
+            read_observed(Bytes::from(buf)),
+            Err(SilverError::Schema(_))
+        ));
+        assert!(read_observed(Bytes::from_static(b"not parquet")).is_err());
     }
 }

@@ -444,7 +444,9 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
             r.partitions.iter().map(|(_, d)| *d).collect::<Vec<_>>()
         };
         let days = |a: u64, b: u64| (a..=b).map(day).collect::<Vec<_>>();
-        // (which day, new content or removal, dates recomputed, bronze reads)
+        // (which day, new content or removal, dates recomputed, (bronze reads, silver
+        // reads)): the object itself and the bronze of the recomputed dates; the 8 days
+        // before and the day after come from their silver partitions.
         let corrected = |d: usize| {
             let mut f = BronzeFile::dense("G", d as i64, "part-0.parquet", &[]);
             for r in &mut f.rows {
@@ -453,13 +455,13 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
             f
         };
         let cases = [
-            (12, Some(corrected(12)), days(11, 20), 1 + 19),
-            (29, Some(corrected(29)), days(28, 29), 1 + 10),
-            (1, None, days(0, 9), 1 + 10),
+            (12, Some(corrected(12)), days(11, 20), (1 + 10, 8 + 1)),
+            (29, Some(corrected(29)), days(28, 29), (1 + 2, 8)),
+            (1, None, days(0, 9), (1 + 9, 1)),
         ];
         for (d, content, want, want_reads) in cases {
             let key = BronzeFile::dense("G", d as i64, "part-0.parquet", &[]).key();
-            let before = blobs.counts().0;
+            let before = blobs.reads();
             let r = match &content {
                 Some(f) => {
                     stores.blobs.put(&key, f.body()).await.unwrap();
@@ -472,10 +474,11 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
             };
             assert_eq!(dates(&r), want, "day {d}: partitions recomputed");
             assert!(!r.rebuilt, "day {d}: no rebuild");
+            let after = blobs.reads();
             assert_eq!(
-                blobs.counts().0 - before,
+                (after.0 - before.0, after.1 - before.1),
                 want_reads,
-                "day {d}: object reads"
+                "day {d}: object reads (bronze, silver)"
             );
             let pos = now.iter().position(|f| f.key() == key).unwrap();
             match content {
@@ -500,16 +503,18 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         for r in &mut fixed.rows {
             r.2 += 1.5;
         }
-        let before = blobs.counts().0;
+        let before = blobs.reads();
         stores.blobs.put(&fixed.key(), fixed.body()).await.unwrap();
         let r = e.ingest_one(&fixed.key()).await.unwrap();
         assert_eq!(dates(&r), days(29, 30), "half a day corrected: partitions");
         assert!(!r.rebuilt);
-        // The object, then the index of days 21-31: nine day files and the two halves.
+        // The object, the bronze of days 29 and 30 (one day file, two halves), and the
+        // silver of days 21-28.
+        let after = blobs.reads();
         assert_eq!(
-            blobs.counts().0 - before,
-            1 + 11,
-            "half a day corrected: reads"
+            (after.0 - before.0, after.1 - before.1),
+            (1 + 3, 8),
+            "half a day corrected: reads (bronze, silver)"
         );
         now.push(fixed);
         now.push(second_half);
@@ -517,7 +522,7 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
 
         // The newest hours go: the series end earlier, so every date is recomputed.
         let last = now.last().unwrap().key();
-        let before = blobs.counts().0;
+        let before = blobs.reads();
         stores.blobs.delete(&last).await.unwrap();
         let r = e.ingest_one(&last).await.unwrap();
         assert_eq!(r.outcome, ObjectOutcome::Removed);
@@ -527,10 +532,12 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
             days(0, 30),
             "a rebuild rewrites or deletes every partition"
         );
-        // The rebuild reads every object left twice: for the extents, then under the leases.
+        // The rebuild reads every object left twice: for the extents, then under the leases;
+        // it reads no silver.
+        let after = blobs.reads();
         assert_eq!(
-            blobs.counts().0 - before,
-            1 + 2 * 30,
+            (after.0 - before.0, after.1 - before.1),
+            (1 + 2 * 30, 0),
             "a rebuild reads every object"
         );
         now.pop();
@@ -547,6 +554,7 @@ struct TestBlobs {
     misses: u32,
     seen: std::sync::Mutex<std::collections::HashMap<String, u32>>,
     gets: std::sync::atomic::AtomicU64,
+    silver_gets: std::sync::atomic::AtomicU64,
     puts: std::sync::atomic::AtomicU64,
     fail_silver: std::sync::atomic::AtomicBool,
     hook: tokio::sync::Mutex<Option<Interleave>>,
@@ -573,6 +581,7 @@ impl TestBlobs {
             misses,
             seen: Default::default(),
             gets: Default::default(),
+            silver_gets: Default::default(),
             puts: Default::default(),
             fail_silver: Default::default(),
             hook: Default::default(),
@@ -605,6 +614,13 @@ impl TestBlobs {
         (self.gets.load(Relaxed), self.puts.load(Relaxed))
     }
 
+    /// Object reads so far: (bronze and other objects, silver partitions).
+    fn reads(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let silver = self.silver_gets.load(Relaxed);
+        (self.gets.load(Relaxed) - silver, silver)
+    }
+
     /// Fails the next silver write with a retryable backend error.
     fn fail_next_silver_write(&self) {
         self.fail_silver
@@ -616,6 +632,10 @@ impl TestBlobs {
 impl gras_shared::storage::BlobStore for TestBlobs {
     async fn get(&self, key: &str) -> Result<Bytes, gras_shared::storage::BlobError> {
         self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if key.starts_with("silver/") {
+            self.silver_gets
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let n = {
             let mut seen = self.seen.lock().unwrap();
             let n = seen.entry(key.to_string()).or_default();
@@ -764,6 +784,92 @@ fn a_burst_in_one_batch_reads_and_writes_its_days_once() {
             batch_puts * 3 <= seq_puts,
             "silver writes: batched {batch_puts}, one at a time {seq_puts}"
         );
+    });
+}
+
+/// Hourly files: a new hour recomputes its day from that day's bronze and reads the week
+/// before back from silver (one partition a day), not the week's 168 bronze files. A
+/// missing silver partition of a day with bronze (a first write that never happened) or an
+/// unreadable one is replaced by that day's bronze, and silver still equals batch.
+#[test]
+fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
+    runtime().block_on(async {
+        let hour = |d: i64, h: i64| {
+            let skip: Vec<i64> = (0..24).filter(|x| *x != h).collect();
+            BronzeFile::dense("G", d, &format!("h{h:02}.parquet"), &skip)
+        };
+        let (blobs, stores) = TestBlobs::stores();
+        let e = engine(&stores);
+        let mut all = Vec::new();
+        // Days 0-8, then the first six hours of day 9 (an hour shortly after midnight also
+        // recomputes the day before: the hours just before it may have been a short gap).
+        for d in 0..10 {
+            for h in 0..if d < 9 { 24 } else { 6 } {
+                let f = hour(d, h);
+                stores.blobs.put(&f.key(), f.body()).await.unwrap();
+                e.ingest_one(&f.key()).await.unwrap();
+                all.push(f);
+            }
+        }
+        let day =
+            |d: u64| chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(d);
+        for (d, h) in [(9, 6), (9, 7), (9, 8)] {
+            let f = hour(d, h);
+            let before = blobs.reads();
+            stores.blobs.put(&f.key(), f.body()).await.unwrap();
+            let r = e.ingest_one(&f.key()).await.unwrap();
+            let after = blobs.reads();
+            assert_eq!(
+                r.partitions.iter().map(|(_, d)| *d).collect::<Vec<_>>(),
+                vec![day(9)],
+                "hour {h} of day {d}: its day only"
+            );
+            // The object, its day's files so far (itself included), the silver of days 1-8.
+            assert_eq!(
+                (after.0 - before.0, after.1 - before.1),
+                (1 + (h as u64 + 1), 8),
+                "hour {h} of day {d}: reads (bronze, silver)"
+            );
+            all.push(f);
+            assert_same(&batch(&all).await, &stores).await;
+        }
+
+        // Day 5's partition lost, day 6's unreadable: their bronze is read instead.
+        let g = gras_shared::ids::MetricId::new("G").unwrap();
+        stores
+            .blobs
+            .delete(&gras_shared::contract::silver_key(&g, day(5)))
+            .await
+            .unwrap();
+        stores
+            .blobs
+            .put(
+                &gras_shared::contract::silver_key(&g, day(6)),
+                Bytes::from_static(b"not parquet"),
+            )
+            .await
+            .unwrap();
+        let f = hour(9, 9);
+        let before = blobs.reads();
+        stores.blobs.put(&f.key(), f.body()).await.unwrap();
+        e.ingest_one(&f.key()).await.unwrap();
+        let after = blobs.reads();
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (1 + 10 + 2 * 24, 8),
+            "two days' bronze instead of their silver"
+        );
+        all.push(f);
+        // Only the recomputed day is compared: days 5 and 6 stay as they were left.
+        let expected = batch(&all).await;
+        let key = gras_shared::contract::silver_key(&g, day(9));
+        let mut day9 = Vec::new();
+        for lake in [&stores, &expected] {
+            let body = lake.blobs.get(&key).await.unwrap();
+            let rows = gras_shared::silver::read_parquet(body).unwrap();
+            day9.push(std::collections::BTreeMap::from([(key.clone(), rows)]));
+        }
+        assert_silver_eq(&day9[0], &day9[1]);
     });
 }
 

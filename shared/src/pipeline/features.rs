@@ -3,7 +3,9 @@
 //! Two entry points share one computation:
 //! - [`FeatureEngine::ingest`]: the incremental path of the features Lambda. For each new,
 //!   late, replayed or replaced bronze object it recomputes exactly the silver partitions the
-//!   object can affect, reading only the bronze of the dates those partitions depend on.
+//!   object can affect, from the bronze of those dates and, for the days before and after
+//!   that their features and interpolation read, the observed buckets of those days' final
+//!   silver partitions.
 //! - [`FeatureEngine::batch`]: every bronze object into silver at once.
 //!
 //! Both produce the same silver (contract section 4's invariant), which the property tests
@@ -30,14 +32,14 @@ use crate::features::{series_rows, SilverRows, LOOKBACK_HOURS};
 use crate::ids::{MetricId, SeriesKey};
 use crate::online;
 use crate::parallel::{run_jobs, worker_threads};
-use crate::silver::{self, SilverError};
+use crate::silver::{self, ObservedBucket, SilverError};
 use crate::state::{self, Extent, Manifest};
 use crate::storage::{BlobError, Condition, Stores, TableError};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 const DAY_NS: i64 = 24 * HOUR_NS;
-/// Whole days of bronze before a recomputed date that its features can read
-/// (168h of lookback plus the interpolation reach, rounded up to days).
+/// Whole days before a recomputed date that its features can read (168h of lookback plus
+/// the interpolation reach, rounded up to days).
 const LOOKBACK_DAYS: i64 = 8;
 /// Objects fetched and decoded at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -440,6 +442,38 @@ fn day_start(d: NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp_nanos_opt().unwrap_or(0))
         .unwrap_or(0)
+}
+
+/// Adds observed buckets read back from silver to the aggregated ones (of other dates, so
+/// no bucket is in both), keeping each series' buckets ascending.
+fn merge_observed(observed: &mut BTreeMap<SeriesKey, SeriesBuckets>, extra: Vec<ObservedBucket>) {
+    let mut by_series: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
+    for b in extra {
+        by_series
+            .entry(b.series)
+            .or_default()
+            .push((b.bucket_ns, b.value));
+    }
+    for (key, mut extra) in by_series {
+        let s = observed
+            .entry(key.clone())
+            .or_insert_with(|| SeriesBuckets {
+                key,
+                buckets: Vec::new(),
+                values: Vec::new(),
+            });
+        let mut all: Vec<(i64, f64)> = s
+            .buckets
+            .iter()
+            .copied()
+            .zip(s.values.iter().copied())
+            .collect();
+        all.append(&mut extra);
+        // Stable: were a bucket in both, the aggregated one would come first and stay.
+        all.sort_by_key(|(b, _)| *b);
+        all.dedup_by_key(|(b, _)| *b);
+        (s.buckets, s.values) = all.into_iter().unzip();
+    }
 }
 
 /// Rows per UTC date of the nanosecond timestamps `ts` (one date conversion per run of
@@ -1100,6 +1134,18 @@ impl FeatureEngine {
     ) -> Result<BronzeRows, FeaturesError> {
         let entries = state::query_index(&*self.stores.tables, metric, from, to).await?;
         let keys: BTreeSet<String> = entries.into_iter().map(|(_, k)| k).collect();
+        self.read_rows(metric, keys, vec![(lo, hi)]).await
+    }
+
+    /// Reads the bronze objects `keys` of `metric`, keeping the rows whose time lies in one
+    /// of the half-open `ranges` (nanoseconds).
+    async fn read_rows(
+        &self,
+        metric: &MetricId,
+        keys: BTreeSet<String>,
+        ranges: Vec<(i64, i64)>,
+    ) -> Result<BronzeRows, FeaturesError> {
+        let ranges = &ranges;
         let files: Vec<BronzeRows> = stream::iter(keys)
             .map(|key| async move {
                 let body = match self.stores.blobs.get(&key).await {
@@ -1114,7 +1160,8 @@ impl FeatureEngine {
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 match parsed {
                     Ok(mut f) => {
-                        f.rows.retain_ts(lo, hi);
+                        f.rows
+                            .retain(|ts| ranges.iter().any(|(lo, hi)| (*lo..*hi).contains(&ts)));
                         Ok(f.rows)
                     }
                     // Replaced by a bad file since it was indexed: skipped, as in batch.
@@ -1129,6 +1176,88 @@ impl FeatureEngine {
             .try_collect()
             .await?;
         Ok(BronzeRows::concat(&files))
+    }
+
+    /// The observed buckets of `dates` read back from their silver partitions, per date;
+    /// `None` for a date whose partition is missing or unreadable.
+    async fn read_silver_observed(
+        &self,
+        metric: &MetricId,
+        dates: &BTreeSet<NaiveDate>,
+    ) -> Result<Vec<(NaiveDate, Option<Vec<ObservedBucket>>)>, FeaturesError> {
+        stream::iter(dates.iter().copied())
+            .map(|d| async move {
+                let key = contract::silver_key(metric, d);
+                let body = match self.stores.blobs.get(&key).await {
+                    Ok(b) => b,
+                    Err(BlobError::NotFound { .. }) => return Ok((d, None)),
+                    Err(e) => return Err(FeaturesError::from(e)),
+                };
+                let parsed = tokio::task::spawn_blocking(move || silver::read_observed(body))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                Ok(match parsed {
+                    Ok(mut buckets) => {
+                        buckets.retain(|b| date_of(b.bucket_ns) == d);
+                        (d, Some(buckets))
+                    }
+                    Err(e) => {
+                        warn!(key = %key, error = %e, "silver partition unreadable: reading its bronze instead");
+                        (d, None)
+                    }
+                })
+            })
+            .buffered(FETCH_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// The inputs of recomputing the dates `[d1, d2]` of `metric` (not a rebuild): the bronze
+    /// rows of those dates, and the observed buckets of the dates around them that the
+    /// recomputation reads but does not change ([`LOOKBACK_DAYS`] before, for lags, windows
+    /// and interpolation, and the day after, for interpolation).
+    ///
+    /// Those come from the dates' silver partitions rather than their bronze: a partition
+    /// outside the dates being recomputed already holds what a batch run gives it (affected
+    /// dates are recomputed in ascending runs, and every change recomputes all the dates it
+    /// reaches), and its observed buckets (value not null, not imputed) are the aggregated
+    /// bronze buckets bit for bit. A partition that is missing although the date has bronze
+    /// (an interrupted first write) or unreadable is replaced by that bronze.
+    async fn load_run_inputs(
+        &self,
+        metric: &MetricId,
+        d1: NaiveDate,
+        d2: NaiveDate,
+    ) -> Result<(BronzeRows, Vec<ObservedBucket>), FeaturesError> {
+        let from = d1 - chrono::Days::new(LOOKBACK_DAYS as u64);
+        let to = d2 + chrono::Days::new(1);
+        let entries = state::query_index(&*self.stores.tables, metric, from, to).await?;
+        let around: BTreeSet<NaiveDate> = entries
+            .iter()
+            .map(|(d, _)| *d)
+            .filter(|d| !(d1..=d2).contains(d))
+            .collect();
+        let mut bronze_dates: BTreeSet<NaiveDate> =
+            d1.iter_days().take_while(|d| *d <= d2).collect();
+        let mut observed = Vec::new();
+        for (d, buckets) in self.read_silver_observed(metric, &around).await? {
+            match buckets {
+                Some(b) => observed.extend(b),
+                None => {
+                    bronze_dates.insert(d);
+                }
+            }
+        }
+        let keys: BTreeSet<String> = entries
+            .into_iter()
+            .filter(|(d, _)| bronze_dates.contains(d))
+            .map(|(_, k)| k)
+            .collect();
+        let ranges = runs(&bronze_dates)
+            .into_iter()
+            .map(|(a, b)| (day_start(a), day_start(b) + DAY_NS))
+            .collect();
+        Ok((self.read_rows(metric, keys, ranges).await?, observed))
     }
 
     async fn acquire(&self, metric: &MetricId, dates: &[NaiveDate]) -> Result<(), FeaturesError> {
@@ -1211,17 +1340,24 @@ impl FeatureEngine {
             .into_iter()
             .map(|(k, e): (SeriesKey, Extent)| (k, (e.first, e.last)))
             .collect();
-        let load_from = d1 - chrono::Days::new(LOOKBACK_DAYS as u64);
-        let load_to = d2 + chrono::Days::new(1);
-        let rows = self
-            .load_rows(
-                metric,
-                load_from,
-                load_to,
-                day_start(load_from),
-                day_start(load_to) + DAY_NS,
-            )
-            .await?;
+        // A rebuild recomputes every date from bronze; other recomputations read the days
+        // around theirs back from silver.
+        let (rows, around) = if rebuild {
+            let load_from = d1 - chrono::Days::new(LOOKBACK_DAYS as u64);
+            let load_to = d2 + chrono::Days::new(1);
+            let rows = self
+                .load_rows(
+                    metric,
+                    load_from,
+                    load_to,
+                    day_start(load_from),
+                    day_start(load_to) + DAY_NS,
+                )
+                .await?;
+            (rows, Vec::new())
+        } else {
+            self.load_run_inputs(metric, d1, d2).await?
+        };
         let (emit_from, emit_to) = (day_start(d1), day_start(d2) + DAY_NS - 1);
         let metric2 = metric.clone();
         let cfg2 = cfg.clone();
@@ -1232,7 +1368,8 @@ impl FeatureEngine {
                 cfg2.aggregation,
                 worker_threads(),
             );
-            let observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
+            let mut observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
+            merge_observed(&mut observed, around);
             let input = MetricInput {
                 metric: &metric2,
                 cfg: &cfg2,
