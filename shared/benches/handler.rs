@@ -7,7 +7,8 @@
 //! days too). Then a burst: the same day as six files of four hours each, handled one
 //! file at a time and as one SQS batch (`FeatureEngine::apply`, which shares the
 //! recomputation). Then a correction: after 30 days, the file of day 11 is uploaded again
-//! with other values (same key). Reports the median of several runs.
+//! with other values (same key). Then hourly files: after 8 days and 6 hours of one file per
+//! hour, the next hour's file arrives. Reports the median of several runs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -166,6 +167,31 @@ fn main() {
             correction_partitions = r.partitions.len();
         });
     }
+    // Hourly files: days 1-8 and the first six hours of day 9, one file per hour (written by
+    // the batch path, which leaves the same state), then hour 6 of day 9 arrives.
+    let hourly: Vec<_> = (0..8)
+        .flat_map(|d| (0..24).map(move |h| (d, h)))
+        .chain((0..6).map(|h| (8, h)))
+        .map(|(d, h)| hours_file(d, h..h + 1, &format!("hour-{h:02}.parquet"), 0.0))
+        .collect();
+    let next_hour = hours_file(8, 6..7, "hour-06.parquet", 0.0);
+    let mut hour = Vec::new();
+    for _ in 0..runs {
+        rt.block_on(async {
+            let stores = Stores::memory();
+            for (key, body, _) in &hourly {
+                stores.blobs.put(key, body.clone()).await.expect("put");
+            }
+            let engine = FeatureEngine::new(stores.clone(), config.clone());
+            engine.batch().await.expect("batch");
+            let (key, body, _) = &next_hour;
+            stores.blobs.put(key, body.clone()).await.expect("put");
+            let t = Instant::now();
+            let r = engine.ingest_one(key).await.expect("ingest");
+            hour.push(t.elapsed().as_secs_f64());
+            assert_eq!(r.partitions.len(), 1, "a new hour rewrites its day");
+        });
+    }
     println!("day-file rows: {rows}, series: {SERIES}, runs: {runs}");
     println!(
         "in-order day-file: median {:.3}s ({:.0} rows/s)",
@@ -184,5 +210,10 @@ fn main() {
     println!(
         "corrected day-file inside 30 days: median {:.3}s ({correction_partitions} partitions)",
         median(correction)
+    );
+    println!(
+        "in-order hour-file after 8 days of hourly files: median {:.3}s ({} rows)",
+        median(hour),
+        next_hour.2
     );
 }

@@ -774,8 +774,9 @@ fn a_burst_in_one_batch_reads_and_writes_its_days_once() {
             assert_same(&expected, &stores).await;
         }
         let ((seq_gets, seq_puts), (batch_gets, batch_puts)) = (counts[0], counts[1]);
-        // One at a time: each part reads itself and the 9 days before plus the parts so far,
-        // and rewrites day 10 (and day 9's neighbour reach). Batched: one recomputation.
+        // One at a time: each part reads itself, the parts so far and the days around its
+        // recomputation, and rewrites day 10 (and day 9's neighbour reach). Batched: one
+        // recomputation.
         assert!(
             batch_gets * 3 <= seq_gets,
             "reads: batched {batch_gets}, one at a time {seq_gets}"
