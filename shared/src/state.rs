@@ -376,7 +376,7 @@ pub async fn widen_extent(
 
 /// What replacing a metric's extents `old` (as stored) by `extents` writes, series by series:
 /// `None` deletes a series that vanished, `Some` puts its new extent (version bumped from
-/// `old`, 1 for a new series).
+/// `old`, 1 for a new series). An extent equal to the stored one is not written.
 fn replacement<'a>(
     old: &'a BTreeMap<SeriesKey, Extent>,
     extents: &'a BTreeMap<SeriesKey, (i64, i64)>,
@@ -385,17 +385,22 @@ fn replacement<'a>(
         .keys()
         .filter(|k| !extents.contains_key(*k))
         .map(|series| (series, None));
-    gone.chain(extents.iter().map(|(series, &(first, last))| {
-        let version = old.get(series).map_or(1, |e| e.version + 1);
-        (
+    let changed = extents.iter().filter_map(|(series, &(first, last))| {
+        let stored = old.get(series);
+        if stored.is_some_and(|e| (e.first, e.last) == (first, last)) {
+            return None;
+        }
+        let version = stored.map_or(1, |e| e.version + 1);
+        Some((
             series,
             Some(Extent {
                 first,
                 last,
                 version,
             }),
-        )
-    }))
+        ))
+    });
+    gone.chain(changed)
 }
 
 /// Replaces every extent of a metric (batch rebuilds); `old` are its stored extents, as
@@ -421,24 +426,19 @@ pub async fn replace_extents(
 /// other writers may widen extents: each write or delete holds only if the extent still has
 /// the version it had in `old` (or, for a new series, still does not exist). `old` must be
 /// read before the bronze index the new extents come from; a widening after that read (by
-/// a writer whose rows the rebuild may have missed) then fails this call with a retryable
-/// error instead of being overwritten. The writes made before the failure stay: each is
-/// exact for the index the rebuild read, and the rebuild's retry replaces them.
+/// a writer whose rows the rebuild may have missed) then makes this call return
+/// `Ok(false)` instead of being overwritten. The writes made before stay: each is exact
+/// for the index the rebuild read, and the rebuild's next attempt replaces them.
 pub async fn replace_extents_checked(
     t: &dyn TableStore,
     metric: &MetricId,
     old: &BTreeMap<SeriesKey, Extent>,
     extents: &BTreeMap<SeriesKey, (i64, i64)>,
-) -> Result<(), TableError> {
+) -> Result<bool, TableError> {
     let pk = format!("ext#{metric}");
     let unchanged = |series: &SeriesKey| match old.get(series) {
         Some(e) => Condition::Equals(A_VERSION.into(), Attr::N(e.version as f64)),
         None => Condition::NotExists,
-    };
-    let conflict = |series: &SeriesKey| TableError::Backend {
-        table: STATE.name,
-        retryable: true,
-        source: format!("extent of {metric}#{series} changed during a rebuild").into(),
     };
     let writes: Vec<(&SeriesKey, Option<Extent>)> = replacement(old, extents).collect();
     // Sixteen requests at a time. (A plain loop builds the futures: a closure returning
@@ -454,16 +454,21 @@ pub async fn replace_extents_checked(
                     Some(e) => t.put(&STATE, extent_item(metric, series, &e), cond).await,
                 };
                 match result {
-                    Err(TableError::ConditionFailed { .. }) => Err(conflict(series)),
-                    other => other,
+                    Ok(()) => Ok(true),
+                    Err(TableError::ConditionFailed { .. }) => Ok(false),
+                    Err(e) => Err(e),
                 }
             });
         }
+        let mut replaced = true;
         for result in futures::future::join_all(requests).await {
-            result?;
+            replaced &= result?;
+        }
+        if !replaced {
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Tries once to take the lease on a silver partition; `Ok(false)` when another owner
@@ -605,6 +610,13 @@ mod tests {
         let h = 3600 * NANOS;
         assert_eq!((got[&s("b")].first, got[&s("b")].version), (5 * h, 2));
         assert_eq!((got[&s("c")].first, got[&s("c")].version), (7 * h, 1));
+        // An unchanged extent is not written (its version stays).
+        replace_extents(&t, &g, &got, &ext(&[("b", 5), ("c", 8)]))
+            .await
+            .unwrap();
+        let again = load_extents(&t, &g).await.unwrap();
+        assert_eq!(again[&s("b")].version, 2);
+        assert_eq!((again[&s("c")].first, again[&s("c")].version), (8 * h, 2));
     }
 
     #[tokio::test]
@@ -617,9 +629,11 @@ mod tests {
             .unwrap();
         // Unchanged since read: replaced, vanished series deleted, versions bumped.
         let old = load_extents(&t, &g).await.unwrap();
-        replace_extents_checked(&t, &g, &old, &ext(&[("a", 3), ("c", 4)]))
-            .await
-            .unwrap();
+        assert!(
+            replace_extents_checked(&t, &g, &old, &ext(&[("a", 3), ("c", 4)]))
+                .await
+                .unwrap()
+        );
         let got = load_extents(&t, &g).await.unwrap();
         assert_eq!(
             got.keys().cloned().collect::<Vec<_>>(),
@@ -628,7 +642,7 @@ mod tests {
         assert_eq!((got[&s("a")].first, got[&s("a")].version), (3 * h, 2));
 
         // A writer widens `a` and creates `d` after the rebuild read the extents: the
-        // rebuild fails retryably and both widenings stay.
+        // replacement reports the conflict and both widenings stay.
         let old = load_extents(&t, &g).await.unwrap();
         widen_extent(&t, &g, &s("a"), old.get(&s("a")).copied(), 3 * h, 30 * h)
             .await
@@ -636,18 +650,31 @@ mod tests {
         widen_extent(&t, &g, &s("d"), None, 5 * h, 6 * h)
             .await
             .unwrap();
-        let err = replace_extents_checked(&t, &g, &old, &ext(&[("a", 3), ("d", 9)]))
-            .await
-            .unwrap_err();
-        assert!(err.is_retryable(), "{err}");
+        assert!(
+            !replace_extents_checked(&t, &g, &old, &ext(&[("a", 3), ("d", 9)]))
+                .await
+                .unwrap()
+        );
         let got = load_extents(&t, &g).await.unwrap();
         assert_eq!(got[&s("a")].last, 30 * h, "the widening of a stays");
         assert_eq!(got[&s("d")].first, 5 * h, "the new series d stays");
         // Unconditional replacement (the batch path) would have overwritten it.
-        replace_extents(&t, &g, &old, &ext(&[("a", 3)]))
+        replace_extents(&t, &g, &old, &ext(&[("a", 2)]))
             .await
             .unwrap();
-        assert_eq!(load_extents(&t, &g).await.unwrap()[&s("a")].last, 4 * h);
+        assert_eq!(load_extents(&t, &g).await.unwrap()[&s("a")].last, 3 * h);
+
+        // A series the replacement leaves as it was read is not written: widening it
+        // meanwhile is no conflict, and the widening stays.
+        let read = load_extents(&t, &g).await.unwrap();
+        widen_extent(&t, &g, &s("a"), read.get(&s("a")).copied(), 3 * h, 40 * h)
+            .await
+            .unwrap();
+        let mut want = ext(&[("e", 2)]);
+        want.insert(s("a"), (read[&s("a")].first, read[&s("a")].last));
+        assert!(replace_extents_checked(&t, &g, &read, &want).await.unwrap());
+        let got = load_extents(&t, &g).await.unwrap();
+        assert_eq!((got[&s("a")].last, got[&s("e")].first), (40 * h, 2 * h));
     }
 
     #[tokio::test]

@@ -45,6 +45,11 @@ const LOOKBACK_DAYS: i64 = 8;
 const FETCH_CONCURRENCY: usize = 8;
 /// Silver partitions written to the lake at once.
 const WRITE_CONCURRENCY: usize = 8;
+/// Passes a rebuild makes over the bronze before it gives up retryably: each pass after the
+/// first reads only the objects indexed or changed since the one before.
+const REBUILD_PASSES: usize = 4;
+/// Manifests read at once when a rebuild checks which of its objects changed.
+const MANIFEST_CONCURRENCY: usize = 16;
 
 /// Errors of the feature engine, classified for the edge.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +82,14 @@ pub enum FeaturesError {
         /// The partition date.
         date: NaiveDate,
     },
+    /// A rebuild kept meeting writers that widened the extents while it read the bronze.
+    #[error("rebuilding metric {metric}: extents kept changing under concurrent writers ({passes} passes)")]
+    Contended {
+        /// The metric.
+        metric: MetricId,
+        /// Passes made over the bronze.
+        passes: usize,
+    },
     /// The recomputation this object shared with other objects of its batch failed (the
     /// first of them carries the original error).
     #[error("recomputing metric {metric} for this batch failed: {reason}")]
@@ -97,7 +110,7 @@ impl FeaturesError {
             FeaturesError::BadFile { .. } | FeaturesError::Silver(_) => false,
             FeaturesError::Blob(e) => e.is_retryable(),
             FeaturesError::Table(e) => e.is_retryable(),
-            FeaturesError::Busy { .. } => true,
+            FeaturesError::Busy { .. } | FeaturesError::Contended { .. } => true,
             FeaturesError::SharedWork { retryable, .. } => *retryable,
         }
     }
@@ -538,6 +551,29 @@ enum Prepared {
     Pending(Box<Pending>),
 }
 
+/// A rebuild's bronze, object by object: the fingerprint of the bytes read (`None` when the
+/// object was gone) and the object's valid rows. Kept between the rebuild's passes and its
+/// recomputation, which re-read only what changed (see [`FeatureEngine::refresh_read`]).
+#[derive(Default)]
+struct RebuildRead {
+    objects: BTreeMap<String, (Option<String>, BronzeRows)>,
+}
+
+impl RebuildRead {
+    /// All rows, in key order.
+    fn rows(&self) -> BronzeRows {
+        BronzeRows::concat(self.objects.values().map(|(_, rows)| rows))
+    }
+}
+
+/// Where a recomputation's rows come from.
+enum Source<'a> {
+    /// The bronze of the recomputed dates; the days around them from silver.
+    Incremental,
+    /// A rebuild's objects, brought up to date under the leases.
+    Rebuild(&'a mut RebuildRead),
+}
+
 /// Splits a date set into runs of consecutive dates.
 fn runs(dates: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
     let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
@@ -801,7 +837,9 @@ impl FeatureEngine {
     ) -> Result<Written, FeaturesError> {
         let mut written: Written = (BTreeSet::new(), 0);
         for (d1, d2) in runs(dates) {
-            let (partitions, online) = self.recompute(metric, cfg, d1, d2, false).await?;
+            let (partitions, online) = self
+                .recompute(metric, cfg, d1, d2, Source::Incremental)
+                .await?;
             written.0.extend(partitions);
             written.1 += online;
         }
@@ -1123,20 +1161,6 @@ impl FeatureEngine {
         Ok(report)
     }
 
-    /// Reads the indexed bronze of `metric` on dates `[from, to]`, keeping rows in `[lo, hi)`.
-    async fn load_rows(
-        &self,
-        metric: &MetricId,
-        from: NaiveDate,
-        to: NaiveDate,
-        lo: i64,
-        hi: i64,
-    ) -> Result<BronzeRows, FeaturesError> {
-        let entries = state::query_index(&*self.stores.tables, metric, from, to).await?;
-        let keys: BTreeSet<String> = entries.into_iter().map(|(_, k)| k).collect();
-        self.read_rows(metric, keys, vec![(lo, hi)]).await
-    }
-
     /// Reads the bronze objects `keys` of `metric`, keeping the rows whose time lies in one
     /// of the half-open `ranges` (nanoseconds).
     async fn read_rows(
@@ -1145,37 +1169,109 @@ impl FeatureEngine {
         keys: BTreeSet<String>,
         ranges: Vec<(i64, i64)>,
     ) -> Result<BronzeRows, FeaturesError> {
+        let objects = self.read_objects(metric, keys, Some(ranges)).await?;
+        Ok(BronzeRows::concat(objects.iter().map(|(_, _, rows)| rows)))
+    }
+
+    /// Reads the bronze objects `keys` of `metric`, in key order: per object the fingerprint
+    /// of its bytes (`None` when it is gone) and its valid rows, those in one of the
+    /// half-open `ranges` (nanoseconds) when given. An object that is gone or no longer
+    /// readable has no rows.
+    async fn read_objects(
+        &self,
+        metric: &MetricId,
+        keys: BTreeSet<String>,
+        ranges: Option<Vec<(i64, i64)>>,
+    ) -> Result<Vec<(String, Option<String>, BronzeRows)>, FeaturesError> {
         let ranges = &ranges;
-        let files: Vec<BronzeRows> = stream::iter(keys)
+        stream::iter(keys)
             .map(|key| async move {
                 let body = match self.stores.blobs.get(&key).await {
                     Ok(b) => b,
                     // Removed since it was indexed: its own removal event rebuilds.
-                    Err(BlobError::NotFound { .. }) => return Ok(BronzeRows::default()),
+                    Err(BlobError::NotFound { .. }) => {
+                        return Ok((key, None, BronzeRows::default()))
+                    }
                     Err(e) => return Err(FeaturesError::from(e)),
                 };
+                let fp = fingerprint(&body);
                 let m = metric.clone();
                 let parsed = tokio::task::spawn_blocking(move || read_bronze(body, &m, true))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-                match parsed {
+                let rows = match parsed {
                     Ok(mut f) => {
+                        if let Some(ranges) = ranges {
+                            f.rows.retain(|ts| {
+                                ranges.iter().any(|(lo, hi)| (*lo..*hi).contains(&ts))
+                            });
+                        }
                         f.rows
-                            .retain(|ts| ranges.iter().any(|(lo, hi)| (*lo..*hi).contains(&ts)));
-                        Ok(f.rows)
                     }
                     // Replaced by a bad file since it was indexed: skipped, as in batch.
                     Err(e) => {
                         warn!(key = %key, error = %e, "indexed object is no longer readable");
-                        Ok(BronzeRows::default())
+                        BronzeRows::default()
                     }
-                }
+                };
+                Ok((key, Some(fp), rows))
             })
             // In key order (dated keys: time order), so that series' rows come mostly sorted.
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
-            .await?;
-        Ok(BronzeRows::concat(&files))
+            .await
+    }
+
+    /// Brings a rebuild's objects up to date with the index: drops the objects no longer
+    /// indexed, reads the newly indexed ones, and re-reads those whose manifest no longer
+    /// records the fingerprint of the bytes read (replaced or removed since). Every writer
+    /// records its content's manifest before it widens an extent or takes a lease, so after
+    /// a conflicting widening, or once the leases are held, the objects that changed are
+    /// exactly these; the others are not read again.
+    async fn refresh_read(
+        &self,
+        metric: &MetricId,
+        read: &mut RebuildRead,
+    ) -> Result<(), FeaturesError> {
+        let tables = &*self.stores.tables;
+        let index: BTreeSet<String> = state::query_index_all(tables, metric)
+            .await?
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+        read.objects.retain(|k, _| index.contains(k));
+        let known: Vec<(&String, Option<&String>)> = read
+            .objects
+            .iter()
+            .map(|(k, (fp, _))| (k, fp.as_ref()))
+            .collect();
+        let mut changed = BTreeSet::new();
+        // A plain loop builds the futures (see `state::replace_extents_checked`).
+        for chunk in known.chunks(MANIFEST_CONCURRENCY) {
+            let mut checks = Vec::with_capacity(chunk.len());
+            for &(key, fp) in chunk {
+                checks.push(async move {
+                    let manifest = state::get_manifest(tables, key).await?;
+                    let same =
+                        matches!((manifest, fp), (Some(m), Some(fp)) if &m.fingerprint == fp);
+                    Ok::<_, TableError>((key, same))
+                });
+            }
+            for check in futures::future::join_all(checks).await {
+                let (key, same) = check?;
+                if !same {
+                    changed.insert(key.clone());
+                }
+            }
+        }
+        let mut to_read = changed;
+        to_read.extend(index.into_iter().filter(|k| !read.objects.contains_key(k)));
+        if !to_read.is_empty() {
+            for (key, fp, rows) in self.read_objects(metric, to_read, None).await? {
+                read.objects.insert(key, (fp, rows));
+            }
+        }
+        Ok(())
     }
 
     /// The observed buckets of `dates` read back from their silver partitions, per date;
@@ -1310,18 +1406,18 @@ impl FeatureEngine {
     }
 
     /// Recomputes the silver partitions of `metric` for dates `[d1, d2]` under leases.
-    /// With `rebuild`, online items are written unconditionally (extents may have shrunk).
+    /// For a rebuild, online items are written unconditionally (extents may have shrunk).
     async fn recompute(
         &self,
         metric: &MetricId,
         cfg: &MetricConfig,
         d1: NaiveDate,
         d2: NaiveDate,
-        rebuild: bool,
+        source: Source<'_>,
     ) -> Result<Written, FeaturesError> {
         let dates: Vec<NaiveDate> = d1.iter_days().take_while(|d| *d <= d2).collect();
         self.acquire(metric, &dates).await?;
-        let result = self.recompute_locked(metric, cfg, d1, d2, rebuild).await;
+        let result = self.recompute_locked(metric, cfg, d1, d2, source).await;
         self.release(metric, &dates).await;
         result
     }
@@ -1332,7 +1428,7 @@ impl FeatureEngine {
         cfg: &MetricConfig,
         d1: NaiveDate,
         d2: NaiveDate,
-        rebuild: bool,
+        source: Source<'_>,
     ) -> Result<Written, FeaturesError> {
         let tables = &*self.stores.tables;
         let extents: BTreeMap<SeriesKey, (i64, i64)> = state::load_extents(tables, metric)
@@ -1340,23 +1436,16 @@ impl FeatureEngine {
             .into_iter()
             .map(|(k, e): (SeriesKey, Extent)| (k, (e.first, e.last)))
             .collect();
-        // A rebuild recomputes every date from bronze; other recomputations read the days
-        // around theirs back from silver.
-        let (rows, around) = if rebuild {
-            let load_from = d1 - chrono::Days::new(LOOKBACK_DAYS as u64);
-            let load_to = d2 + chrono::Days::new(1);
-            let rows = self
-                .load_rows(
-                    metric,
-                    load_from,
-                    load_to,
-                    day_start(load_from),
-                    day_start(load_to) + DAY_NS,
-                )
-                .await?;
-            (rows, Vec::new())
-        } else {
-            self.load_run_inputs(metric, d1, d2).await?
+        // A rebuild recomputes every date from its bronze objects, brought up to date now
+        // that the leases are held; other recomputations read the days around theirs back
+        // from silver.
+        let rebuild = matches!(source, Source::Rebuild(_));
+        let (rows, around) = match source {
+            Source::Rebuild(read) => {
+                self.refresh_read(metric, read).await?;
+                (read.rows(), Vec::new())
+            }
+            Source::Incremental => self.load_run_inputs(metric, d1, d2).await?,
         };
         let (emit_from, emit_to) = (day_start(d1), day_start(d2) + DAY_NS - 1);
         let metric2 = metric.clone();
@@ -1464,49 +1553,65 @@ impl FeatureEngine {
 
     /// Rebuilds a metric's extents from its indexed bronze and recomputes every partition
     /// from the earliest to the latest date (deleting partitions that no longer have rows).
+    ///
+    /// Other writers may index objects and widen extents meanwhile. Each pass reads the
+    /// extents, then brings its objects up to date with the index, and replaces the
+    /// extents it changes only if nobody changed them since that read; after a conflict the
+    /// next pass reads just the objects indexed or changed since ([`REBUILD_PASSES`] at
+    /// most, then it fails retryably). The recomputation under the leases brings the
+    /// objects up to date once more instead of reading them all again.
     async fn rebuild_metric(
         &self,
         metric: &MetricId,
         cfg: &MetricConfig,
     ) -> Result<Written, FeaturesError> {
         let tables = &*self.stores.tables;
-        // The extents before the index: a writer that widens one after this read may have
-        // indexed rows this rebuild does not see, and then the replacement below fails
-        // instead of undoing its widening (see `state::replace_extents_checked`).
-        let old = state::load_extents(tables, metric).await?;
-        let index = state::query_index_all(tables, metric).await?;
-        let (Some(min), Some(max)) = (
-            index.iter().map(|e| e.0).min(),
-            index.iter().map(|e| e.0).max(),
-        ) else {
-            self.replace_extents(metric, &old, &BTreeMap::new(), true)
-                .await?;
-            return Ok((
-                self.delete_stale_partitions(metric, &BTreeSet::new())
-                    .await?,
-                0,
-            ));
+        let mut read = RebuildRead::default();
+        let mut passes = 0;
+        let extents = loop {
+            passes += 1;
+            // The extents before the index: a writer that widens one after this read may
+            // have indexed rows this pass does not see, and then the replacement below
+            // reports it instead of undoing its widening (`state::replace_extents_checked`).
+            let old = state::load_extents(tables, metric).await?;
+            self.refresh_read(metric, &mut read).await?;
+            let rows = read.rows();
+            let (width, aggregation) = (cfg.frequency.nanos(), cfg.aggregation);
+            let extents: BTreeMap<SeriesKey, (i64, i64)> = tokio::task::spawn_blocking(move || {
+                aggregate_on(&rows, width, aggregation, worker_threads())
+                    .series
+                    .iter()
+                    .filter_map(|s| {
+                        Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?)))
+                    })
+                    .collect()
+            })
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            if self.replace_extents(metric, &old, &extents, true).await? {
+                break extents;
+            }
+            if passes >= REBUILD_PASSES {
+                return Err(FeaturesError::Contended {
+                    metric: metric.clone(),
+                    passes,
+                });
+            }
+            info!(metric = %metric, passes, "extents widened during a rebuild: reading what changed");
         };
-        let rows = self.load_rows(metric, min, max, i64::MIN, i64::MAX).await?;
-        let agg = aggregate_on(
-            &rows,
-            cfg.frequency.nanos(),
-            cfg.aggregation,
-            worker_threads(),
-        );
-        let extents: BTreeMap<SeriesKey, (i64, i64)> = agg
-            .series
-            .iter()
-            .filter_map(|s| Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?))))
-            .collect();
-        self.replace_extents(metric, &old, &extents, true).await?;
         let (mut done, mut online) = (BTreeSet::new(), 0);
         if let (Some(first), Some(last)) = (
             extents.values().map(|e| e.0).min(),
             extents.values().map(|e| e.1).max(),
         ) {
             (done, online) = self
-                .recompute(metric, cfg, date_of(first), date_of(last), true)
+                .recompute(
+                    metric,
+                    cfg,
+                    date_of(first),
+                    date_of(last),
+                    Source::Rebuild(&mut read),
+                )
                 .await?;
         }
         let keep: BTreeSet<NaiveDate> = done.iter().map(|(_, d)| *d).collect();
@@ -1516,14 +1621,14 @@ impl FeatureEngine {
 
     /// Replaces a metric's extents (`old` as stored before) and deletes the online items of
     /// series that vanished. `checked`: each extent only if it is still as in `old` (a
-    /// rebuild that runs beside other writers), else a retryable error.
+    /// rebuild that runs beside other writers); `false` when one was not.
     async fn replace_extents(
         &self,
         metric: &MetricId,
         old: &BTreeMap<SeriesKey, Extent>,
         extents: &BTreeMap<SeriesKey, (i64, i64)>,
         checked: bool,
-    ) -> Result<(), FeaturesError> {
+    ) -> Result<bool, FeaturesError> {
         let tables = &*self.stores.tables;
         let gone = old
             .keys()
@@ -1533,11 +1638,10 @@ impl FeatureEngine {
         // Online items first: a crash in between leaves their extents, so a rebuild retries.
         tables.batch_delete(&online::FEATURES, gone).await?;
         if checked {
-            state::replace_extents_checked(tables, metric, old, extents).await?;
-        } else {
-            state::replace_extents(tables, metric, old, extents).await?;
+            return Ok(state::replace_extents_checked(tables, metric, old, extents).await?);
         }
-        Ok(())
+        state::replace_extents(tables, metric, old, extents).await?;
+        Ok(true)
     }
 
     /// Deletes the metric's silver partitions whose dates are not in `keep`, under their
