@@ -157,26 +157,32 @@ pub fn write_parquet_chunks(chunks: &[&SilverRows]) -> Result<Bytes, SilverError
     Ok(Bytes::from(buf))
 }
 
+/// Checks that a file's Arrow schema has the silver columns, in order, with their types.
+fn check_schema(got: &Schema) -> Result<(), SilverError> {
+    let want = schema();
+    if got.fields().len() != want.fields().len()
+        || got
+            .fields()
+            .iter()
+            .zip(want.fields())
+            .any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
+    {
+        return Err(SilverError::Schema(format!(
+            "unexpected columns {:?}",
+            got.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+        )));
+    }
+    Ok(())
+}
+
 /// Decodes a silver Parquet file, checking it has the silver schema.
 pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(body)?.build()?;
-    let want = schema();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(body)?;
+    check_schema(builder.schema())?;
+    let reader = builder.build()?;
     let mut rows = SilverRows::default();
     for batch in reader {
         let batch = batch?;
-        let got = batch.schema();
-        if got.fields().len() != want.fields().len()
-            || got
-                .fields()
-                .iter()
-                .zip(want.fields())
-                .any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
-        {
-            return Err(SilverError::Schema(format!(
-                "unexpected columns {:?}",
-                got.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
-            )));
-        }
         let c = |i: usize| batch.column(i);
         // Consecutive equal strings share one allocation (rows come grouped by series).
         let strings = |a: &ArrayRef| {
@@ -245,20 +251,7 @@ pub struct ObservedBucket {
 /// `ts`, `value` and `is_imputed` columns are decoded; the file must have the silver schema.
 pub fn read_observed(body: Bytes) -> Result<Vec<ObservedBucket>, SilverError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(body)?;
-    let want = schema();
-    let got = builder.schema();
-    if got.fields().len() != want.fields().len()
-        || got
-            .fields()
-            .iter()
-            .zip(want.fields())
-            .any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
-    {
-        return Err(SilverError::Schema(format!(
-            "unexpected columns {:?}",
-            got.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
-        )));
-    }
+    check_schema(builder.schema())?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), [1, 2, 3, 4]);
     let reader = builder.with_projection(mask).build()?;
     let mut out = Vec::new();
