@@ -5,6 +5,8 @@
 //! sorted by `(series, ts, value)` before anything is combined, so sums add in one fixed
 //! order and a batch run and any incremental run give bit-identical values.
 
+use std::collections::BTreeMap;
+
 use crate::bronze::BronzeRows;
 use crate::config::Aggregation;
 use crate::ids::SeriesKey;
@@ -197,6 +199,31 @@ fn rank_keys(keys: &[SeriesKey]) -> (Vec<u32>, Vec<usize>) {
     (rank, idx)
 }
 
+/// Each series' first and last bucket over the rows of `parts` (rows that passed step 1):
+/// the extents step 4 spans, as [`aggregate`] would give them (the first and last of each
+/// series' buckets), without sorting or combining any row.
+pub fn bucket_extents<'a>(
+    parts: impl IntoIterator<Item = &'a BronzeRows>,
+    width_ns: i64,
+) -> BTreeMap<SeriesKey, (i64, i64)> {
+    let mut out: BTreeMap<SeriesKey, (i64, i64)> = BTreeMap::new();
+    for part in parts {
+        let mut span: Vec<Option<(i64, i64)>> = vec![None; part.keys.len()];
+        for (&s, &ts) in part.series.iter().zip(&part.ts) {
+            let e = &mut span[s as usize];
+            *e = Some(e.map_or((ts, ts), |(lo, hi)| (lo.min(ts), hi.max(ts))));
+        }
+        for (key, e) in part.keys.iter().zip(span) {
+            let Some((lo, hi)) = e else { continue };
+            let (lo, hi) = (bucket_of(lo, width_ns), bucket_of(hi, width_ns));
+            out.entry(key.clone())
+                .and_modify(|x| *x = (x.0.min(lo), x.1.max(hi)))
+                .or_insert((lo, hi));
+        }
+    }
+    out
+}
+
 /// A dense stretch of one series' timeline after step 4.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
@@ -292,6 +319,27 @@ mod tests {
             r.value.push(*v);
         }
         r
+    }
+
+    #[test]
+    fn bucket_extents_are_the_first_and_last_aggregated_buckets() {
+        let m = 60_000_000_000;
+        let a = rows(&[("a", 5 * H + m, 1.0), ("b", -H - m, 2.0), ("a", 2 * H, 3.0)]);
+        let b = rows(&[
+            ("a", 9 * H + 59 * m, 4.0),
+            ("c", 3 * H, 5.0),
+            ("b", 4 * H, 6.0),
+        ]);
+        let got = bucket_extents([&a, &b], H);
+        let all = BronzeRows::concat([&a, &b]);
+        let want: BTreeMap<SeriesKey, (i64, i64)> = aggregate(&all, H, Aggregation::Sum)
+            .series
+            .iter()
+            .map(|s| (s.key.clone(), (s.buckets[0], *s.buckets.last().unwrap())))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(got[&SeriesKey::new("b").unwrap()], (-2 * H, 4 * H));
+        assert!(bucket_extents([&BronzeRows::default()], H).is_empty());
     }
 
     #[test]

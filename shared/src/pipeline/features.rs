@@ -25,7 +25,9 @@ use tracing::{debug, info, warn};
 
 use super::{system_clock, Clock};
 use crate::bronze::{read_bronze, BronzeError, BronzeRows, Rejections};
-use crate::cleanse::{aggregate_on, bucket_of, timeline, SeriesBuckets, MAX_INTERPOLATED_GAP};
+use crate::cleanse::{
+    aggregate_on, bucket_extents, bucket_of, timeline, SeriesBuckets, MAX_INTERPOLATED_GAP,
+};
 use crate::config::{Config, MetricConfig};
 use crate::contract::{self, BronzeKey, BRONZE_PREFIX};
 use crate::features::{series_rows, SilverRows, LOOKBACK_HOURS};
@@ -1443,7 +1445,10 @@ impl FeatureEngine {
         let (rows, around) = match source {
             Source::Rebuild(read) => {
                 self.refresh_read(metric, read).await?;
-                (read.rows(), Vec::new())
+                // One copy of the rows from here on.
+                let rows = read.rows();
+                read.objects.clear();
+                (rows, Vec::new())
             }
             Source::Incremental => self.load_run_inputs(metric, d1, d2).await?,
         };
@@ -1575,19 +1580,10 @@ impl FeatureEngine {
             // reports it instead of undoing its widening (`state::replace_extents_checked`).
             let old = state::load_extents(tables, metric).await?;
             self.refresh_read(metric, &mut read).await?;
-            let rows = read.rows();
-            let (width, aggregation) = (cfg.frequency.nanos(), cfg.aggregation);
-            let extents: BTreeMap<SeriesKey, (i64, i64)> = tokio::task::spawn_blocking(move || {
-                aggregate_on(&rows, width, aggregation, worker_threads())
-                    .series
-                    .iter()
-                    .filter_map(|s| {
-                        Some((s.key.clone(), (*s.buckets.first()?, *s.buckets.last()?)))
-                    })
-                    .collect()
-            })
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            let extents = bucket_extents(
+                read.objects.values().map(|(_, rows)| rows),
+                cfg.frequency.nanos(),
+            );
             if self.replace_extents(metric, &old, &extents, true).await? {
                 break extents;
             }
