@@ -7,7 +7,8 @@
 //! days too). Then a burst: the same day as six files of four hours each, handled one
 //! file at a time and as one SQS batch (`FeatureEngine::apply`, which shares the
 //! recomputation). Then a correction: after 30 days, the file of day 11 is uploaded again
-//! with other values (same key). Then hourly files: after 8 days and 6 hours of one file per
+//! with other values (same key), and the newest day replaced by a shorter file (a rebuild of
+//! the metric). Then hourly files: after 8 days and 6 hours of one file per
 //! hour, the next hour's file arrives. Reports the median of several runs.
 
 use std::sync::Arc;
@@ -167,6 +168,22 @@ fn main() {
             correction_partitions = r.partitions.len();
         });
     }
+    // A rebuild: after the 30 days, the newest day's file is replaced by one that ends at
+    // 20:00 (the series end earlier, which only a rebuild of the metric can tell).
+    let shortened = hours_file(29, 0..20, "part-0000.parquet", 0.0);
+    let (mut rebuild, mut rebuild_partitions) = (Vec::new(), 0);
+    for _ in 0..runs {
+        rt.block_on(async {
+            let (stores, engine) = with_history(&config, &month).await;
+            let (key, body, _) = &shortened;
+            stores.blobs.put(key, body.clone()).await.expect("put");
+            let t = Instant::now();
+            let r = engine.ingest_one(key).await.expect("ingest");
+            rebuild.push(t.elapsed().as_secs_f64());
+            assert!(r.rebuilt, "a shortened newest day rebuilds");
+            rebuild_partitions = r.partitions.len();
+        });
+    }
     // Hourly files: days 1-8 and the first six hours of day 9, one file per hour (written by
     // the batch path, which leaves the same state), then hour 6 of day 9 arrives.
     let hourly: Vec<_> = (0..8)
@@ -210,6 +227,10 @@ fn main() {
     println!(
         "corrected day-file inside 30 days: median {:.3}s ({correction_partitions} partitions)",
         median(correction)
+    );
+    println!(
+        "newest day-file shortened after 30 days (rebuild): median {:.3}s ({rebuild_partitions} partitions)",
+        median(rebuild)
     );
     println!(
         "in-order hour-file after 8 days of hourly files: median {:.3}s ({} rows)",
