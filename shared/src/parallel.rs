@@ -1,4 +1,5 @@
-//! Running CPU-bound jobs on scoped threads (the pure core's parallel steps).
+//! Running CPU-bound jobs on scoped threads (the pure core's parallel steps) or on tokio's
+//! blocking pool.
 
 /// Threads for the CPU-bound steps: the available cores, at most 8.
 pub fn worker_threads() -> usize {
@@ -24,6 +25,15 @@ pub fn run_jobs<T: Send, R: Send>(jobs: Vec<T>, f: impl Fn(T) -> R + Sync) -> Ve
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
+}
+
+/// Runs `f` on tokio's blocking pool (CPU-bound or blocking work, off the async threads)
+/// and returns its result; a panic in `f` is resumed on the caller.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 #[cfg(test)]

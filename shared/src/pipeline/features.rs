@@ -33,7 +33,7 @@ use crate::contract::{self, BronzeKey, BRONZE_PREFIX};
 use crate::features::{series_rows, SilverRows, LOOKBACK_HOURS};
 use crate::ids::{MetricId, SeriesKey};
 use crate::online;
-use crate::parallel::{run_jobs, worker_threads};
+use crate::parallel::{blocking, run_jobs, worker_threads};
 use crate::silver::{self, ObservedBucket, SilverError};
 use crate::state::{self, Extent, Manifest};
 use crate::storage::{BlobError, Condition, Stores, TableError};
@@ -1198,9 +1198,7 @@ impl FeatureEngine {
                 };
                 let fp = fingerprint(&body);
                 let m = metric.clone();
-                let parsed = tokio::task::spawn_blocking(move || read_bronze(body, &m, true))
-                    .await
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                let parsed = blocking(move || read_bronze(body, &m, true)).await;
                 let rows = match parsed {
                     Ok(mut f) => {
                         if let Some(ranges) = ranges {
@@ -1291,9 +1289,8 @@ impl FeatureEngine {
                     Err(BlobError::NotFound { .. }) => return Ok((d, None)),
                     Err(e) => return Err(FeaturesError::from(e)),
                 };
-                let parsed = tokio::task::spawn_blocking(move || silver::read_observed(body))
-                    .await
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                let parsed = blocking(move || silver::read_observed(body))
+                    .await;
                 Ok(match parsed {
                     Ok(mut buckets) => {
                         buckets.retain(|b| date_of(b.bucket_ns) == d);
@@ -1455,7 +1452,7 @@ impl FeatureEngine {
         let (emit_from, emit_to) = (day_start(d1), day_start(d2) + DAY_NS - 1);
         let metric2 = metric.clone();
         let cfg2 = cfg.clone();
-        let out = tokio::task::spawn_blocking(move || {
+        let out = blocking(move || {
             let agg = aggregate_on(
                 &rows,
                 cfg2.frequency.nanos(),
@@ -1472,8 +1469,7 @@ impl FeatureEngine {
             };
             Arc::new(compute_metric(&input, emit_from, emit_to))
         })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        .await;
         let dates: Vec<NaiveDate> = d1.iter_days().take_while(|d| *d <= d2).collect();
         self.write_partitions(metric, &dates, &out, rebuild).await
     }
@@ -1492,9 +1488,7 @@ impl FeatureEngine {
         let bodies = {
             let out = Arc::clone(out);
             let dates = dates.to_vec();
-            tokio::task::spawn_blocking(move || encode_partitions(&out, &dates))
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+            blocking(move || encode_partitions(&out, &dates)).await?
         };
         // Owned futures (no borrow in the closure's output): the caller's future stays Send
         // for any lifetime, as `tokio::spawn` needs.
@@ -1755,14 +1749,12 @@ impl FeatureEngine {
                     let fp = fingerprint(&body);
                     let configured = self.config.metric(&bk.metric).is_some();
                     let m = bk.metric.clone();
-                    let file =
-                        tokio::task::spawn_blocking(move || read_bronze(body, &m, configured))
-                            .await
-                            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-                            .map_err(|source| FeaturesError::BadFile {
-                                key: key.clone(),
-                                source,
-                            })?;
+                    let file = blocking(move || read_bronze(body, &m, configured))
+                        .await
+                        .map_err(|source| FeaturesError::BadFile {
+                            key: key.clone(),
+                            source,
+                        })?;
                     Ok((bk, file, fp))
                 }
                 .await;
@@ -1848,7 +1840,7 @@ impl FeatureEngine {
             return Ok(0);
         };
         let metric2 = metric.clone();
-        let (out, extents, duplicates) = tokio::task::spawn_blocking(move || {
+        let (out, extents, duplicates) = blocking(move || {
             let rows = BronzeRows::concat(files.iter().map(|(_, rows, _)| rows));
             drop(files);
             let agg = aggregate_on(
@@ -1876,8 +1868,7 @@ impl FeatureEngine {
                 agg.duplicates,
             )
         })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        .await;
         summary.duplicates += duplicates;
         // The batch path runs alone: no concurrent widening to guard against.
         let old = state::load_extents(tables, metric).await?;

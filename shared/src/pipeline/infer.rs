@@ -20,6 +20,7 @@ use crate::drift::{accuracy_drift, input_drift, live_score, LiveScore, Scored};
 use crate::forecast::{self, fit_predict};
 use crate::ids::{MetricId, SeriesKey};
 use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
+use crate::parallel::blocking;
 use crate::predictions::{self, Prediction, PREDICTIONS};
 use crate::queue::Queue;
 use crate::registry;
@@ -537,7 +538,7 @@ async fn forecast_histories(
 ) -> (Vec<Prediction>, u64, Vec<String>) {
     let (spec, scale) = (artifact.spec.clone(), artifact.interval_scale);
     let (metric, version) = (metric.clone(), version.to_string());
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let hour_us = 3_600_000_000i64;
         let (mut rows, mut series, mut skipped) = (Vec::new(), 0u64, Vec::new());
         for h in &history {
@@ -582,7 +583,6 @@ async fn forecast_histories(
         (rows, series, skipped)
     })
     .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 impl Inferencer {

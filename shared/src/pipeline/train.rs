@@ -21,6 +21,7 @@ use crate::contract::{self, model_artifact_key};
 use crate::forecast::{self, backtest::backtest, ModelSpec};
 use crate::ids::{MetricId, ModelVersion, SeriesKey};
 use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
+use crate::parallel::blocking;
 use crate::registry::{self, BacktestMetrics, Decision, ModelRecord, ModelStatus};
 use crate::silver;
 use crate::state::{self, STATE};
@@ -566,12 +567,11 @@ impl Trainer {
             None => None,
         };
         let windows = self.config.training.backtest_windows as usize;
-        let result = tokio::task::spawn_blocking({
+        let result = blocking({
             let cfg = cfg.clone();
             move || score_shard(&history, &cfg, windows, current_spec.as_ref())
         })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        .await;
         let series = result.series;
         info!(metric = %metric, shard = task.shard, series, "shard scored");
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::blob::{validate_key, BlobError, BlobStore, ObjectMeta};
+use crate::parallel::blocking;
 
 /// Folder name under the root that holds local state; never listed as objects.
 pub const STATE_DIR: &str = ".gras";
@@ -48,13 +49,6 @@ fn io(key: &str) -> impl Fn(std::io::Error) -> BlobError + '_ {
     move |source| BlobError::Io {
         key: key.to_string(),
         source,
-    }
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
