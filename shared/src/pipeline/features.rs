@@ -1474,6 +1474,30 @@ impl FeatureEngine {
         self.write_partitions(metric, &dates, &out, rebuild).await
     }
 
+    /// Puts each object that has a body and deletes each that has none,
+    /// [`WRITE_CONCURRENCY`] at a time.
+    async fn store_all(&self, writes: Vec<(String, Option<Bytes>)>) -> Result<(), BlobError> {
+        // Owned futures (no borrow in the closure's output): the caller's future stays Send
+        // for any lifetime, as `tokio::spawn` needs.
+        let requests: Vec<_> = writes
+            .into_iter()
+            .map(|(key, body)| {
+                let blobs = Arc::clone(&self.stores.blobs);
+                async move {
+                    match body {
+                        Some(body) => blobs.put(&key, body).await,
+                        None => blobs.delete(&key).await,
+                    }
+                }
+            })
+            .collect();
+        stream::iter(requests)
+            .buffered(WRITE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
     /// Writes (or deletes, when empty) each partition of `dates`, then the online items:
     /// normally only when newer than the stored one, unconditionally with `force`.
     async fn write_partitions(
@@ -1490,26 +1514,14 @@ impl FeatureEngine {
             let dates = dates.to_vec();
             blocking(move || encode_partitions(&out, &dates)).await?
         };
-        // Owned futures (no borrow in the closure's output): the caller's future stays Send
-        // for any lifetime, as `tokio::spawn` needs.
-        let writes: Vec<_> = dates
-            .iter()
-            .zip(bodies)
-            .map(|(&d, body)| {
-                let blobs = Arc::clone(&self.stores.blobs);
-                let key = contract::silver_key(metric, d);
-                async move {
-                    match body {
-                        Some(body) => blobs.put(&key, body).await,
-                        None => blobs.delete(&key).await,
-                    }
-                }
-            })
-            .collect();
-        stream::iter(writes)
-            .buffered(WRITE_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
+        self.store_all(
+            dates
+                .iter()
+                .map(|&d| contract::silver_key(metric, d))
+                .zip(bodies)
+                .collect(),
+        )
+        .await?;
         written.extend(dates.iter().map(|&d| (metric.clone(), d)));
         let now = (self.clock)();
         if force {
@@ -1669,19 +1681,13 @@ impl FeatureEngine {
                         .any(|e| date_of(e.first) <= *d && *d <= date_of(e.last))
                 })
                 .collect();
-            // Owned futures, as for the partition writes.
-            let deletes: Vec<_> = unreached
-                .iter()
-                .map(|(_, key)| {
-                    let blobs = Arc::clone(&self.stores.blobs);
-                    let key = key.clone();
-                    async move { blobs.delete(&key).await }
-                })
-                .collect();
-            stream::iter(deletes)
-                .buffered(WRITE_CONCURRENCY)
-                .try_collect::<Vec<()>>()
-                .await?;
+            self.store_all(
+                unreached
+                    .iter()
+                    .map(|(_, key)| (key.clone(), None))
+                    .collect(),
+            )
+            .await?;
             Ok(unreached
                 .into_iter()
                 .map(|(d, _)| (metric.clone(), d))
