@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMillisecondArray};
 use gras_shared::contract::BronzeKey;
-use gras_shared::pipeline::features::{Change, FeatureEngine};
+use gras_shared::pipeline::features::{Change, FeatureEngine, ObjectReport};
 use gras_shared::storage::Stores;
 use gras_shared::testkit::{parquet, DAY_MS, T0_MS};
 use gras_shared::{Config, MetricId};
@@ -78,6 +78,26 @@ async fn with_history(
         engine.ingest_one(key).await.expect("ingest");
     }
     (stores, engine)
+}
+
+/// Times `runs` times, each on a fresh engine that has ingested `history`, the ingestion of
+/// `file` uploaded over its key; returns the times and the last run's report.
+async fn replace_after(
+    config: &Arc<Config>,
+    history: &[(String, bytes::Bytes, usize)],
+    file: &(String, bytes::Bytes, usize),
+    runs: usize,
+) -> (Vec<f64>, ObjectReport) {
+    let (mut times, mut report) = (Vec::new(), None);
+    for _ in 0..runs {
+        let (stores, engine) = with_history(config, history).await;
+        let (key, body, _) = file;
+        stores.blobs.put(key, body.clone()).await.expect("put");
+        let t = Instant::now();
+        report = Some(engine.ingest_one(key).await.expect("ingest"));
+        times.push(t.elapsed().as_secs_f64());
+    }
+    (times, report.expect("at least one run"))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -156,34 +176,17 @@ fn main() {
     // The correction: 30 days ingested, then day 11 (index 10) again with other values.
     let month: Vec<_> = (0..30).map(day_file).collect();
     let corrected = hours_file(10, 0..24, "part-0000.parquet", 0.5);
-    let (mut correction, mut correction_partitions) = (Vec::new(), 0);
-    for _ in 0..runs {
-        rt.block_on(async {
-            let (stores, engine) = with_history(&config, &month).await;
-            let (key, body, _) = &corrected;
-            stores.blobs.put(key, body.clone()).await.expect("put");
-            let t = Instant::now();
-            let r = engine.ingest_one(key).await.expect("ingest");
-            correction.push(t.elapsed().as_secs_f64());
-            correction_partitions = r.partitions.len();
-        });
-    }
+    let (correction, correction_report) =
+        rt.block_on(replace_after(&config, &month, &corrected, runs));
     // A rebuild: after the 30 days, the newest day's file is replaced by one that ends at
     // 20:00 (the series end earlier, which only a rebuild of the metric can tell).
     let shortened = hours_file(29, 0..20, "part-0000.parquet", 0.0);
-    let (mut rebuild, mut rebuild_partitions) = (Vec::new(), 0);
-    for _ in 0..runs {
-        rt.block_on(async {
-            let (stores, engine) = with_history(&config, &month).await;
-            let (key, body, _) = &shortened;
-            stores.blobs.put(key, body.clone()).await.expect("put");
-            let t = Instant::now();
-            let r = engine.ingest_one(key).await.expect("ingest");
-            rebuild.push(t.elapsed().as_secs_f64());
-            assert!(r.rebuilt, "a shortened newest day rebuilds");
-            rebuild_partitions = r.partitions.len();
-        });
-    }
+    let (rebuild, rebuild_report) = rt.block_on(replace_after(&config, &month, &shortened, runs));
+    assert!(rebuild_report.rebuilt, "a shortened newest day rebuilds");
+    let (correction_partitions, rebuild_partitions) = (
+        correction_report.partitions.len(),
+        rebuild_report.partitions.len(),
+    );
     // Hourly files: days 1-8 and the first six hours of day 9, one file per hour (written by
     // the batch path, which leaves the same state), then hour 6 of day 9 arrives.
     let hourly: Vec<_> = (0..8)
