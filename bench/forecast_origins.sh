@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Rolling-origin comparison inside the training part of the forecasting benchmark's series:
+# training's whole procedure (`gras holdout`: backtest, select by MASE, calibrate, fit,
+# forecast) against the Python peers (bench/forecast_peers.py) from many forecast origins,
+# instead of the one final fortnight of bench/forecast_bench.sh.
+#
+#   bash bench/forecast_origins.sh [HORIZON] [STEP]     (defaults 168 and 24)
+#
+# The final 336 hours (the hold-out of forecast_bench.sh) are never read. Origins run from
+# the last one that leaves HORIZON hours before that hold-out back to the first one with
+# enough history for 3 backtest windows of HORIZON (337 + 3 * HORIZON hours), every STEP
+# hours; at each origin every model fits on everything before it and forecasts HORIZON
+# hours at nominal 90%. Prints per model the mean MASE, sMAPE, coverage and mean absolute
+# coverage error over the origins, and on how many origins gras's selected model has the
+# lower MASE than each peer.
+set -euo pipefail
+HORIZON=${1:-168}
+STEP=${2:-24}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV=bench/.venv-forecast
+if [[ ! -x $VENV/bin/python ]]; then
+    python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import prophet, statsforecast, pmdarima' 2>/dev/null; then
+    "$VENV/bin/python" -m pip install --quiet --only-binary=:all: -r bench/forecast_requirements.txt
+fi
+GRAS=${GRAS:-target/release/gras}
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    cargo build --release --quiet -p gras-cli
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+"$VENV/bin/python" bench/fetch_series.py --out "$TMP/series.csv" 2>/dev/null
+ROWS=$(($(wc -l < "$TMP/series.csv") - 1))
+TRAIN=$((ROWS - 336))
+FIRST=$((337 + 3 * HORIZON))
+for ((o = TRAIN - HORIZON; o >= FIRST; o -= STEP)); do
+    head -n $((o + HORIZON + 1)) "$TMP/series.csv" > "$TMP/cut.csv"
+    "$GRAS" holdout --csv "$TMP/cut.csv" --holdout "$HORIZON" --level 0.9 --runs 1 --json \
+        | sed "s/^{/{\"origin\":$o,\"side\":\"gras\",/" >> "$TMP/all.jsonl"
+    "$VENV/bin/python" bench/forecast_peers.py --csv "$TMP/cut.csv" --holdout "$HORIZON" \
+        --level 0.9 --runs 1 2>/dev/null | sed "s/^{/{\"origin\":$o,\"side\":\"peer\",/" >> "$TMP/all.jsonl"
+done
+python3 - "$TMP/all.jsonl" "$HORIZON" "$STEP" <<'PY'
+import json, sys
+from collections import defaultdict
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = defaultdict(dict)
+for r in rows:
+    name = r["model"] if r["side"] == "peer" else ("gras: selected" if r["selected"] else None)
+    if name:
+        by[name][r["origin"]] = r
+origins = sorted(by["gras: selected"])
+picked = defaultdict(int)
+for r in rows:
+    if r["side"] == "gras" and r["selected"]:
+        picked[r["model"]] += 1
+print(f"{len(origins)} origins (hours {origins[0]}..{origins[-1]}, every {sys.argv[3]} h), horizon {sys.argv[2]} h, nominal 0.90")
+print("gras picked: " + ", ".join(f"{m} x{n}" for m, n in sorted(picked.items())))
+print()
+print("| model | mean MASE | mean sMAPE | mean coverage | mean abs(coverage - 0.90) | origins where gras's MASE is lower |")
+print("|---|---:|---:|---:|---:|---:|")
+g = by["gras: selected"]
+for name, res in by.items():
+    n = len(res)
+    mean = lambda k: sum(res[o][k] for o in res) / n
+    cov_err = sum(abs(res[o]["coverage"] - 0.9) for o in res) / n
+    wins = "-" if name.startswith("gras") else f'{sum(g[o]["mase"] < res[o]["mase"] for o in res if o in g)} of {n}'
+    print(f"| {name} | {mean('mase'):.4f} | {mean('smape'):.4f} | {mean('coverage'):.3f} | {cov_err:.3f} | {wins} |")
+PY
