@@ -9,15 +9,16 @@
 //! recomputation). Then a correction: after 30 days, the file of day 11 is uploaded again
 //! with other values (same key), and the newest day replaced by a shorter file (a rebuild of
 //! the metric). Then hourly files: after 8 days and 6 hours of one file per
-//! hour, the next hour's file arrives. Reports the median of several runs.
+//! hour, the next hour's file arrives, in memory and with 20 ms on every blob call (an
+//! object store's round trip). Reports the median of several runs.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMillisecondArray};
 use gras_shared::contract::BronzeKey;
 use gras_shared::pipeline::features::{Change, FeatureEngine, ObjectReport};
-use gras_shared::storage::Stores;
+use gras_shared::storage::{BlobError, BlobStore, ObjectMeta, Stores};
 use gras_shared::testkit::{parquet, DAY_MS, T0_MS};
 use gras_shared::{Config, MetricId};
 
@@ -98,6 +99,37 @@ async fn replace_after(
         times.push(t.elapsed().as_secs_f64());
     }
     (times, report.expect("at least one run"))
+}
+
+/// Latency added to every blob call in the slow hour-file case (about S3's time to first
+/// byte for small objects).
+const SLOW_MS: u64 = 20;
+
+/// A blob store that waits `latency` before every call (an object store's round trip).
+#[derive(Debug)]
+struct Slow {
+    inner: Arc<dyn BlobStore>,
+    latency: Duration,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for Slow {
+    async fn get(&self, key: &str) -> Result<bytes::Bytes, BlobError> {
+        tokio::time::sleep(self.latency).await;
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, body: bytes::Bytes) -> Result<(), BlobError> {
+        tokio::time::sleep(self.latency).await;
+        self.inner.put(key, body).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        tokio::time::sleep(self.latency).await;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, BlobError> {
+        tokio::time::sleep(self.latency).await;
+        self.inner.list(prefix).await
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -195,22 +227,40 @@ fn main() {
         .map(|(d, h)| hours_file(d, h..h + 1, &format!("hour-{h:02}.parquet"), 0.0))
         .collect();
     let next_hour = hours_file(8, 6..7, "hour-06.parquet", 0.0);
-    let mut hour = Vec::new();
-    for _ in 0..runs {
-        rt.block_on(async {
-            let stores = Stores::memory();
-            for (key, body, _) in &hourly {
+    // The same, in memory and then with an object store's latency on every blob call.
+    let (mut hour, mut hour_slow) = (Vec::new(), Vec::new());
+    for latency_ms in [0, SLOW_MS] {
+        for _ in 0..runs {
+            rt.block_on(async {
+                let stores = Stores::memory();
+                for (key, body, _) in &hourly {
+                    stores.blobs.put(key, body.clone()).await.expect("put");
+                }
+                FeatureEngine::new(stores.clone(), config.clone())
+                    .batch()
+                    .await
+                    .expect("batch");
+                let (key, body, _) = &next_hour;
                 stores.blobs.put(key, body.clone()).await.expect("put");
-            }
-            let engine = FeatureEngine::new(stores.clone(), config.clone());
-            engine.batch().await.expect("batch");
-            let (key, body, _) = &next_hour;
-            stores.blobs.put(key, body.clone()).await.expect("put");
-            let t = Instant::now();
-            let r = engine.ingest_one(key).await.expect("ingest");
-            hour.push(t.elapsed().as_secs_f64());
-            assert_eq!(r.partitions.len(), 1, "a new hour rewrites its day");
-        });
+                let stores = Stores {
+                    blobs: Arc::new(Slow {
+                        inner: stores.blobs.clone(),
+                        latency: Duration::from_millis(latency_ms),
+                    }),
+                    tables: stores.tables.clone(),
+                };
+                let engine = FeatureEngine::new(stores, config.clone());
+                let t = Instant::now();
+                let r = engine.ingest_one(key).await.expect("ingest");
+                let times = if latency_ms == 0 {
+                    &mut hour
+                } else {
+                    &mut hour_slow
+                };
+                times.push(t.elapsed().as_secs_f64());
+                assert_eq!(r.partitions.len(), 1, "a new hour rewrites its day");
+            });
+        }
     }
     println!("day-file rows: {rows}, series: {SERIES}, runs: {runs}");
     println!(
@@ -239,5 +289,9 @@ fn main() {
         "in-order hour-file after 8 days of hourly files: median {:.3}s ({} rows)",
         median(hour),
         next_hour.2
+    );
+    println!(
+        "the same hour-file with {SLOW_MS} ms on every blob call: median {:.3}s",
+        median(hour_slow)
     );
 }

@@ -558,6 +558,10 @@ struct TestBlobs {
     puts: std::sync::atomic::AtomicU64,
     fail_silver: std::sync::atomic::AtomicBool,
     hook: tokio::sync::Mutex<Option<Interleave>>,
+    /// Milliseconds every read waits before it returns (an object store's latency).
+    latency_ms: std::sync::atomic::AtomicU64,
+    /// Every read: key, start, end.
+    spans: std::sync::Mutex<Vec<(String, std::time::Instant, std::time::Instant)>>,
 }
 
 /// On the first read of `trigger`, `engine` ingests `key` to completion first (after
@@ -587,6 +591,8 @@ impl TestBlobs {
             puts: Default::default(),
             fail_silver: Default::default(),
             hook: Default::default(),
+            latency_ms: Default::default(),
+            spans: Default::default(),
         }
     }
 
@@ -671,7 +677,15 @@ impl gras_shared::storage::BlobStore for TestBlobs {
             })
             .expect("the concurrent ingestion");
         }
-        self.inner.get(key).await
+        let start = std::time::Instant::now();
+        let latency = self.latency_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+        }
+        let got = self.inner.get(key).await;
+        let span = (key.to_string(), start, std::time::Instant::now());
+        self.spans.lock().unwrap().push(span);
+        got
     }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), gras_shared::storage::BlobError> {
         self.puts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -883,6 +897,38 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
             day9.push(std::collections::BTreeMap::from([(key.clone(), rows)]));
         }
         assert_silver_eq(&day9[0], &day9[1]);
+
+        // With a store's latency on every read, the bronze of the run's day is fetched while
+        // the silver around it is: it starts before the last silver read ends.
+        blobs
+            .latency_ms
+            .store(30, std::sync::atomic::Ordering::Relaxed);
+        blobs.spans.lock().unwrap().clear();
+        let f = hour(9, 10);
+        stores.blobs.put(&f.key(), f.body()).await.unwrap();
+        e.ingest_one(&f.key()).await.unwrap();
+        let spans = blobs.spans.lock().unwrap().clone();
+        let silver_end = spans
+            .iter()
+            .filter(|(k, _, _)| k.starts_with("silver/"))
+            .map(|(_, _, end)| *end)
+            .max()
+            .expect("silver reads");
+        // The object is read once on its own first (to learn its dates); its day's files,
+        // itself among them, are read again for the recomputation.
+        let day_key = |h: i64| hour(9, h).key();
+        let run_start = spans
+            .iter()
+            .skip(1)
+            .filter(|(k, _, _)| (0..=10).any(|h| *k == day_key(h)))
+            .map(|(_, start, _)| *start)
+            .min()
+            .expect("the day's bronze reads");
+        assert!(
+            run_start < silver_end,
+            "the day's bronze was read only after the silver around it"
+        );
+        assert_eq!(spans.len(), 1 + 11 + 2 * 24 + 8, "reads");
     });
 }
 

@@ -1163,18 +1163,6 @@ impl FeatureEngine {
         Ok(report)
     }
 
-    /// Reads the bronze objects `keys` of `metric`, keeping the rows whose time lies in one
-    /// of the half-open `ranges` (nanoseconds).
-    async fn read_rows(
-        &self,
-        metric: &MetricId,
-        keys: BTreeSet<String>,
-        ranges: Vec<(i64, i64)>,
-    ) -> Result<BronzeRows, FeaturesError> {
-        let objects = self.read_objects(metric, keys, Some(ranges)).await?;
-        Ok(BronzeRows::concat(objects.iter().map(|(_, _, rows)| rows)))
-    }
-
     /// Reads the bronze objects `keys` of `metric`, in key order: per object the fingerprint
     /// of its bytes (`None` when it is gone) and its valid rows, those in one of the
     /// half-open `ranges` (nanoseconds) when given. An object that is gone or no longer
@@ -1332,27 +1320,51 @@ impl FeatureEngine {
             .map(|(d, _)| *d)
             .filter(|d| !(d1..=d2).contains(d))
             .collect();
-        let mut bronze_dates: BTreeSet<NaiveDate> =
-            d1.iter_days().take_while(|d| *d <= d2).collect();
+        let own: BTreeSet<NaiveDate> = d1.iter_days().take_while(|d| *d <= d2).collect();
+        // The run's own bronze does not depend on the silver around it: both are fetched at
+        // once (one round of latency instead of two), then the bronze of any date whose
+        // partition could not be used.
+        let (silver, mut objects) = futures::try_join!(
+            self.read_silver_observed(metric, &around),
+            self.read_dates(metric, &entries, &own),
+        )?;
         let mut observed = Vec::new();
-        for (d, buckets) in self.read_silver_observed(metric, &around).await? {
+        let mut fallback = BTreeSet::new();
+        for (d, buckets) in silver {
             match buckets {
                 Some(b) => observed.extend(b),
                 None => {
-                    bronze_dates.insert(d);
+                    fallback.insert(d);
                 }
             }
         }
+        if !fallback.is_empty() {
+            objects.extend(self.read_dates(metric, &entries, &fallback).await?);
+            // Key order (dated keys: time order), so that series' rows come mostly sorted.
+            objects.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let rows = BronzeRows::concat(objects.iter().map(|(_, _, rows)| rows));
+        Ok((rows, observed))
+    }
+
+    /// Reads the bronze objects indexed under `dates` (`entries` as from
+    /// [`state::query_index`]), keeping their rows on those dates.
+    async fn read_dates(
+        &self,
+        metric: &MetricId,
+        entries: &[(NaiveDate, String)],
+        dates: &BTreeSet<NaiveDate>,
+    ) -> Result<Vec<(String, Option<String>, BronzeRows)>, FeaturesError> {
         let keys: BTreeSet<String> = entries
-            .into_iter()
-            .filter(|(d, _)| bronze_dates.contains(d))
-            .map(|(_, k)| k)
+            .iter()
+            .filter(|(d, _)| dates.contains(d))
+            .map(|(_, k)| k.clone())
             .collect();
-        let ranges = runs(&bronze_dates)
+        let ranges = runs(dates)
             .into_iter()
             .map(|(a, b)| (day_start(a), day_start(b) + DAY_NS))
             .collect();
-        Ok((self.read_rows(metric, keys, ranges).await?, observed))
+        self.read_objects(metric, keys, Some(ranges)).await
     }
 
     async fn acquire(&self, metric: &MetricId, dates: &[NaiveDate]) -> Result<(), FeaturesError> {
