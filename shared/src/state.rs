@@ -112,9 +112,28 @@ impl Manifest {
 
 /// Reads an object's manifest.
 pub async fn get_manifest(t: &dyn TableStore, key: &str) -> Result<Option<Manifest>, TableError> {
-    let Some(item) = t.get(&STATE, &format!("obj#{key}"), SINGLETON).await? else {
-        return Ok(None);
-    };
+    Ok(t.get(&STATE, &format!("obj#{key}"), SINGLETON)
+        .await?
+        .map(|item| manifest_of(&item)))
+}
+
+/// Reads the manifests of `keys` in one batched read: one entry per key, in order.
+pub async fn get_manifests(
+    t: &dyn TableStore,
+    keys: &[&str],
+) -> Result<Vec<Option<Manifest>>, TableError> {
+    let ids: Vec<(String, String)> = keys
+        .iter()
+        .map(|k| (format!("obj#{k}"), SINGLETON.to_string()))
+        .collect();
+    Ok(t.batch_get(&STATE, &ids)
+        .await?
+        .iter()
+        .map(|item| item.as_ref().map(manifest_of))
+        .collect())
+}
+
+fn manifest_of(item: &Item) -> Manifest {
     let fingerprint = item
         .get(A_FP)
         .and_then(Attr::as_s)
@@ -129,13 +148,13 @@ pub async fn get_manifest(t: &dyn TableStore, key: &str) -> Result<Option<Manife
             .map(|v| v as i64 * NANOS)
     };
     let span = second(A_ROWS_FIRST).zip(second(A_ROWS_LAST));
-    Ok(Some(Manifest {
+    Manifest {
         fingerprint,
         dates,
         span,
         done,
         affected,
-    }))
+    }
 }
 
 /// Writes an object's manifest.
@@ -745,7 +764,10 @@ mod tests {
         put_manifest(&t, "bronze/x.parquet", &m, Utc::now())
             .await
             .unwrap();
-        assert_eq!(get_manifest(&t, "bronze/x.parquet").await.unwrap(), Some(m));
+        assert_eq!(
+            get_manifest(&t, "bronze/x.parquet").await.unwrap(),
+            Some(m.clone())
+        );
         let widened = Manifest {
             fingerprint: "abc".into(),
             dates: [d(3)].into_iter().collect(),
@@ -758,7 +780,24 @@ mod tests {
             .unwrap();
         assert_eq!(
             get_manifest(&t, "bronze/x.parquet").await.unwrap(),
-            Some(widened)
+            Some(widened.clone())
+        );
+        put_manifest(&t, "bronze/y.parquet", &m, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            get_manifests(
+                &t,
+                &[
+                    "bronze/y.parquet",
+                    "bronze/none.parquet",
+                    "bronze/x.parquet"
+                ]
+            )
+            .await
+            .unwrap(),
+            vec![Some(m), None, Some(widened)],
+            "batched reads, in the order asked"
         );
         delete_manifest(&t, "bronze/x.parquet").await.unwrap();
         assert_eq!(get_manifest(&t, "bronze/x.parquet").await.unwrap(), None);

@@ -50,8 +50,6 @@ const WRITE_CONCURRENCY: usize = 8;
 /// Passes a rebuild makes over the bronze before it gives up retryably: each pass after the
 /// first reads only the objects indexed or changed since the one before.
 const REBUILD_PASSES: usize = 4;
-/// Manifests read at once when a rebuild checks which of its objects changed.
-const MANIFEST_CONCURRENCY: usize = 16;
 
 /// Errors of the feature engine, classified for the edge.
 #[derive(Debug, thiserror::Error)]
@@ -1233,25 +1231,16 @@ impl FeatureEngine {
             .iter()
             .map(|(k, (fp, _))| (k, fp.as_ref()))
             .collect();
-        let mut changed = BTreeSet::new();
-        // A plain loop builds the futures (see `state::replace_extents_checked`).
-        for chunk in known.chunks(MANIFEST_CONCURRENCY) {
-            let mut checks = Vec::with_capacity(chunk.len());
-            for &(key, fp) in chunk {
-                checks.push(async move {
-                    let manifest = state::get_manifest(tables, key).await?;
-                    let same =
-                        matches!((manifest, fp), (Some(m), Some(fp)) if &m.fingerprint == fp);
-                    Ok::<_, TableError>((key, same))
-                });
-            }
-            for check in futures::future::join_all(checks).await {
-                let (key, same) = check?;
-                if !same {
-                    changed.insert(key.clone());
-                }
-            }
-        }
+        let keys: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
+        let manifests = state::get_manifests(tables, &keys).await?;
+        let changed: BTreeSet<String> = known
+            .iter()
+            .zip(manifests)
+            .filter(|((_, fp), manifest)| {
+                !matches!((manifest, fp), (Some(m), Some(fp)) if &m.fingerprint == *fp)
+            })
+            .map(|((key, _), _)| (*key).clone())
+            .collect();
         let mut to_read = changed;
         to_read.extend(index.into_iter().filter(|k| !read.objects.contains_key(k)));
         if !to_read.is_empty() {

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, DeleteRequest, KeysAndAttributes, Put, PutRequest,
+    TransactWriteItem, WriteRequest,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::blob::{validate_key, BlobError, BlobStore, ObjectMeta};
 use super::table::{
@@ -370,6 +372,9 @@ impl Expr {
     }
 }
 
+/// BatchGetItem requests of one `batch_get` in flight at once.
+pub const GET_BATCH_CONCURRENCY: usize = 4;
+
 impl DynamoTableStore {
     /// A store whose table names are `prefix + name`.
     pub fn new(client: aws_sdk_dynamodb::Client, prefix: impl Into<String>) -> Self {
@@ -435,6 +440,75 @@ impl DynamoTableStore {
             }
         }
         Ok(())
+    }
+
+    /// Reads one BatchGetItem's worth of distinct keys (at most 100), strongly consistent,
+    /// retrying unprocessed keys and retryable errors with exponential backoff (up to 10
+    /// attempts); returns the items found.
+    async fn get_batch(
+        &self,
+        table: &TableSpec,
+        keys: &[(String, String)],
+    ) -> Result<Vec<Item>, TableError> {
+        let name = self.table_name(table);
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(
+                keys.iter()
+                    .map(|(pk, sk)| Self::key(table, pk, sk))
+                    .collect(),
+            ))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error(table))?;
+        let mut pending = Some(request);
+        let mut found = Vec::with_capacity(keys.len());
+        let mut delay = Duration::from_millis(25);
+        for attempt in 0.. {
+            let Some(request) = pending.take() else { break };
+            match self
+                .client
+                .batch_get_item()
+                .request_items(&name, request.clone())
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for raw in out
+                        .responses()
+                        .and_then(|r| r.get(&name))
+                        .into_iter()
+                        .flatten()
+                    {
+                        found.push(from_item(table.name, raw)?);
+                    }
+                    pending = out
+                        .unprocessed_keys()
+                        .and_then(|m| m.get(&name))
+                        .filter(|k| !k.keys().is_empty())
+                        .cloned();
+                    if pending.is_none() {
+                        break;
+                    }
+                    if attempt >= 10 {
+                        return Err(TableError::Backend {
+                            table: table.name,
+                            retryable: true,
+                            source: "keys still unprocessed after retries".into(),
+                        });
+                    }
+                }
+                Err(e) => {
+                    let err = Self::err(table.name, e);
+                    if !(err.is_retryable() && attempt < 10) {
+                        return Err(err);
+                    }
+                    pending = Some(request);
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        Ok(found)
     }
 
     fn key(t: &TableSpec, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
@@ -527,6 +601,46 @@ impl TableStore for DynamoTableStore {
             .await
             .map_err(|e| Self::err(table.name, e))?;
         Ok(())
+    }
+
+    /// BatchGetItem over the distinct keys in chunks of 100, [`GET_BATCH_CONCURRENCY`] chunks
+    /// at a time, each retried like `batch_put`; the answers are put back in the order asked.
+    async fn batch_get(
+        &self,
+        table: &TableSpec,
+        keys: &[(String, String)],
+    ) -> Result<Vec<Option<Item>>, TableError> {
+        // A batch may not hold one key twice.
+        let mut distinct: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (pk, sk) in keys {
+            let k = (pk.clone(), table.stored_sk(sk).to_string());
+            if seen.insert(k.clone()) {
+                distinct.push(k);
+            }
+        }
+        // A plain loop builds the futures: a closure over the borrowed chunks would not be
+        // general enough for the `Send` bound of the trait's future.
+        let mut gets = Vec::new();
+        for chunk in distinct.chunks(100) {
+            gets.push(self.get_batch(table, chunk));
+        }
+        let batches: Vec<Vec<Item>> = stream::iter(gets)
+            .buffer_unordered(GET_BATCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut by_key: HashMap<(String, String), Item> = HashMap::new();
+        for item in batches.into_iter().flatten() {
+            by_key.insert(table.key_of(&item)?, item);
+        }
+        Ok(keys
+            .iter()
+            .map(|(pk, sk)| {
+                by_key
+                    .get(&(pk.clone(), table.stored_sk(sk).to_string()))
+                    .cloned()
+            })
+            .collect())
     }
 
     /// BatchWriteItem in chunks of 25, retrying unprocessed items with exponential backoff

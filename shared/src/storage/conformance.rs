@@ -372,7 +372,7 @@ pub async fn table_store(store: &dyn TableStore) {
         .expect("put hash-only");
     assert_eq!(
         store.get(h, "G#eu", "").await.expect("get hash-only"),
-        Some(hi)
+        Some(hi.clone())
     );
     let mut bad = Item::new();
     bad.insert("pk".into(), Attr::N(1.0));
@@ -394,8 +394,47 @@ pub async fn table_store(store: &dyn TableStore) {
             .expect("cleanup");
     }
 
-    // Batch deletes: more keys than one DynamoDB batch (25), a repeated key, a missing key.
+    // Batch reads: more distinct keys than one DynamoDB batch (100), in the order asked,
+    // with repeated and missing keys.
     let sk = |i: i32| format!("2024-01-01T{i:02}:00:00Z");
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for round in 0..5 {
+        // Existing keys come in every chunk: the last ones after 124 distinct keys.
+        for m in 0..25 {
+            keys.push(("p2".to_string(), format!("missing-{round}-{m}")));
+        }
+        for i in (round * 6..round * 6 + 6).rev() {
+            keys.push(("p2".to_string(), sk(i)));
+        }
+        keys.push(("p2".to_string(), sk(0)));
+    }
+    keys.push(("nobody".to_string(), sk(0)));
+    let got = store.batch_get(t, &keys).await.expect("batch get");
+    assert_eq!(got.len(), keys.len(), "one answer per key");
+    for ((pk, k), answer) in keys.iter().zip(&got) {
+        let want = (pk == "p2")
+            .then(|| many.iter().find(|i| i["sk"].as_s() == Some(k.as_str())))
+            .flatten();
+        assert_eq!(answer.as_ref(), want, "batch get of ({pk}, {k})");
+    }
+    assert!(
+        store
+            .batch_get(t, &[])
+            .await
+            .expect("empty batch get")
+            .is_empty(),
+        "no keys, no answers"
+    );
+    assert_eq!(
+        store
+            .batch_get(h, &[("G#eu".into(), "ignored".into())])
+            .await
+            .expect("batch get on a hash-only table"),
+        vec![Some(hi.clone())],
+        "a hash-only table ignores the range key of a batch get"
+    );
+
+    // Batch deletes: more keys than one DynamoDB batch (25), a repeated key, a missing key.
     let mut keys: Vec<(String, String)> = (0..27).map(|i| ("p2".to_string(), sk(i))).collect();
     keys.push(("p2".into(), sk(0)));
     keys.push(("p2".into(), "missing".into()));

@@ -310,7 +310,7 @@ impl TableError {
 /// DynamoDB-shaped tables.
 ///
 /// Contract for implementors: single-item writes and transactions are atomic with their
-/// conditions; `batch_put` writes every item and `batch_delete` removes every key
+/// conditions; `batch_get` answers every key or fails; `batch_put` writes every item and `batch_delete` removes every key
 /// (retrying unprocessed ones) or fails, neither atomic as a whole;
 /// `query` returns range keys in byte order of their UTF-8 encoding.
 #[async_trait]
@@ -332,6 +332,22 @@ pub trait TableStore: Send + Sync + Debug {
         sk: &str,
         condition: Condition,
     ) -> Result<(), TableError>;
+    /// Reads many `(pk, sk)` keys, each as [`get`](Self::get) does (strongly consistent):
+    /// one entry per key in the order given, `None` where there is no item; repeated keys
+    /// are fine, and tables without a range key ignore `sk` (as `batch_delete` does). Not a
+    /// snapshot: each item is as of some moment during the call. The
+    /// default reads the keys one by one; remote stores override it with batched reads.
+    async fn batch_get(
+        &self,
+        table: &TableSpec,
+        keys: &[(String, String)],
+    ) -> Result<Vec<Option<Item>>, TableError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (pk, sk) in keys {
+            out.push(self.get(table, pk, table.stored_sk(sk)).await?);
+        }
+        Ok(out)
+    }
     /// Writes many items without conditions.
     async fn batch_put(&self, table: &TableSpec, items: Vec<Item>) -> Result<(), TableError>;
     /// Deletes many `(pk, sk)` keys without conditions (`sk` is ignored by tables without a
