@@ -14,6 +14,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
@@ -33,7 +34,30 @@ pub enum SilverError {
     /// A file does not have the silver schema.
     #[error("not a silver file: {0}")]
     Schema(String),
+    /// A partition's observed buckets were produced by other reading, cleansing or
+    /// aggregation rules than this build's ([`OBSERVED_RULES_VERSION`]).
+    #[error(
+        "written under observed-bucket rules {found:?}, this build has {OBSERVED_RULES_VERSION}"
+    )]
+    OtherRules {
+        /// The version recorded in the file, if any.
+        found: Option<String>,
+    },
 }
+
+/// Version of the rules that give a partition its observed buckets (contract sections 2-3:
+/// the bronze reader, cleansing and aggregation into hourly buckets). Every partition
+/// records it in its Parquet key-value metadata under [`OBSERVED_RULES_KEY`];
+/// [`read_observed`] refuses a partition written under another version, so the
+/// incremental path reads that date's bronze instead of carrying old buckets into new
+/// computations. Raise it with any change to those rules; the test
+/// `observed_buckets_of_a_pinned_lake_match_the_rules_version` pins a digest of the
+/// observed buckets of a generated lake per version. Feature formulas (section 4) are not
+/// covered: observed buckets do not depend on them.
+pub const OBSERVED_RULES_VERSION: u32 = 1;
+
+/// The Parquet key-value metadata key of [`OBSERVED_RULES_VERSION`].
+pub const OBSERVED_RULES_KEY: &str = "gras.observed_rules";
 
 /// The silver schema: names, types and nullability of contract section 4.
 pub fn schema() -> SchemaRef {
@@ -141,7 +165,11 @@ pub fn write_parquet_chunks(chunks: &[&SilverRows]) -> Result<Bytes, SilverError
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(Default::default()))
         .set_max_row_group_row_count(Some(128 * 1024))
-        .set_created_by("gras".to_string());
+        .set_created_by("gras".to_string())
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            OBSERVED_RULES_KEY.to_string(),
+            OBSERVED_RULES_VERSION.to_string(),
+        )]));
     // Floats and timestamps are nearly all distinct: a dictionary only costs hashing.
     for name in [col::TS, col::VALUE]
         .into_iter()
@@ -248,10 +276,20 @@ pub struct ObservedBucket {
 /// The observed buckets of a silver partition: its rows with a value that is not
 /// interpolated (`is_imputed` false, `value` not null), which are exactly the buckets
 /// holding bronze rows, with their aggregated values bit for bit. Only the `series_key`,
-/// `ts`, `value` and `is_imputed` columns are decoded; the file must have the silver schema.
+/// `ts`, `value` and `is_imputed` columns are decoded; the file must have the silver schema
+/// and have been written under this build's [`OBSERVED_RULES_VERSION`].
 pub fn read_observed(body: Bytes) -> Result<Vec<ObservedBucket>, SilverError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(body)?;
     check_schema(builder.schema())?;
+    let found = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == OBSERVED_RULES_KEY))
+        .and_then(|e| e.value.clone());
+    if found.as_deref() != Some(OBSERVED_RULES_VERSION.to_string().as_str()) {
+        return Err(SilverError::OtherRules { found });
+    }
     let mask = ProjectionMask::roots(builder.parquet_schema(), [1, 2, 3, 4]);
     let reader = builder.with_projection(mask).build()?;
     let mut out = Vec::new();
@@ -381,7 +419,31 @@ mod tests {
             }
             rows.is_outlier.push(false);
         }
-        let got = read_observed(write_parquet(&rows).unwrap()).unwrap();
+        let body = write_parquet(&rows).unwrap();
+        let got = read_observed(body.clone()).unwrap();
+        // The same partition written without the rules version, or under another one.
+        for version in [None, Some("0")] {
+            let mut props = WriterProperties::builder();
+            if let Some(v) = version {
+                props = props.set_key_value_metadata(Some(vec![KeyValue::new(
+                    OBSERVED_RULES_KEY.to_string(),
+                    v.to_string(),
+                )]));
+            }
+            let mut buf = Vec::new();
+            let mut w = ArrowWriter::try_new(&mut buf, schema(), Some(props.build())).unwrap();
+            w.write(&to_batch_chunks(&[&rows]).unwrap()).unwrap();
+            w.close().unwrap();
+            let other = Bytes::from(buf);
+            assert_eq!(read_parquet(other.clone()).unwrap().len(), rows.len());
+            assert!(
+                matches!(
+                    read_observed(other),
+                    Err(SilverError::OtherRules { found }) if found.as_deref() == version
+                ),
+                "rules {version:?}"
+            );
+        }
         let want: Vec<(&str, i64, f64)> = vec![
             ("a", 1_700_000_000_000_000_000, 1.5),
             ("a", 1_700_010_800_000_000_000, -0.0),

@@ -861,7 +861,8 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
             assert_same(&batch(&all).await, &stores).await;
         }
 
-        // Day 5's partition lost, day 6's unreadable: their bronze is read instead.
+        // Day 5's partition lost, day 6's unreadable, day 7's from an older build: their
+        // bronze is read instead.
         let g = gras_shared::ids::MetricId::new("G").unwrap();
         stores
             .blobs
@@ -876,6 +877,19 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
             )
             .await
             .unwrap();
+        // Day 7's partition as an older build wrote it: the same rows, without the version of
+        // the rules that produced its observed buckets.
+        let key7 = gras_shared::contract::silver_key(&g, day(7));
+        let rows7 =
+            gras_shared::silver::read_parquet(stores.blobs.get(&key7).await.unwrap()).unwrap();
+        let mut old = Vec::new();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(&mut old, gras_shared::silver::schema(), None)
+                .unwrap();
+        w.write(&gras_shared::silver::to_batch(&rows7).unwrap())
+            .unwrap();
+        w.close().unwrap();
+        stores.blobs.put(&key7, Bytes::from(old)).await.unwrap();
         let f = hour(9, 9);
         let before = blobs.reads();
         stores.blobs.put(&f.key(), f.body()).await.unwrap();
@@ -883,11 +897,11 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
         let after = blobs.reads();
         assert_eq!(
             (after.0 - before.0, after.1 - before.1),
-            (1 + 10 + 2 * 24, 8),
-            "two days' bronze instead of their silver"
+            (1 + 10 + 3 * 24, 8),
+            "three days' bronze instead of their silver"
         );
         all.push(f);
-        // Only the recomputed day is compared: days 5 and 6 stay as they were left.
+        // Only the recomputed day is compared: days 5 to 7 stay as they were left.
         let expected = batch(&all).await;
         let key = gras_shared::contract::silver_key(&g, day(9));
         let mut day9 = Vec::new();
@@ -928,7 +942,7 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
             run_start < silver_end,
             "the day's bronze was read only after the silver around it"
         );
-        assert_eq!(spans.len(), 1 + 11 + 2 * 24 + 8, "reads");
+        assert_eq!(spans.len(), 1 + 11 + 3 * 24 + 8, "reads");
     });
 }
 

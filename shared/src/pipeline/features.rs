@@ -1252,7 +1252,8 @@ impl FeatureEngine {
     }
 
     /// The observed buckets of `dates` read back from their silver partitions, per date;
-    /// `None` for a date whose partition is missing or unreadable.
+    /// `None` for a date whose partition is missing, unreadable, or written under other
+    /// observed-bucket rules ([`silver::OBSERVED_RULES_VERSION`]).
     async fn read_silver_observed(
         &self,
         metric: &MetricId,
@@ -1274,7 +1275,7 @@ impl FeatureEngine {
                         (d, Some(buckets))
                     }
                     Err(e) => {
-                        warn!(key = %key, error = %e, "silver partition unreadable: reading its bronze instead");
+                        warn!(key = %key, error = %e, "silver partition not usable as input: reading its bronze instead");
                         (d, None)
                     }
                 })
