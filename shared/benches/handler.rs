@@ -8,7 +8,8 @@
 //! file at a time and as one SQS batch (`FeatureEngine::apply`, which shares the
 //! recomputation). Then a correction: after 30 days, the file of day 11 is uploaded again
 //! with other values (same key), and the newest day replaced by a shorter file (a rebuild of
-//! the metric). Then hourly files: after 8 days and 6 hours of one file per
+//! the metric), and the newest day's file of half the series corrected (the day in two
+//! files by series). Then hourly files: after 8 days and 6 hours of one file per
 //! hour, the next hour's file arrives, in memory and with 20 ms on every blob call (an
 //! object store's round trip). Reports the median of several runs.
 
@@ -35,10 +36,21 @@ fn hours_file(
     name: &str,
     correction: f64,
 ) -> (String, bytes::Bytes, usize) {
-    let names: Vec<String> = (0..SERIES).map(|s| format!("store-{s:04}")).collect();
+    series_file(day, hours, 0..SERIES, name, correction)
+}
+
+/// The rows of `series` (indices into the 200 stores) for `hours` of `day`.
+fn series_file(
+    day: i64,
+    hours: std::ops::Range<i64>,
+    stores: std::ops::Range<usize>,
+    name: &str,
+    correction: f64,
+) -> (String, bytes::Bytes, usize) {
+    let names: Vec<(usize, String)> = stores.map(|s| (s, format!("store-{s:04}"))).collect();
     let (mut series, mut ts, mut value) = (Vec::new(), Vec::new(), Vec::new());
     for h in hours {
-        for (s, name) in names.iter().enumerate() {
+        for (s, name) in names.iter().map(|(s, n)| (*s, n)) {
             for e in 0..EVENTS_PER_HOUR as i64 {
                 series.push(name.clone());
                 ts.push(T0_MS + day * DAY_MS + h * 3_600_000 + e * 170_000 + s as i64);
@@ -215,6 +227,25 @@ fn main() {
     let shortened = hours_file(29, 0..20, "part-0000.parquet", 0.0);
     let (rebuild, rebuild_report) = rt.block_on(replace_after(&config, &month, &shortened, runs));
     assert!(rebuild_report.rebuilt, "a shortened newest day rebuilds");
+    // The newest day as two files of 100 series each; the first corrected (same hours).
+    let mut halves = month.clone();
+    halves.pop();
+    halves.push(series_file(
+        29,
+        0..24,
+        0..SERIES / 2,
+        "part-0000.parquet",
+        0.0,
+    ));
+    halves.push(series_file(
+        29,
+        0..24,
+        SERIES / 2..SERIES,
+        "part-0001.parquet",
+        0.0,
+    ));
+    let half_fixed = series_file(29, 0..24, 0..SERIES / 2, "part-0000.parquet", 0.5);
+    let (half, half_report) = rt.block_on(replace_after(&config, &halves, &half_fixed, runs));
     let (correction_partitions, rebuild_partitions) = (
         correction_report.partitions.len(),
         rebuild_report.partitions.len(),
@@ -284,6 +315,12 @@ fn main() {
     println!(
         "newest day-file shortened after 30 days (rebuild): median {:.3}s ({rebuild_partitions} partitions)",
         median(rebuild)
+    );
+    println!(
+        "newest day's file of half the series corrected after 30 days: median {:.3}s ({} partitions{})",
+        median(half),
+        half_report.partitions.len(),
+        if half_report.rebuilt { ", rebuild" } else { "" }
     );
     println!(
         "in-order hour-file after 8 days of hourly files: median {:.3}s ({} rows)",

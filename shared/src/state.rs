@@ -3,7 +3,7 @@
 //! | pk | sk | what |
 //! |---|---|---|
 //! | `idx#<M>` | `<YYYY-MM-DD>#<bronze key>` | bronze index: the object holds valid rows of `M` on that UTC date |
-//! | `obj#<bronze key>` | `_` | manifest: fingerprint of the processed content ([`REMOVING`] while the object's rows are taken out), its dates and the span of its rows' timestamps, status (`pending`/`done`), and while pending the affected silver dates once known |
+//! | `obj#<bronze key>` | `_` | manifest: fingerprint of the processed content ([`REMOVING`] while the object's rows are taken out), its dates, the span of its rows' timestamps and a filter of their series ([`SeriesFilter`]), status (`pending`/`done`), and while pending the affected silver dates once known |
 //! | `ext#<M>` | `<series_key>` | extent: the series' first and last bucket over all bronze |
 //! | `lease#<M>#<YYYY-MM-DD>` | `_` | lease on a silver partition while it is recomputed |
 //! | `alerts#<M>` | `<ts>#<series_key>` | alerts of a metric by time, for `GET /v1/alerts` (TTL as the alert) |
@@ -38,6 +38,7 @@ const A_DATES: &str = "dates";
 const A_AFFECTED: &str = "affected";
 const A_ROWS_FIRST: &str = "rows_first";
 const A_ROWS_LAST: &str = "rows_last";
+const A_SERIES: &str = "series_filter";
 const A_STATUS: &str = "status";
 const A_ROWS: &str = "rows";
 const A_FIRST: &str = "first";
@@ -88,6 +89,9 @@ pub struct Manifest {
     /// The first and last timestamps (nanoseconds, cut to whole seconds) of those rows;
     /// `None` when there are none, or for manifests written before this was recorded.
     pub span: Option<(i64, i64)>,
+    /// The series of those rows; `None` for manifests written before this was recorded
+    /// (every series may then have rows in the object).
+    pub series: Option<SeriesFilter>,
     /// True once every silver partition it affects was written.
     pub done: bool,
     /// The silver dates this content (or its removal) changes, recorded while not `done`
@@ -95,6 +99,68 @@ pub struct Manifest {
     /// attempt resumes by recomputing them, instead of rebuilding the metric. `None` before,
     /// once done, and when the change needs a rebuild.
     pub affected: Option<BTreeSet<NaiveDate>>,
+}
+
+/// A set of series as a Bloom filter: [`may_contain`](Self::may_contain) is true for every
+/// member and for about 1% of other series. A manifest records the series of its object's
+/// rows with it, so that taking those rows out is known not to touch the other series (a
+/// false positive only makes that conservative). About 10 bits per series, capped at
+/// [`SeriesFilter::MAX_BITS`] (beyond that the false-positive rate grows, nothing else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesFilter {
+    bits: Vec<u8>,
+}
+
+impl SeriesFilter {
+    /// Hash functions per member.
+    const HASHES: u64 = 7;
+    /// Largest filter: 128 Ki bits (16 KiB, 32 KiB of hex in the manifest item).
+    pub const MAX_BITS: usize = 128 * 1024;
+
+    /// The filter of `series`.
+    pub fn of<'a>(series: impl ExactSizeIterator<Item = &'a SeriesKey>) -> Self {
+        let bits = (series.len() * 10).clamp(64, Self::MAX_BITS).div_ceil(8) * 8;
+        let mut f = SeriesFilter {
+            bits: vec![0; bits / 8],
+        };
+        for s in series {
+            for i in f.positions(s) {
+                f.bits[i / 8] |= 1 << (i % 8);
+            }
+        }
+        f
+    }
+
+    /// False only for a series that is certainly not a member.
+    pub fn may_contain(&self, series: &SeriesKey) -> bool {
+        self.positions(series)
+            .all(|i| self.bits[i / 8] & (1 << (i % 8)) != 0)
+    }
+
+    fn positions(&self, series: &SeriesKey) -> impl Iterator<Item = usize> {
+        let h = xxhash_rust::xxh3::xxh3_128(series.as_str().as_bytes());
+        let (h1, h2) = (h as u64, ((h >> 64) as u64) | 1);
+        let m = (self.bits.len() * 8) as u64;
+        (0..Self::HASHES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
+    }
+
+    /// Lower-case hex of the bits, as stored in the manifest.
+    fn to_hex(&self) -> String {
+        self.bits.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The filter of [`to_hex`](Self::to_hex); `None` for anything else (empty, odd length,
+    /// not hex).
+    fn from_hex(hex: &str) -> Option<Self> {
+        if hex.is_empty() || !hex.len().is_multiple_of(2) {
+            return None;
+        }
+        let bits = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        Some(SeriesFilter { bits })
+    }
 }
 
 /// The fingerprint of a manifest while its object's rows are being taken out (a removed
@@ -148,10 +214,15 @@ fn manifest_of(item: &Item) -> Manifest {
             .map(|v| v as i64 * NANOS)
     };
     let span = second(A_ROWS_FIRST).zip(second(A_ROWS_LAST));
+    let series = item
+        .get(A_SERIES)
+        .and_then(Attr::as_s)
+        .and_then(SeriesFilter::from_hex);
     Manifest {
         fingerprint,
         dates,
         span,
+        series,
         done,
         affected,
     }
@@ -176,6 +247,9 @@ pub fn manifest_item(key: &str, m: &Manifest, now: DateTime<Utc>) -> Item {
     if let Some((first, last)) = m.span {
         item.insert(A_ROWS_FIRST.into(), Attr::N(first.div_euclid(NANOS) as f64));
         item.insert(A_ROWS_LAST.into(), Attr::N(last.div_euclid(NANOS) as f64));
+    }
+    if let Some(series) = &m.series {
+        item.insert(A_SERIES.into(), s(series.to_hex()));
     }
     item.insert(A_STATUS.into(), s(if m.done { "done" } else { "pending" }));
     if let Some(affected) = &m.affected {
@@ -751,6 +825,35 @@ mod tests {
         );
     }
 
+    #[test]
+    fn series_filters_hold_their_members_and_few_others() {
+        for n in [0usize, 1, 200, 5_000, 20_000] {
+            let members: Vec<SeriesKey> = (0..n)
+                .map(|i| SeriesKey::new(format!("store-{i:05}")).unwrap())
+                .collect();
+            let f = SeriesFilter::of(members.iter());
+            assert!(
+                members.iter().all(|s| f.may_contain(s)),
+                "{n}: no false negatives"
+            );
+            let others = 10_000;
+            let false_positives = (0..others)
+                .filter(|i| f.may_contain(&SeriesKey::new(format!("other-{i}")).unwrap()))
+                .count();
+            // ~1% at 10 bits per member; 20,000 members exceed the cap (6.5 bits each).
+            let limit = if n > 13_000 { 0.06 } else { 0.02 };
+            assert!(
+                (false_positives as f64) < limit * others as f64,
+                "{n}: {false_positives} false positives"
+            );
+            assert_eq!(SeriesFilter::from_hex(&f.to_hex()), Some(f.clone()));
+            assert!(f.bits.len() * 8 <= SeriesFilter::MAX_BITS);
+        }
+        for bad in ["", "abc", "zz", "0g"] {
+            assert_eq!(SeriesFilter::from_hex(bad), None, "{bad:?}");
+        }
+    }
+
     #[tokio::test]
     async fn manifests_round_trip() {
         let t = MemoryTableStore::default();
@@ -758,6 +861,9 @@ mod tests {
             fingerprint: "abc".into(),
             dates: [d(1), d(3)].into_iter().collect(),
             span: Some((1_704_067_200 * NANOS, 1_704_326_399 * NANOS)),
+            series: Some(SeriesFilter::of(
+                [SeriesKey::new("a").unwrap(), SeriesKey::new("b").unwrap()].iter(),
+            )),
             done: true,
             affected: None,
         };
@@ -772,6 +878,7 @@ mod tests {
             fingerprint: "abc".into(),
             dates: [d(3)].into_iter().collect(),
             span: None,
+            series: None,
             done: false,
             affected: Some([d(3), d(4), d(9)].into_iter().collect()),
         };

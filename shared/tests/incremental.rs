@@ -542,6 +542,48 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         );
         now.pop();
         assert_same(&batch(&now).await, &stores).await;
+
+        // A new newest day as one file per series. Correcting series `a`'s file (same
+        // hours, other values) cannot shorten the other series, whose last hours are in the
+        // same span: the manifest's series filter says that file never held them. It
+        // recomputes its day and the day before, without a rebuild.
+        let of_series = |name: &str, series: Option<&str>| {
+            let mut f = BronzeFile::dense("G", 31, name, &[]);
+            f.rows.retain(|r| r.0 == series);
+            f
+        };
+        let (series_a, series_all) = (
+            of_series("a.parquet", Some("a")),
+            of_series("all.parquet", None),
+        );
+        for f in [&series_a, &series_all] {
+            stores.blobs.put(&f.key(), f.body()).await.unwrap();
+            e.ingest_one(&f.key()).await.unwrap();
+        }
+        let mut fixed = series_a.clone();
+        for r in &mut fixed.rows {
+            r.2 += 1.5;
+        }
+        let before = blobs.reads();
+        stores.blobs.put(&fixed.key(), fixed.body()).await.unwrap();
+        let r = e.ingest_one(&fixed.key()).await.unwrap();
+        assert!(!r.rebuilt, "one series' file corrected: no rebuild");
+        assert_eq!(
+            dates(&r),
+            days(30, 31),
+            "one series' file corrected: partitions"
+        );
+        // The object, the bronze of day 30 (its first half is left) and day 31 (two
+        // files), and the silver of days 22-29.
+        let after = blobs.reads();
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (1 + 3, 8),
+            "one series' file corrected: reads (bronze, silver)"
+        );
+        now.push(fixed);
+        now.push(series_all);
+        assert_same(&batch(&now).await, &stores).await;
     });
 }
 

@@ -35,7 +35,7 @@ use crate::ids::{MetricId, SeriesKey};
 use crate::online;
 use crate::parallel::{blocking, run_jobs, worker_threads};
 use crate::silver::{self, ObservedBucket, SilverError};
-use crate::state::{self, Extent, Manifest};
+use crate::state::{self, Extent, Manifest, SeriesFilter};
 use crate::storage::{BlobError, Condition, Stores, TableError};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -608,8 +608,9 @@ fn reach(width: i64) -> i64 {
 ///
 /// The previous rows are known only by the object's manifest (`old`): the span from their
 /// first to their last timestamp (or, in manifests written before spans were recorded,
-/// their dates), so every series whose extent meets that span is treated as having had
-/// rows all over it. `known` are the stored extents (the previous rows included); `added`
+/// their dates) and a filter of their series, so every series whose extent meets that span
+/// and that the filter may contain (every series, in manifests written before filters were
+/// recorded) is treated as having had rows all over it. `known` are the stored extents (the previous rows included); `added`
 /// is the bucket range of each series in the object's new content (empty for a removal),
 /// whose own effect the caller adds as for any new content. A series keeps its first bucket
 /// when that bucket is before the span or the new content has a bucket at or before it;
@@ -628,7 +629,8 @@ fn retraction_scope(
         _ => return Some(dates),
     };
     for (series, e) in known {
-        if e.last < a || e.first >= b {
+        if e.last < a || e.first >= b || old.series.as_ref().is_some_and(|f| !f.may_contain(series))
+        {
             continue; // no previous row of this series
         }
         let new = added.get(series).copied();
@@ -929,6 +931,7 @@ impl FeatureEngine {
                     fingerprint: fp,
                     dates: BTreeSet::new(),
                     span: None,
+                    series: None,
                     done: true,
                     affected: None,
                 },
@@ -974,6 +977,7 @@ impl FeatureEngine {
             fingerprint: fp,
             dates: dates.clone(),
             span: file.rows.span(),
+            series: Some(SeriesFilter::of(file.rows.keys.iter())),
             done: false,
             affected: resumed.clone(),
         };
@@ -1135,6 +1139,7 @@ impl FeatureEngine {
                 fingerprint: state::REMOVING.to_string(),
                 dates: old.dates.clone(),
                 span: old.span,
+                series: old.series.clone(),
                 done: false,
                 affected: scope.clone(),
             };
@@ -1796,6 +1801,7 @@ impl FeatureEngine {
                         Manifest {
                             fingerprint: fp,
                             span: file.rows.span(),
+                            series: Some(SeriesFilter::of(file.rows.keys.iter())),
                             dates: per_date.keys().copied().collect(),
                             done: true,
                             affected: None,
