@@ -12,20 +12,8 @@
 set -euo pipefail
 RUNS=${1:-5}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-VENV=bench/.venv-forecast
-if [[ ! -x $VENV/bin/python ]]; then
-    python3 -m venv "$VENV"
-fi
-if ! "$VENV/bin/python" -c 'import prophet, statsforecast, pmdarima' 2>/dev/null; then
-    "$VENV/bin/python" -m pip install --quiet --only-binary=:all: -r bench/forecast_requirements.txt
-fi
-GRAS=${GRAS:-target/release/gras}
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    cargo build --release --quiet -p gras-cli
-fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-"$VENV/bin/python" bench/fetch_series.py --out "$TMP/series.csv"
+# shellcheck source=bench/forecast_setup.sh
+source bench/forecast_setup.sh
 "$GRAS" holdout --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/gras.jsonl"
 "$VENV/bin/python" bench/forecast_peers.py --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/peers.jsonl"
 python3 - "$TMP/gras.jsonl" "$TMP/peers.jsonl" <<'PY'

@@ -17,20 +17,8 @@ set -euo pipefail
 HORIZON=${1:-168}
 STEP=${2:-24}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-VENV=bench/.venv-forecast
-if [[ ! -x $VENV/bin/python ]]; then
-    python3 -m venv "$VENV"
-fi
-if ! "$VENV/bin/python" -c 'import prophet, statsforecast, pmdarima' 2>/dev/null; then
-    "$VENV/bin/python" -m pip install --quiet --only-binary=:all: -r bench/forecast_requirements.txt
-fi
-GRAS=${GRAS:-target/release/gras}
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    cargo build --release --quiet -p gras-cli
-fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-"$VENV/bin/python" bench/fetch_series.py --out "$TMP/series.csv" 2>/dev/null
+# shellcheck source=bench/forecast_setup.sh
+source bench/forecast_setup.sh
 ROWS=$(($(wc -l < "$TMP/series.csv") - 1))
 TRAIN=$((ROWS - 336))
 FIRST=$((337 + 3 * HORIZON))

@@ -447,12 +447,23 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         // (which day, new content or removal, dates recomputed, (bronze reads, silver
         // reads)): the object itself and the bronze of the recomputed dates; the 8 days
         // before and the day after come from their silver partitions.
-        let corrected = |d: usize| {
-            let mut f = BronzeFile::dense("G", d as i64, "part-0.parquet", &[]);
+        // `f` with 1.5 added to every value (same key, same hours).
+        let plus = |f: &File| {
+            let mut f = f.clone();
             for r in &mut f.rows {
                 r.2 += 1.5;
             }
             f
+        };
+        let corrected = |d: usize| plus(&BronzeFile::dense("G", d as i64, "part-0.parquet", &[]));
+        // Uploads `f` over its key and ingests it: the report, and the object reads it took
+        // (bronze, silver).
+        let upload = async |f: &File| {
+            let before = blobs.reads();
+            stores.blobs.put(&f.key(), f.body()).await.unwrap();
+            let r = e.ingest_one(&f.key()).await.unwrap();
+            let after = blobs.reads();
+            (r, (after.0 - before.0, after.1 - before.1))
         };
         let cases = [
             (12, Some(corrected(12)), days(11, 20), (1 + 10, 8 + 1)),
@@ -496,23 +507,16 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         let first_half = BronzeFile::dense("G", 30, "am.parquet", &(12..24).collect::<Vec<_>>());
         let second_half = BronzeFile::dense("G", 30, "pm.parquet", &(0..12).collect::<Vec<_>>());
         for f in [&first_half, &second_half] {
-            stores.blobs.put(&f.key(), f.body()).await.unwrap();
-            e.ingest_one(&f.key()).await.unwrap();
+            upload(f).await;
         }
-        let mut fixed = first_half.clone();
-        for r in &mut fixed.rows {
-            r.2 += 1.5;
-        }
-        let before = blobs.reads();
-        stores.blobs.put(&fixed.key(), fixed.body()).await.unwrap();
-        let r = e.ingest_one(&fixed.key()).await.unwrap();
+        let fixed = plus(&first_half);
+        let (r, reads) = upload(&fixed).await;
         assert_eq!(dates(&r), days(29, 30), "half a day corrected: partitions");
         assert!(!r.rebuilt);
         // The object, the bronze of days 29 and 30 (one day file, two halves), and the
         // silver of days 21-28.
-        let after = blobs.reads();
         assert_eq!(
-            (after.0 - before.0, after.1 - before.1),
+            reads,
             (1 + 3, 8),
             "half a day corrected: reads (bronze, silver)"
         );
@@ -557,16 +561,10 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
             of_series("all.parquet", None),
         );
         for f in [&series_a, &series_all] {
-            stores.blobs.put(&f.key(), f.body()).await.unwrap();
-            e.ingest_one(&f.key()).await.unwrap();
+            upload(f).await;
         }
-        let mut fixed = series_a.clone();
-        for r in &mut fixed.rows {
-            r.2 += 1.5;
-        }
-        let before = blobs.reads();
-        stores.blobs.put(&fixed.key(), fixed.body()).await.unwrap();
-        let r = e.ingest_one(&fixed.key()).await.unwrap();
+        let fixed = plus(&series_a);
+        let (r, reads) = upload(&fixed).await;
         assert!(!r.rebuilt, "one series' file corrected: no rebuild");
         assert_eq!(
             dates(&r),
@@ -575,9 +573,8 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         );
         // The object, the bronze of day 30 (its first half is left) and day 31 (two
         // files), and the silver of days 22-29.
-        let after = blobs.reads();
         assert_eq!(
-            (after.0 - before.0, after.1 - before.1),
+            reads,
             (1 + 3, 8),
             "one series' file corrected: reads (bronze, silver)"
         );
