@@ -22,6 +22,13 @@ year) but only as pickles in a 50 MB wheel, and its last two weeks are Christmas
 pmdarima stores the values as a numpy array literal in taylor.py: this script reads them
 with `ast` from the installed file instead of importing pmdarima (whose import pulls in
 scikit-learn, statsmodels and compiled extensions).
+
+`--series vic` writes a second real series for the rolling-origin comparison
+(bench/forecast_origins.sh): the hourly electricity demand of Victoria, Australia, 1 January
+to 29 May 2012 (3600 gap-free hours, values as given), that statsmodels ships as the test
+fixture of its MSTL (statsmodels/tsa/stl/tests/results/mstl_elec_vic.csv; from R's
+tsibbledata::vic_elec, the MSTL paper's example). Its clock is the data's own (local time),
+written with `Z` like the other.
 """
 
 from __future__ import annotations
@@ -57,10 +64,43 @@ def read_taylor() -> tuple[list[float], str, str]:
     return values, importlib.metadata.version(PACKAGE), path
 
 
+def write_vic(out_path: str) -> None:
+    """Copies statsmodels' Victoria demand fixture as `ts,value` (checked gap-free, hourly)."""
+    spec = importlib.util.find_spec("statsmodels")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("statsmodels is not installed: python3 -m pip install -r bench/forecast_requirements.txt")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "tsa/stl/tests/results/mstl_elec_vic.csv")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        header = next(fh).strip()
+        if header != "ds,y":
+            sys.exit(f"{path}: unexpected header {header!r}")
+        for line in fh:
+            ts, value = line.rstrip("\n").split(",")
+            rows.append((dt.datetime.strptime(ts, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc), float(value)))
+    for (a, _), (b, _) in zip(rows, rows[1:]):
+        if b - a != dt.timedelta(hours=1):
+            sys.exit(f"{path}: not hourly and gap-free at {a:%Y-%m-%dT%H:%M}")
+    with open(out_path, "w", encoding="utf-8", newline="\n") as out:
+        out.write("ts,value\n")
+        for ts, v in rows:
+            out.write(f"{ts:%Y-%m-%dT%H:%M:%SZ},{v!r}\n")
+    print(
+        f"source: statsmodels {importlib.metadata.version('statsmodels')}, {path}; {len(rows)} hourly rows "
+        f"{rows[0][0]:%Y-%m-%dT%H:%MZ}..{rows[-1][0]:%Y-%m-%dT%H:%MZ} -> {out_path}",
+        file=sys.stderr,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="CSV file to write (ts,value)")
+    ap.add_argument("--series", choices=["taylor", "vic"], default="taylor",
+                    help="taylor: the benchmark's series (default); vic: the second one")
     args = ap.parse_args()
+    if args.series == "vic":
+        write_vic(args.out)
+        return
 
     half, version, path = read_taylor()
     hourly = [half[i] + half[i + 1] for i in range(0, len(half), 2)]

@@ -5,6 +5,7 @@
 # instead of the one final fortnight of bench/forecast_bench.sh.
 #
 #   bash bench/forecast_origins.sh [HORIZON] [STEP]     (defaults 168 and 24)
+#   SERIES=vic bash bench/forecast_origins.sh 168 72    (the second real series)
 #
 # The final 336 hours (the hold-out of forecast_bench.sh) are never read. Origins run from
 # the last one that leaves HORIZON hours before that hold-out back to the first one with
