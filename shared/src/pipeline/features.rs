@@ -610,9 +610,9 @@ fn reach(width: i64) -> i64 {
 /// first to their last timestamp (or, in manifests written before spans were recorded,
 /// their dates) and a filter of their series, so every series whose extent meets that span
 /// and that the filter may contain (every series, in manifests written before filters were
-/// recorded) is treated as having had rows all over it. `known` are the stored extents (the previous rows included); `added`
-/// is the bucket range of each series in the object's new content (empty for a removal),
-/// whose own effect the caller adds as for any new content. A series keeps its first bucket
+/// recorded) is treated as having had rows all over it. `known` are the stored extents (the
+/// previous rows included); `added` is the bucket range of each series in the object's new
+/// content (empty for a removal), whose own effect the caller adds as for any new content. A series keeps its first bucket
 /// when that bucket is before the span or the new content has a bucket at or before it;
 /// likewise its last bucket.
 fn retraction_scope(
@@ -629,8 +629,9 @@ fn retraction_scope(
         _ => return Some(dates),
     };
     for (series, e) in known {
-        if e.last < a || e.first >= b || old.series.as_ref().is_some_and(|f| !f.may_contain(series))
-        {
+        let outside = e.last < a || e.first >= b;
+        let never_held = old.series.as_ref().is_some_and(|f| !f.may_contain(series));
+        if outside || never_held {
             continue; // no previous row of this series
         }
         let new = added.get(series).copied();

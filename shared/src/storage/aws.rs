@@ -372,6 +372,48 @@ impl Expr {
     }
 }
 
+/// Sends a batch request until nothing is left unprocessed, as DynamoDB's batch operations
+/// need: `send` returns what a response gave and the unprocessed rest (`None` when there is
+/// none). A retryable error sends the same request again and an unprocessed rest is sent
+/// next, each after an exponential backoff (25 ms doubling, at most 5 s), up to 10 retries;
+/// a rest still unprocessed after those is a retryable error (`unprocessed` describes it).
+/// Returns what every response gave, in order.
+async fn send_until_processed<R, T, Fut>(
+    table: &TableSpec,
+    request: R,
+    mut send: impl FnMut(R) -> Fut,
+    unprocessed: impl Fn(&R) -> String,
+) -> Result<Vec<T>, TableError>
+where
+    R: Clone,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<R>), TableError>>,
+{
+    let mut pending = request;
+    let mut out = Vec::new();
+    let mut delay = Duration::from_millis(25);
+    for attempt in 0.. {
+        match send(pending.clone()).await {
+            Ok((got, rest)) => {
+                out.extend(got);
+                let Some(rest) = rest else { break };
+                if attempt >= 10 {
+                    return Err(TableError::Backend {
+                        table: table.name,
+                        retryable: true,
+                        source: format!("{} after retries", unprocessed(&rest)).into(),
+                    });
+                }
+                pending = rest;
+            }
+            Err(err) if err.is_retryable() && attempt < 10 => {}
+            Err(err) => return Err(err),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    Ok(out)
+}
+
 /// BatchGetItem requests of one `batch_get` in flight at once.
 pub const GET_BATCH_CONCURRENCY: usize = 4;
 
@@ -389,68 +431,48 @@ impl DynamoTableStore {
         format!("{}{}", self.prefix, t.name)
     }
 
-    /// Sends write requests with BatchWriteItem in chunks of 25, retrying unprocessed ones
-    /// and retryable errors with exponential backoff (up to 10 attempts per chunk).
+    /// Sends write requests with BatchWriteItem in chunks of 25, each until processed
+    /// ([`send_until_processed`]).
     async fn write_batches(
         &self,
         table: &TableSpec,
         requests: Vec<WriteRequest>,
     ) -> Result<(), TableError> {
-        let name = self.table_name(table);
+        let name = &self.table_name(table);
         for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            let mut delay = Duration::from_millis(25);
-            for attempt in 0.. {
-                let out = match self
-                    .client
-                    .batch_write_item()
-                    .request_items(&name, pending.clone())
-                    .send()
-                    .await
-                {
-                    Ok(out) => out,
-                    Err(e) => {
-                        let err = Self::err(table.name, e);
-                        if err.is_retryable() && attempt < 10 {
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(5));
-                            continue;
-                        }
-                        return Err(err);
-                    }
-                };
-                pending = out
-                    .unprocessed_items()
-                    .and_then(|m| m.get(&name))
-                    .cloned()
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt >= 10 {
-                    return Err(TableError::Backend {
-                        table: table.name,
-                        retryable: true,
-                        source: format!("{} items still unprocessed after retries", pending.len())
-                            .into(),
-                    });
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
+            send_until_processed(
+                table,
+                chunk.to_vec(),
+                |pending: Vec<WriteRequest>| async move {
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(name, pending)
+                        .send()
+                        .await
+                        .map_err(|e| Self::err(table.name, e))?;
+                    let rest = out
+                        .unprocessed_items()
+                        .and_then(|m| m.get(name))
+                        .filter(|r| !r.is_empty())
+                        .cloned();
+                    Ok((Vec::<()>::new(), rest))
+                },
+                |rest| format!("{} items still unprocessed", rest.len()),
+            )
+            .await?;
         }
         Ok(())
     }
 
     /// Reads one BatchGetItem's worth of distinct keys (at most 100), strongly consistent,
-    /// retrying unprocessed keys and retryable errors with exponential backoff (up to 10
-    /// attempts); returns the items found.
+    /// until processed ([`send_until_processed`]); returns the items found.
     async fn get_batch(
         &self,
         table: &TableSpec,
         keys: &[(String, String)],
     ) -> Result<Vec<Item>, TableError> {
-        let name = self.table_name(table);
+        let name = &self.table_name(table);
         let request = KeysAndAttributes::builder()
             .set_keys(Some(
                 keys.iter()
@@ -460,55 +482,34 @@ impl DynamoTableStore {
             .consistent_read(true)
             .build()
             .map_err(build_error(table))?;
-        let mut pending = Some(request);
-        let mut found = Vec::with_capacity(keys.len());
-        let mut delay = Duration::from_millis(25);
-        for attempt in 0.. {
-            let Some(request) = pending.take() else { break };
-            match self
-                .client
-                .batch_get_item()
-                .request_items(&name, request.clone())
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    for raw in out
-                        .responses()
-                        .and_then(|r| r.get(&name))
-                        .into_iter()
-                        .flatten()
-                    {
-                        found.push(from_item(table.name, raw)?);
-                    }
-                    pending = out
-                        .unprocessed_keys()
-                        .and_then(|m| m.get(&name))
-                        .filter(|k| !k.keys().is_empty())
-                        .cloned();
-                    if pending.is_none() {
-                        break;
-                    }
-                    if attempt >= 10 {
-                        return Err(TableError::Backend {
-                            table: table.name,
-                            retryable: true,
-                            source: "keys still unprocessed after retries".into(),
-                        });
-                    }
-                }
-                Err(e) => {
-                    let err = Self::err(table.name, e);
-                    if !(err.is_retryable() && attempt < 10) {
-                        return Err(err);
-                    }
-                    pending = Some(request);
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-        Ok(found)
+        send_until_processed(
+            table,
+            request,
+            |pending: KeysAndAttributes| async move {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(name, pending)
+                    .send()
+                    .await
+                    .map_err(|e| Self::err(table.name, e))?;
+                let found = out
+                    .responses()
+                    .and_then(|r| r.get(name))
+                    .into_iter()
+                    .flatten()
+                    .map(|raw| from_item(table.name, raw))
+                    .collect::<Result<Vec<Item>, TableError>>()?;
+                let rest = out
+                    .unprocessed_keys()
+                    .and_then(|m| m.get(name))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+                Ok((found, rest))
+            },
+            |_| "keys still unprocessed".to_string(),
+        )
+        .await
     }
 
     fn key(t: &TableSpec, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {

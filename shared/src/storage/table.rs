@@ -310,8 +310,9 @@ impl TableError {
 /// DynamoDB-shaped tables.
 ///
 /// Contract for implementors: single-item writes and transactions are atomic with their
-/// conditions; `batch_get` answers every key or fails; `batch_put` writes every item and `batch_delete` removes every key
-/// (retrying unprocessed ones) or fails, neither atomic as a whole;
+/// conditions; `batch_get` answers every key or fails; `batch_put` writes every item and
+/// `batch_delete` removes every key (retrying unprocessed ones) or fails, neither atomic as
+/// a whole;
 /// `query` returns range keys in byte order of their UTF-8 encoding.
 #[async_trait]
 pub trait TableStore: Send + Sync + Debug {
@@ -335,8 +336,8 @@ pub trait TableStore: Send + Sync + Debug {
     /// Reads many `(pk, sk)` keys, each as [`get`](Self::get) does (strongly consistent):
     /// one entry per key in the order given, `None` where there is no item; repeated keys
     /// are fine, and tables without a range key ignore `sk` (as `batch_delete` does). Not a
-    /// snapshot: each item is as of some moment during the call. The
-    /// default reads the keys one by one; remote stores override it with batched reads.
+    /// snapshot: each item is as of some moment during the call. The default reads the keys
+    /// one by one; remote stores override it with batched reads.
     async fn batch_get(
         &self,
         table: &TableSpec,
