@@ -20,7 +20,7 @@ use crate::drift::{accuracy_drift, input_drift, live_score, LiveScore, Scored};
 use crate::forecast::{self, fit_predict};
 use crate::ids::{MetricId, SeriesKey};
 use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
-use crate::parallel::blocking;
+use crate::parallel::{blocking, map_balanced};
 use crate::predictions::{self, Prediction, PREDICTIONS};
 use crate::queue::Queue;
 use crate::registry;
@@ -540,11 +540,10 @@ async fn forecast_histories(
     let (metric, version) = (metric.clone(), version.to_string());
     blocking(move || {
         let hour_us = 3_600_000_000i64;
-        let (mut rows, mut series, mut skipped) = (Vec::new(), 0u64, Vec::new());
-        for h in &history {
+        // Fits spread over the cores; each yields its rows or the skipped series' key.
+        let per_series = map_balanced(&history, |h| -> Result<Vec<Prediction>, String> {
             let Some(first) = h.values.iter().position(Option::is_some) else {
-                skipped.push(h.key.to_string());
-                continue;
+                return Err(h.key.to_string());
             };
             let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
             let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK);
@@ -552,32 +551,43 @@ async fn forecast_histories(
                 Ok(f) => f,
                 Err(e) => {
                     warn!(metric = %metric, series = %h.key, error = %e, "series not forecast");
-                    skipped.push(h.key.to_string());
-                    continue;
+                    return Err(h.key.to_string());
                 }
             };
             f.scale_intervals(scale);
             if filled.iter().all(|v| *v >= 0.0) {
                 f.clip_at_zero();
             }
-            series += 1;
             let last_us = h.start_us + last as i64 * hour_us;
-            for step in 0..horizon {
-                let Some(ts) =
-                    DateTime::from_timestamp_micros(last_us + (step as i64 + 1) * hour_us)
-                else {
-                    continue;
-                };
-                rows.push(Prediction {
-                    metric: metric.clone(),
-                    series: h.key.clone(),
-                    ts,
-                    value: f.point[step],
-                    lower: f.lower[step],
-                    upper: f.upper[step],
-                    model_version: version.clone(),
-                    generated_at: now,
-                });
+            Ok((0..horizon)
+                .filter_map(|step| {
+                    let ts =
+                        DateTime::from_timestamp_micros(last_us + (step as i64 + 1) * hour_us)?;
+                    Some(Prediction {
+                        metric: metric.clone(),
+                        series: h.key.clone(),
+                        ts,
+                        value: f.point[step],
+                        lower: f.lower[step],
+                        upper: f.upper[step],
+                        model_version: version.clone(),
+                        generated_at: now,
+                    })
+                })
+                .collect())
+        });
+        let total = per_series
+            .iter()
+            .map(|r| r.as_ref().map_or(0, Vec::len))
+            .sum();
+        let (mut rows, mut series, mut skipped) = (Vec::with_capacity(total), 0u64, Vec::new());
+        for r in per_series {
+            match r {
+                Ok(points) => {
+                    series += 1;
+                    rows.extend(points);
+                }
+                Err(key) => skipped.push(key),
             }
         }
         (rows, series, skipped)

@@ -18,10 +18,14 @@ use tracing::{info, warn};
 use super::{system_clock, Clock};
 use crate::config::{Config, MetricConfig};
 use crate::contract::{self, model_artifact_key};
-use crate::forecast::{self, backtest::backtest, ModelSpec};
+use crate::forecast::{
+    self,
+    backtest::{backtest, BacktestScore},
+    ModelSpec,
+};
 use crate::ids::{MetricId, ModelVersion, SeriesKey};
 use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
-use crate::parallel::blocking;
+use crate::parallel::{blocking, map_balanced};
 use crate::registry::{self, BacktestMetrics, Decision, ModelRecord, ModelStatus};
 use crate::silver;
 use crate::state::{self, STATE};
@@ -905,67 +909,95 @@ fn run_version(
     ModelVersion::from_parts(started, &format!("{:06x}", h & 0xff_ffff))
 }
 
-/// Backtests every candidate (and the approved spec) on each series of a shard.
+/// One series' backtests: what [`score_shard`] adds up.
+struct SeriesScores {
+    start_us: i64,
+    end_us: i64,
+    fingerprint: u64,
+    /// Per label (candidate or `current`): the spec and its score, when finite.
+    scores: Vec<(String, ModelSpec, BacktestScore)>,
+}
+
+/// Backtests every candidate (and the approved spec) on each series of a shard, the series
+/// spread over the cores ([`map_balanced`]); the scores are added up in the series' order,
+/// so the sums do not depend on the number of cores.
 fn score_shard(
     history: &[SeriesHistory],
     cfg: &MetricConfig,
     windows: usize,
     current: Option<&ModelSpec>,
 ) -> ShardResult {
-    let horizon = cfg.horizon as usize;
     let mut out = ShardResult {
         start_us: i64::MAX,
         end_us: i64::MIN,
         ..ShardResult::default()
     };
-    for h in history {
-        // Trim leading and trailing nulls (series that started late or stopped).
-        let Some(first) = h.values.iter().position(Option::is_some) else {
-            continue;
-        };
-        let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
-        let values = &h.values[first..=last];
-        // Candidates the first backtest window's training part is long enough for.
-        let specs = forecast::candidates(values.len().saturating_sub(horizon * windows));
-        if specs.is_empty() {
-            continue;
-        }
-        let filled = forecast::fill_gaps(values, SEASON);
+    let scored = map_balanced(history, |h| score_series(h, cfg, windows, current));
+    for s in scored.into_iter().flatten() {
         out.series += 1;
-        let hour_us = 3_600_000_000i64;
-        out.start_us = out.start_us.min(h.start_us + first as i64 * hour_us);
-        out.end_us = out.end_us.max(h.start_us + last as i64 * hour_us);
-        out.fingerprint ^= fingerprint(&h.key, &filled);
-        let mut specs: Vec<(String, ModelSpec)> = specs
-            .into_iter()
-            .map(|s| (format!("candidate:{}", spec_label(&s)), s))
-            .collect();
-        if let Some(c) = current {
-            specs.push(("current".into(), c.clone()));
-        }
-        for (label, spec) in specs {
-            match backtest(&spec, &filled, horizon, cfg.interval, windows) {
-                Ok(score) if score.mase.is_finite() => {
-                    let e = out.sums.entry(label).or_insert((spec, [0.0; NSUMS], 0));
-                    if score.mape.is_finite() {
-                        e.1[S_MAPE] += score.mape;
-                        e.1[S_MAPE_N] += 1.0;
-                    }
-                    e.1[S_SMAPE] += score.smape;
-                    e.1[S_MASE] += score.mase;
-                    e.1[S_COVERAGE] += score.coverage;
-                    e.1[S_RAW_COVERAGE] += score.raw_coverage;
-                    e.1[S_SCALE] += score.interval_scale;
-                    e.2 += 1;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    warn!(series = %h.key, model = spec.kind(), error = %e, "backtest failed for a series")
-                }
+        out.start_us = out.start_us.min(s.start_us);
+        out.end_us = out.end_us.max(s.end_us);
+        out.fingerprint ^= s.fingerprint;
+        for (label, spec, score) in s.scores {
+            let e = out.sums.entry(label).or_insert((spec, [0.0; NSUMS], 0));
+            if score.mape.is_finite() {
+                e.1[S_MAPE] += score.mape;
+                e.1[S_MAPE_N] += 1.0;
             }
+            e.1[S_SMAPE] += score.smape;
+            e.1[S_MASE] += score.mase;
+            e.1[S_COVERAGE] += score.coverage;
+            e.1[S_RAW_COVERAGE] += score.raw_coverage;
+            e.1[S_SCALE] += score.interval_scale;
+            e.2 += 1;
         }
     }
     out
+}
+
+/// Backtests the candidates (and the approved spec) on one series; `None` for a series
+/// without values or too short for any candidate.
+fn score_series(
+    h: &SeriesHistory,
+    cfg: &MetricConfig,
+    windows: usize,
+    current: Option<&ModelSpec>,
+) -> Option<SeriesScores> {
+    let horizon = cfg.horizon as usize;
+    // Trim leading and trailing nulls (series that started late or stopped).
+    let first = h.values.iter().position(Option::is_some)?;
+    let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
+    let values = &h.values[first..=last];
+    // Candidates the first backtest window's training part is long enough for.
+    let specs = forecast::candidates(values.len().saturating_sub(horizon * windows));
+    if specs.is_empty() {
+        return None;
+    }
+    let filled = forecast::fill_gaps(values, SEASON);
+    let hour_us = 3_600_000_000i64;
+    let mut labelled: Vec<(String, ModelSpec)> = specs
+        .into_iter()
+        .map(|s| (format!("candidate:{}", spec_label(&s)), s))
+        .collect();
+    if let Some(c) = current {
+        labelled.push(("current".into(), c.clone()));
+    }
+    let mut scores = Vec::with_capacity(labelled.len());
+    for (label, spec) in labelled {
+        match backtest(&spec, &filled, horizon, cfg.interval, windows) {
+            Ok(score) if score.mase.is_finite() => scores.push((label, spec, score)),
+            Ok(_) => {}
+            Err(e) => {
+                warn!(series = %h.key, model = spec.kind(), error = %e, "backtest failed for a series")
+            }
+        }
+    }
+    Some(SeriesScores {
+        start_us: h.start_us + first as i64 * hour_us,
+        end_us: h.start_us + last as i64 * hour_us,
+        fingerprint: fingerprint(&h.key, &filled),
+        scores,
+    })
 }
 
 /// A stable, unique label of a spec (its JSON).
