@@ -7,8 +7,9 @@
 //!   of the in-sample seasonal differences, widened by `sqrt(k)` for the k-th season ahead;
 //! - `mstl_ets`: MSTL decomposition (daily 24 and weekly 168 periods) with AutoETS (additive
 //!   errors, trend none/additive/damped chosen by AICc) on the last [`TREND_TAIL`] steps of the
-//!   trend + remainder, from the `augurs` crates; its intervals are the ETS intervals shifted
-//!   by the seasonal components.
+//!   trend + remainder, from the `augurs` crates (`augurs-ets` patched in
+//!   `third_party/augurs-ets`: same results, faster fits); its intervals are the ETS
+//!   intervals shifted by the seasonal components.
 //!
 //! Training calibrates the bounds of either model on its backtest (see [`backtest`]);
 //! inference clips the calibrated forecast at zero for a series that was never negative
