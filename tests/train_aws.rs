@@ -275,10 +275,15 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
         .await
         .expect("date")
         .expect("silver");
-    let history =
-        gras_shared::pipeline::train::load_history(&fx.stores, &g, end - chrono::Days::new(1), end)
-            .await
-            .expect("history");
+    let history = gras_shared::pipeline::train::load_history(
+        &fx.stores,
+        &g,
+        end - chrono::Days::new(1),
+        end,
+        gras_shared::config::Frequency::HOURLY.micros(),
+    )
+    .await
+    .expect("history");
     let h = history
         .iter()
         .find(|h| h.key.as_str() == "store-0002")

@@ -356,7 +356,7 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
     }
     let bar = progress(config.metrics.len() as u64, "plot", json);
     let mut rows = Vec::new();
-    for metric in config.metrics.keys() {
+    for (metric, cfg) in &config.metrics {
         let model = registry::approved(&*stores.tables, metric).await?;
         // Without an approved version, say what waits for a person (`gras approve`).
         let waiting = match &model {
@@ -374,7 +374,9 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
             .map_or(0, |r| r.alerts);
         let series = SeriesKey::new(SeriesKey::ALL)?;
         let path = crate::plot::default_path(&a.lake, metric, &series);
-        let plot = crate::plot::write_plot(&stores, metric, &series, 14, &path).await?;
+        let plot =
+            crate::plot::write_plot(&stores, metric, &series, 14, cfg.frequency.micros(), &path)
+                .await?;
         bar.inc(1);
         rows.push(DemoRow {
             metric: metric.to_string(),

@@ -95,13 +95,15 @@ impl PlotData {
     }
 }
 
-/// Reads the plot data of a series: `days` of silver actuals up to the newest, the stored
-/// forecasts from the start of that window on, and the series' alerts in it.
+/// Reads the plot data of a series: `days` of silver actuals (buckets `step_us` wide, the
+/// metric's frequency) up to the newest, the stored forecasts from the start of that window
+/// on, and the series' alerts in it.
 pub async fn load(
     stores: &Stores,
     metric: &MetricId,
     series: &SeriesKey,
     days: u32,
+    step_us: i64,
 ) -> Result<PlotData, Error> {
     let mut data = PlotData {
         title: format!("{metric} / {series}"),
@@ -111,13 +113,10 @@ pub async fn load(
         return Ok(data);
     };
     let start = end - chrono::Days::new(u64::from(days.max(1)) - 1);
-    let history = load_history(stores, metric, start, end).await?;
+    let history = load_history(stores, metric, start, end, step_us).await?;
     if let Some(h) = history.iter().find(|h| &h.key == series) {
         for (i, v) in h.values.iter().enumerate() {
-            let (Some(v), Some(t)) = (
-                v,
-                DateTime::from_timestamp_micros(h.start_us + i as i64 * 3_600_000_000),
-            ) else {
+            let (Some(v), Some(t)) = (v, DateTime::from_timestamp_micros(h.ts_us(i))) else {
                 continue;
             };
             data.actuals.push((t, *v));
@@ -325,9 +324,10 @@ pub async fn write_plot(
     metric: &MetricId,
     series: &SeriesKey,
     days: u32,
+    step_us: i64,
     out: &Path,
 ) -> Result<PlotSummary, Error> {
-    let data = load(stores, metric, series, days).await?;
+    let data = load(stores, metric, series, days, step_us).await?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -365,7 +365,7 @@ pub async fn run(
     config: &Config,
     json: bool,
 ) -> Result<std::process::ExitCode, Error> {
-    let (metric, _) = config
+    let (metric, cfg) = config
         .metric_by_name(&a.metric)
         .ok_or_else(|| format!("metric {:?} is not configured", a.metric))?;
     let series = SeriesKey::new(a.series.clone())?;
@@ -377,7 +377,15 @@ pub async fn run(
         .out
         .clone()
         .unwrap_or_else(|| default_path(&a.lake, metric, &series));
-    let s = write_plot(&stores, metric, &series, a.days, &out).await?;
+    let s = write_plot(
+        &stores,
+        metric,
+        &series,
+        a.days,
+        cfg.frequency.micros(),
+        &out,
+    )
+    .await?;
     if json {
         println!("{}", serde_json::to_string(&s)?);
     } else {

@@ -95,6 +95,12 @@ impl Frequency {
         i64::from(self.minutes) * 60 * 1_000_000_000
     }
 
+    /// Bucket width in microseconds (the step of the series that training and inference
+    /// model: their horizons and seasonal periods count buckets).
+    pub fn micros(&self) -> i64 {
+        i64::from(self.minutes) * 60 * 1_000_000
+    }
+
     /// Buckets per hour.
     pub fn per_hour(&self) -> usize {
         (60 / self.minutes) as usize

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use gras_shared::config::Frequency;
 use gras_shared::contract::predictions_key;
 use gras_shared::metrics::{MemoryMetrics, NoMetrics};
 use gras_shared::pipeline::infer::Inferencer;
-use gras_shared::pipeline::train::{load_history, Trainer};
+use gras_shared::pipeline::train::{load_history, SeriesHistory, Trainer};
 use gras_shared::predictions::{Prediction, PREDICTIONS};
 use gras_shared::queue::MemoryQueue;
+use gras_shared::registry::ModelRecord;
 use gras_shared::storage::table::query_all;
 use gras_shared::storage::{Query, SkRange, Stores};
 use gras_shared::{Config, MetricId, SeriesKey};
@@ -33,6 +35,51 @@ async fn lake(config: &Arc<Config>) -> Stores {
     stores
 }
 
+/// An inferencer at the fixed time `run`, without metrics or an alerts queue to look at.
+fn quiet_inferencer(stores: &Stores, config: &Arc<Config>, run: DateTime<Utc>) -> Inferencer {
+    Inferencer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(NoMetrics),
+        Arc::new(MemoryQueue::default()),
+    )
+    .with_clock(Arc::new(move || run))
+}
+
+/// The silver history of every series of `metric` from 2024-01-`first_day` to 2024-01-18.
+async fn history_to_jan_18(
+    stores: &Stores,
+    metric: &MetricId,
+    first_day: u32,
+    step_us: i64,
+) -> Vec<SeriesHistory> {
+    load_history(
+        stores,
+        metric,
+        NaiveDate::from_ymd_opt(2024, 1, first_day).expect("d"),
+        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
+        step_us,
+    )
+    .await
+    .expect("history")
+}
+
+/// Trains the first planned task and returns the version it registered.
+async fn train_first_task(stores: &Stores, config: &Arc<Config>) -> ModelRecord {
+    let trainer = Trainer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(NoMetrics),
+        "s3://lake",
+    );
+    trainer
+        .train(&trainer.plan(None, "t").await.expect("plan")[0])
+        .await
+        .expect("train")
+        .registered
+        .expect("registered")
+}
+
 #[tokio::test]
 async fn approved_model_forecasts_every_series_into_items_and_parquet() {
     let config = config();
@@ -41,13 +88,7 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
     let run = at("2024-01-19T03:00:00Z");
 
     // Nothing approved yet: nothing written.
-    let inf = Inferencer::new(
-        stores.clone(),
-        config.clone(),
-        Arc::new(NoMetrics),
-        Arc::new(MemoryQueue::default()),
-    )
-    .with_clock(Arc::new(move || run));
+    let inf = quiet_inferencer(&stores, &config, run);
     let none = inf.run(None).await.expect("run");
     assert_eq!(none[0].version, None);
     assert!(stores
@@ -57,17 +98,7 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
         .expect("list")
         .is_empty());
 
-    let trainer = Trainer::new(
-        stores.clone(),
-        config.clone(),
-        Arc::new(NoMetrics),
-        "s3://lake",
-    );
-    let trained = trainer
-        .train(&trainer.plan(None, "t").await.expect("plan")[0])
-        .await
-        .expect("train");
-    let version = trained.registered.expect("registered").version.to_string();
+    let version = train_first_task(&stores, &config).await.version.to_string();
 
     let metrics = Arc::new(MemoryMetrics::default());
     let alerts = Arc::new(MemoryQueue::default());
@@ -93,14 +124,7 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
 
     // Items of series store-0001 start one hour after its last silver bucket, 24 hourly steps,
     // bounds around the point; a range query on `timestamp` selects a sub-range.
-    let history = load_history(
-        &stores,
-        &g,
-        NaiveDate::from_ymd_opt(2024, 1, 1).expect("d"),
-        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
-    )
-    .await
-    .expect("history");
+    let history = history_to_jan_18(&stores, &g, 1, Frequency::HOURLY.micros()).await;
     let h = history
         .iter()
         .find(|h| h.key.as_str() == "store-0001")
@@ -193,14 +217,7 @@ async fn actuals_outside_their_interval_and_outliers_alert_once() {
     );
 
     // A forecast stored for an actual of the newest day, with an interval that excludes it.
-    let history = load_history(
-        &stores,
-        &g,
-        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
-        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
-    )
-    .await
-    .expect("history");
+    let history = history_to_jan_18(&stores, &g, 18, Frequency::HOURLY.micros()).await;
     let h = history
         .iter()
         .find(|h| h.key.as_str() == "store-0002")
@@ -276,28 +293,10 @@ async fn accuracy_drift_sends_exactly_one_retrain_request_per_cooldown() {
     let config = config();
     let stores = lake(&config).await;
     let g = MetricId::new("G").expect("id");
-    let trainer = Trainer::new(
-        stores.clone(),
-        config.clone(),
-        Arc::new(NoMetrics),
-        "s3://lake",
-    );
-    let rec = trainer
-        .train(&trainer.plan(None, "t").await.expect("plan")[0])
-        .await
-        .expect("train")
-        .registered
-        .expect("registered");
+    let rec = train_first_task(&stores, &config).await;
 
     // Forecasts by the approved version for the newest two days of one series, all 50% off.
-    let history = load_history(
-        &stores,
-        &g,
-        NaiveDate::from_ymd_opt(2024, 1, 17).expect("d"),
-        NaiveDate::from_ymd_opt(2024, 1, 18).expect("d"),
-    )
-    .await
-    .expect("history");
+    let history = history_to_jan_18(&stores, &g, 17, Frequency::HOURLY.micros()).await;
     let h = history
         .iter()
         .find(|h| h.key.as_str() == "store-0001")
@@ -367,4 +366,70 @@ async fn accuracy_drift_sends_exactly_one_retrain_request_per_cooldown() {
     let inf = inf.with_clock(Arc::new(move || later));
     assert!(inf.run(Some("G")).await.expect("run")[0].retrain_requested);
     assert_eq!(retrain.drain().len(), 1);
+}
+
+/// A metric bucketed every 15 minutes is trained and forecast in its own steps: a day is 96
+/// steps and a week 672 for the models, and the forecasts are 15 minutes apart, starting
+/// one bucket after each series' newest.
+#[tokio::test]
+async fn a_fifteen_minute_metric_is_modelled_and_forecast_in_its_own_steps() {
+    use gras_shared::forecast::ModelSpec;
+    let text = "[metrics.G]\naggregation = \"sum\"\nfrequency = \"15m\"\nhorizon = 8\n\
+                interval = 0.9\n[training]\nwindow_days = 18\n\
+                [approval]\ncoverage_tolerance = 1.0\n";
+    let config = Arc::new(Config::from_toml(text, None).expect("config"));
+    let stores = lake(&config).await;
+    let g = MetricId::new("G").expect("id");
+    let version = train_first_task(&stores, &config).await.version;
+    let artifact = gras_shared::pipeline::train::load_artifact(&stores, &g, &version)
+        .await
+        .expect("artifact");
+    assert_eq!(artifact.frequency, "15m");
+    let in_steps = match &artifact.spec {
+        ModelSpec::SeasonalNaive { period } => *period == 672,
+        ModelSpec::MstlEts { periods, .. } => periods == &vec![96, 672],
+    };
+    assert!(
+        in_steps,
+        "periods not in 15-minute steps: {:?}",
+        artifact.spec
+    );
+
+    let run = at("2024-01-19T03:00:00Z");
+    let inf = quiet_inferencer(&stores, &config, run);
+    let r = &inf.run(Some("G")).await.expect("run")[0];
+    assert_eq!((r.series, r.skipped, r.predictions), (3, 0, 3 * 8));
+
+    let step = Frequency::parse("15m").expect("freq").micros();
+    let history = history_to_jan_18(&stores, &g, 1, step).await;
+    let h = history
+        .iter()
+        .find(|h| h.key.as_str() == "store-0001")
+        .expect("series");
+    let last = h.values.iter().rposition(Option::is_some).expect("values");
+    // The 15-minute buckets are all there (4 a day-hour), not one an hour.
+    assert!(h.values.len() >= 4 * 24 * 17, "{} buckets", h.values.len());
+    let items = query_all(&*stores.tables, &PREDICTIONS, &Query::all("G#store-0001"))
+        .await
+        .expect("query");
+    let points: Vec<Prediction> = items
+        .iter()
+        .map(|i| Prediction::from_item(i).expect("prediction"))
+        .collect();
+    let ts: Vec<i64> = points.iter().map(|p| p.ts.timestamp_micros()).collect();
+    let expected: Vec<i64> = (1..=8).map(|k| h.ts_us(last) + k * step).collect();
+    assert_eq!(ts, expected);
+    // Forecasts on the scale of a 15-minute bucket: near the last day's mean bucket value.
+    let day: Vec<f64> = h.values[last + 1 - 96..=last]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let mean = day.iter().sum::<f64>() / day.len() as f64;
+    for p in &points {
+        assert!(
+            p.value > 0.0 && p.value < 3.0 * mean && p.lower <= p.value && p.value <= p.upper,
+            "{p:?} against a daily mean of {mean}"
+        );
+    }
 }

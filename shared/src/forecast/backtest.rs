@@ -2,8 +2,8 @@
 //!
 //! For `windows` origins, the last `windows * horizon` steps are cut into consecutive test
 //! windows; each is forecast from everything before it. Scores are means over windows, with
-//! MASE scaled by the seasonal-naive error (period [`WEEK`]) of each window's own
-//! training part.
+//! MASE scaled by the seasonal-naive error (period `season`: a week in steps, [`WEEK`] for
+//! hourly series) of each window's own training part.
 //!
 //! Interval calibration: a model's own bounds are often too narrow or too wide for the data
 //! (ETS intervals assume Gaussian one-step errors). Each actual gets a conformity score, its
@@ -16,7 +16,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{fit_predict, metrics, ForecastError, ModelSpec, WEEK};
+#[cfg(doc)]
+use super::WEEK;
+use super::{fit_predict, metrics, ForecastError, ModelSpec};
 
 /// Mean scores of one model over the backtest windows (fractions, see [`metrics`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -25,7 +27,7 @@ pub struct BacktestScore {
     pub mape: f64,
     /// Symmetric MAPE.
     pub smape: f64,
-    /// Mean absolute scaled error (seasonal period 168).
+    /// Mean absolute scaled error (seasonal period `season` of [`backtest`]).
     pub mase: f64,
     /// Fraction of actuals inside the calibrated bounds (cross-fitted, see the module docs).
     pub coverage: f64,
@@ -74,7 +76,8 @@ pub fn conformal_scale(scores: &[f64], level: f64) -> f64 {
     }
 }
 
-/// Backtests `spec` on `history` (gap-free) with `windows` rolling origins of `horizon` steps.
+/// Backtests `spec` on `history` (gap-free) with `windows` rolling origins of `horizon` steps,
+/// MASE scaled by the seasonal naive of period `season` (a week in steps).
 /// Fails when the first window's training part is too short for the model.
 pub fn backtest(
     spec: &ModelSpec,
@@ -82,6 +85,7 @@ pub fn backtest(
     horizon: usize,
     level: f64,
     windows: usize,
+    season: usize,
 ) -> Result<BacktestScore, ForecastError> {
     if windows == 0 || horizon == 0 {
         return Err(ForecastError::InvalidParameter(
@@ -110,7 +114,7 @@ pub fn backtest(
             mape_n += 1;
         }
         smape += metrics::smape(actual, &f.point);
-        mase += metrics::mase(actual, &f.point, train, WEEK);
+        mase += metrics::mase(actual, &f.point, train, season);
         raw += metrics::coverage(actual, &f.lower, &f.upper);
         scores.push(
             (0..horizon)
@@ -160,6 +164,7 @@ pub fn select(scores: &[BacktestScore]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::WEEK;
 
     fn score(mase: f64) -> BacktestScore {
         BacktestScore {
@@ -189,7 +194,8 @@ mod tests {
         let mut h: Vec<f64> = (0..400)
             .map(|t| if t % 2 == 0 { 10.0 } else { 20.0 })
             .collect();
-        let exact = backtest(&ModelSpec::SeasonalNaive { period: 2 }, &h, 4, 0.9, 3).expect("bt");
+        let exact =
+            backtest(&ModelSpec::SeasonalNaive { period: 2 }, &h, 4, 0.9, 3, WEEK).expect("bt");
         assert_eq!(exact.smape, 0.0);
         assert_eq!(exact.coverage, 1.0);
         assert_eq!(exact.mape, 0.0);
@@ -199,7 +205,7 @@ mod tests {
         for v in &mut h[396..] {
             *v += 10.0;
         }
-        let s = backtest(&ModelSpec::SeasonalNaive { period: 2 }, &h, 4, 0.9, 3).expect("bt");
+        let s = backtest(&ModelSpec::SeasonalNaive { period: 2 }, &h, 4, 0.9, 3, WEEK).expect("bt");
         let want_mape = ((10.0 / 20.0 + 10.0 / 30.0) / 2.0) / 3.0;
         assert!((s.mape - want_mape).abs() < 1e-12, "{}", s.mape);
         assert!(s.coverage < 1.0);
@@ -227,7 +233,15 @@ mod tests {
         let h: Vec<f64> = (0..600)
             .map(|t| 50.0 + (t % 4) as f64 * 5.0 + noise(t, if t >= 456 { 4.0 } else { 1.0 }))
             .collect();
-        let s = backtest(&ModelSpec::SeasonalNaive { period: 4 }, &h, 48, 0.9, 3).expect("bt");
+        let s = backtest(
+            &ModelSpec::SeasonalNaive { period: 4 },
+            &h,
+            48,
+            0.9,
+            3,
+            WEEK,
+        )
+        .expect("bt");
         assert!(s.raw_coverage < 0.8, "raw {}", s.raw_coverage);
         assert!(s.interval_scale > 1.5, "scale {}", s.interval_scale);
         assert!(
@@ -242,7 +256,14 @@ mod tests {
     fn too_short_history_is_an_error() {
         let h = vec![1.0; 100];
         assert!(matches!(
-            backtest(&ModelSpec::SeasonalNaive { period: 24 }, &h, 168, 0.9, 3),
+            backtest(
+                &ModelSpec::SeasonalNaive { period: 24 },
+                &h,
+                168,
+                0.9,
+                3,
+                WEEK
+            ),
             Err(ForecastError::TooShort { .. })
         ));
     }

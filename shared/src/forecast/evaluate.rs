@@ -46,7 +46,7 @@ pub fn evaluate(
     runs: usize,
 ) -> Result<Vec<Evaluation>, ForecastError> {
     let horizon = test.len();
-    let specs = candidates(train.len().saturating_sub(windows * horizon));
+    let specs = candidates(train.len().saturating_sub(windows * horizon), 1);
     if specs.is_empty() {
         return Err(ForecastError::TooShort {
             spec: "any candidate".into(),
@@ -57,7 +57,7 @@ pub fn evaluate(
     let mut out = Vec::new();
     for spec in specs {
         let t = Instant::now();
-        let bt = backtest(&spec, train, horizon, level, windows)?;
+        let bt = backtest(&spec, train, horizon, level, windows, WEEK)?;
         let backtest_s = t.elapsed().as_secs_f64();
         let mut times = Vec::new();
         let mut forecast = None;

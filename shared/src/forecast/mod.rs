@@ -463,7 +463,9 @@ pub fn fill_gaps(values: &[Option<f64>], period: usize) -> Vec<f64> {
     out.into_iter().map(|v| v.unwrap_or(0.0)).collect()
 }
 
-/// The candidate models for a history of `n_obs` steps: a seasonal-naive baseline, weekly
+/// The candidate models for a history of `n_obs` steps of `per_hour` steps an hour (1 for
+/// hourly series, 4 for a 15-minute metric; the periods are a day and a week in steps): a
+/// seasonal-naive baseline, weekly
 /// when the history is long enough for it and daily otherwise, and MSTL+AutoETS with the
 /// periods the history is long enough for, on a Box-Cox scale where the history allows it.
 ///
@@ -476,16 +478,18 @@ pub fn fill_gaps(values: &[Option<f64>], period: usize) -> Vec<f64> {
 /// MASE 5.56 and 1.03, against 1.27 and 0.69 for MSTL+ETS), yet the three-week backtest
 /// picked it at 4 of 32 origins of the second series, each time a worse forecast than
 /// MSTL+ETS's (mean MASE 0.97 against 0.67 at those origins).
-pub fn candidates(n_obs: usize) -> Vec<ModelSpec> {
+pub fn candidates(n_obs: usize, per_hour: usize) -> Vec<ModelSpec> {
+    let per_hour = per_hour.max(1);
+    let (day, week) = (DAY * per_hour, WEEK * per_hour);
     let mut out = Vec::new();
-    let weekly = ModelSpec::SeasonalNaive { period: WEEK };
-    let daily = ModelSpec::SeasonalNaive { period: DAY };
+    let weekly = ModelSpec::SeasonalNaive { period: week };
+    let daily = ModelSpec::SeasonalNaive { period: day };
     if n_obs >= weekly.min_history() {
         out.push(weekly);
     } else if n_obs >= daily.min_history() {
         out.push(daily);
     }
-    let periods: Vec<usize> = [DAY, WEEK].into_iter().filter(|p| n_obs > 2 * p).collect();
+    let periods: Vec<usize> = [day, week].into_iter().filter(|p| n_obs > 2 * p).collect();
     if !periods.is_empty() {
         out.push(ModelSpec::MstlEts {
             periods,
@@ -592,9 +596,9 @@ mod tests {
 
     #[test]
     fn candidates_depend_on_history_length() {
-        assert!(candidates(10).is_empty());
+        assert!(candidates(10, 1).is_empty());
         assert_eq!(
-            candidates(60),
+            candidates(60, 1),
             vec![
                 ModelSpec::SeasonalNaive { period: DAY },
                 ModelSpec::MstlEts {
@@ -605,7 +609,7 @@ mod tests {
         );
         // Long enough for the weekly naive: the daily one is no longer a candidate.
         assert_eq!(
-            candidates(169),
+            candidates(169, 1),
             vec![
                 ModelSpec::SeasonalNaive { period: DAY },
                 ModelSpec::MstlEts {
@@ -615,7 +619,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            candidates(170),
+            candidates(170, 1),
             vec![
                 ModelSpec::SeasonalNaive { period: WEEK },
                 ModelSpec::MstlEts {
@@ -625,7 +629,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            candidates(840),
+            candidates(840, 1),
             vec![
                 ModelSpec::SeasonalNaive { period: WEEK },
                 ModelSpec::MstlEts {
@@ -634,6 +638,32 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn candidates_count_steps_of_sub_hourly_metrics() {
+        // A 15-minute metric: a day is 96 steps, a week 672.
+        assert_eq!(
+            candidates(4 * 840, 4),
+            vec![
+                ModelSpec::SeasonalNaive { period: 4 * WEEK },
+                ModelSpec::MstlEts {
+                    periods: vec![4 * DAY, 4 * WEEK],
+                    box_cox: true
+                }
+            ]
+        );
+        assert_eq!(
+            candidates(4 * 60, 4),
+            vec![
+                ModelSpec::SeasonalNaive { period: 4 * DAY },
+                ModelSpec::MstlEts {
+                    periods: vec![4 * DAY],
+                    box_cox: true
+                }
+            ]
+        );
+        assert_eq!(candidates(840, 0), candidates(840, 1));
     }
 
     #[test]

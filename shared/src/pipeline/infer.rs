@@ -403,7 +403,8 @@ impl Inferencer {
             return Ok(report);
         };
         let start = end - chrono::Days::new(u64::from(self.config.training.window_days) - 1);
-        let history = load_history(&self.stores, metric, start, end).await?;
+        let history =
+            load_history(&self.stores, metric, start, end, cfg.frequency.micros()).await?;
 
         // Continuous evaluation of the approved version, and drift.
         let mine: Vec<Scored> = scored
@@ -428,7 +429,7 @@ impl Inferencer {
         let (mut reference, mut recent) = (Vec::new(), Vec::new());
         for h in &history {
             for (i, v) in h.values.iter().enumerate() {
-                let (Some(v), t) = (v, h.start_us + i as i64 * 3_600_000_000) else {
+                let (Some(v), t) = (v, h.ts_us(i)) else {
                     continue;
                 };
                 if (train_start_us..=train_end_us).contains(&t) {
@@ -539,14 +540,14 @@ async fn forecast_histories(
     let (spec, scale) = (artifact.spec.clone(), artifact.interval_scale);
     let (metric, version) = (metric.clone(), version.to_string());
     blocking(move || {
-        let hour_us = 3_600_000_000i64;
         // Fits spread over the cores; each yields its rows or the skipped series' key.
         let per_series = map_balanced(&history, |h| -> Result<Vec<Prediction>, String> {
             let Some(first) = h.values.iter().position(Option::is_some) else {
                 return Err(h.key.to_string());
             };
             let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
-            let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK);
+            let per_hour = usize::try_from(3_600_000_000 / h.step_us.max(1)).unwrap_or(1);
+            let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK * per_hour);
             let mut f = match fit_predict(&spec, &filled, horizon, level) {
                 Ok(f) => f,
                 Err(e) => {
@@ -558,11 +559,9 @@ async fn forecast_histories(
             if filled.iter().all(|v| *v >= 0.0) {
                 f.clip_at_zero();
             }
-            let last_us = h.start_us + last as i64 * hour_us;
             Ok((0..horizon)
                 .filter_map(|step| {
-                    let ts =
-                        DateTime::from_timestamp_micros(last_us + (step as i64 + 1) * hour_us)?;
+                    let ts = DateTime::from_timestamp_micros(h.ts_us(last + step + 1))?;
                     Some(Prediction {
                         metric: metric.clone(),
                         series: h.key.clone(),
@@ -633,7 +632,8 @@ impl Inferencer {
             )));
         };
         let start = end - chrono::Days::new(u64::from(self.config.training.window_days) - 1);
-        let mut history = load_history(&self.stores, metric, start, end).await?;
+        let mut history =
+            load_history(&self.stores, metric, start, end, cfg.frequency.micros()).await?;
         if let Some(s) = series {
             history.retain(|h| &h.key == s);
             if history.is_empty() {

@@ -31,9 +31,6 @@ use crate::silver;
 use crate::state::{self, STATE};
 use crate::storage::{Attr, BlobError, Condition, Item, Query, Stores, TableError};
 
-/// Seasonal period (hours) used for gap filling and MASE.
-pub const SEASON: usize = 168;
-
 /// One training task: a metric, or one shard of its series. This is the body of a message on
 /// the training queue; a retrain request may be just `{"metric": "G", "reason": "drift: ..."}`
 /// (one shard, a fresh run id).
@@ -268,24 +265,39 @@ impl fmt::Display for TrainReport {
     }
 }
 
-/// Silver history of one series: values per hourly bucket, oldest first.
+/// Silver history of one series: values per bucket of the metric's frequency, oldest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesHistory {
     /// The series.
     pub key: SeriesKey,
     /// First bucket, microseconds.
     pub start_us: i64,
+    /// Bucket width, microseconds: value `i` is the bucket starting at
+    /// `start_us + i * step_us`.
+    pub step_us: i64,
     /// Values (null: missing).
     pub values: Vec<Option<f64>>,
 }
 
-/// Reads the silver history of a metric for dates `[from, to]`, grouped by series.
+impl SeriesHistory {
+    /// Start of bucket `i`, microseconds.
+    pub fn ts_us(&self, i: usize) -> i64 {
+        self.start_us + i as i64 * self.step_us
+    }
+}
+
+/// Reads the silver history of a metric for dates `[from, to]`, grouped by series, on
+/// buckets `step_us` wide (the metric's frequency, [`Frequency::micros`]; must be positive).
+///
+/// [`Frequency::micros`]: crate::config::Frequency::micros
 pub async fn load_history(
     stores: &Stores,
     metric: &MetricId,
     from: NaiveDate,
     to: NaiveDate,
+    step_us: i64,
 ) -> Result<Vec<SeriesHistory>, TrainError> {
+    let step_us = step_us.max(1);
     let mut by_series: BTreeMap<String, Vec<(i64, Option<f64>)>> = BTreeMap::new();
     for meta in stores
         .blobs
@@ -306,7 +318,6 @@ pub async fn load_history(
                 .push((rows.ts_us[i], rows.value[i]));
         }
     }
-    let hour_us = 3_600_000_000i64;
     let mut out = Vec::new();
     for (key, mut points) in by_series {
         points.sort_by_key(|p| p.0);
@@ -314,9 +325,9 @@ pub async fn load_history(
         else {
             continue;
         };
-        let mut values = vec![None; ((last - first) / hour_us + 1) as usize];
+        let mut values = vec![None; ((last - first) / step_us + 1) as usize];
         for (t, v) in points {
-            values[((t - first) / hour_us) as usize] = v;
+            values[((t - first) / step_us) as usize] = v;
         }
         let Ok(key) = SeriesKey::new(key) else {
             continue;
@@ -324,6 +335,7 @@ pub async fn load_history(
         out.push(SeriesHistory {
             key,
             start_us: first,
+            step_us,
             values,
         });
     }
@@ -552,7 +564,8 @@ impl Trainer {
             });
         };
         let start = end - chrono::Days::new(u64::from(self.config.training.window_days) - 1);
-        let mut history = load_history(&self.stores, &metric, start, end).await?;
+        let mut history =
+            load_history(&self.stores, &metric, start, end, cfg.frequency.micros()).await?;
         // This shard's series: every `shards`-th in key order.
         history.retain(|h| {
             (xxhash_rust::xxh3::xxh3_64(h.key.as_str().as_bytes()) % u64::from(task.shards.max(1)))
@@ -969,12 +982,13 @@ fn score_series(
     let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
     let values = &h.values[first..=last];
     // Candidates the first backtest window's training part is long enough for.
-    let specs = forecast::candidates(values.len().saturating_sub(horizon * windows));
+    let per_hour = cfg.frequency.per_hour();
+    let week = forecast::WEEK * per_hour;
+    let specs = forecast::candidates(values.len().saturating_sub(horizon * windows), per_hour);
     if specs.is_empty() {
         return None;
     }
-    let filled = forecast::fill_gaps(values, SEASON);
-    let hour_us = 3_600_000_000i64;
+    let filled = forecast::fill_gaps(values, week);
     let mut labelled: Vec<(String, ModelSpec)> = specs
         .into_iter()
         .map(|s| (format!("candidate:{}", spec_label(&s)), s))
@@ -984,7 +998,7 @@ fn score_series(
     }
     let mut scores = Vec::with_capacity(labelled.len());
     for (label, spec) in labelled {
-        match backtest(&spec, &filled, horizon, cfg.interval, windows) {
+        match backtest(&spec, &filled, horizon, cfg.interval, windows, week) {
             Ok(score) if score.mase.is_finite() => scores.push((label, spec, score)),
             Ok(_) => {}
             Err(e) => {
@@ -993,8 +1007,8 @@ fn score_series(
         }
     }
     Some(SeriesScores {
-        start_us: h.start_us + first as i64 * hour_us,
-        end_us: h.start_us + last as i64 * hour_us,
+        start_us: h.ts_us(first),
+        end_us: h.ts_us(last),
         fingerprint: fingerprint(&h.key, &filled),
         scores,
     })
