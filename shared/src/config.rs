@@ -57,6 +57,9 @@ pub enum Aggregation {
     Last,
 }
 
+/// One hour in microseconds.
+pub const HOUR_US: i64 = 3_600_000_000;
+
 /// The bucket width of a metric, a whole number of minutes dividing one hour (`1h`, `15m`).
 ///
 /// Features are defined in hours (lags of 1h/24h/168h), so only widths that divide an hour

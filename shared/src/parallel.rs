@@ -9,16 +9,18 @@ pub fn worker_threads() -> usize {
 }
 
 /// `f` of every job, in the jobs' order: each job on a thread of its own when there are at
-/// least two, inline otherwise. A panic in a job is resumed on the caller's thread.
+/// least two, inline otherwise. Each thread runs inside the caller's tracing span, so its
+/// logs keep the request id. A panic in a job is resumed on the caller's thread.
 pub fn run_jobs<T: Send, R: Send>(jobs: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     if jobs.len() < 2 {
         return jobs.into_iter().map(f).collect();
     }
-    let f = &f;
+    let span = tracing::Span::current();
+    let (f, span) = (&f, &span);
     std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .into_iter()
-            .map(|job| scope.spawn(move || f(job)))
+            .map(|job| scope.spawn(move || span.in_scope(|| f(job))))
             .collect();
         handles
             .into_iter()

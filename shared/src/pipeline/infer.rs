@@ -14,7 +14,7 @@ use super::train::{
     load_artifact, load_history, newest_silver_date, Artifact, SeriesHistory, TrainError,
 };
 use super::{system_clock, Clock};
-use crate::config::{Config, MetricConfig};
+use crate::config::{Config, MetricConfig, HOUR_US};
 use crate::contract::predictions_key;
 use crate::drift::{accuracy_drift, input_drift, live_score, LiveScore, Scored};
 use crate::forecast::{self, fit_predict};
@@ -546,7 +546,7 @@ async fn forecast_histories(
                 return Err(h.key.to_string());
             };
             let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
-            let per_hour = usize::try_from(3_600_000_000 / h.step_us.max(1)).unwrap_or(1);
+            let per_hour = usize::try_from(HOUR_US / h.step_us.max(1)).unwrap_or(1);
             let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK * per_hour);
             let mut f = match fit_predict(&spec, &filled, horizon, level) {
                 Ok(f) => f,
