@@ -385,10 +385,14 @@ async fn a_fifteen_minute_metric_is_modelled_and_forecast_in_its_own_steps() {
         .await
         .expect("artifact");
     assert_eq!(artifact.frequency, "15m");
-    let in_steps = match &artifact.spec {
-        ModelSpec::SeasonalNaive { period } => *period == 672,
-        ModelSpec::MstlEts { periods, .. } => periods == &vec![96, 672],
-    };
+    fn in_steps(spec: &ModelSpec) -> bool {
+        match spec {
+            ModelSpec::SeasonalNaive { period } => *period == 672,
+            ModelSpec::MstlEts { periods, .. } => periods == &vec![96, 672],
+            ModelSpec::Mean { members } => members.iter().all(in_steps),
+        }
+    }
+    let in_steps = in_steps(&artifact.spec);
     assert!(
         in_steps,
         "periods not in 15-minute steps: {:?}",

@@ -88,8 +88,8 @@ async fn first_version_is_the_best_candidate_and_auto_approved_then_a_tie_waits(
     assert_eq!(art.series, 4);
     assert_eq!(
         art.backtest.len(),
-        2,
-        "the weekly seasonal-naive baseline and MSTL+ETS"
+        3,
+        "the weekly seasonal-naive baseline, MSTL+ETS and their mean"
     );
     let best = art
         .backtest

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(doc)]
 use super::WEEK;
-use super::{fit_predict, metrics, ForecastError, ModelSpec};
+use std::collections::HashMap;
+
+use super::{fit_predict, metrics, Forecast, ForecastError, ModelSpec};
 
 /// Mean scores of one model over the backtest windows (fractions, see [`metrics`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -87,6 +89,76 @@ pub fn backtest(
     windows: usize,
     season: usize,
 ) -> Result<BacktestScore, ForecastError> {
+    backtest_many(
+        std::slice::from_ref(spec),
+        history,
+        horizon,
+        level,
+        windows,
+        season,
+    )
+    .pop()
+    .unwrap_or_else(|| Err(ForecastError::InvalidParameter("no spec".into())))
+}
+
+/// [`backtest`] of each of `specs` on the same windows, in order. A model that several specs
+/// share (a [`ModelSpec::Mean`]'s members, or a spec listed twice) is fitted once per window:
+/// the scores are those [`backtest`] gives each spec alone.
+pub fn backtest_many(
+    specs: &[ModelSpec],
+    history: &[f64],
+    horizon: usize,
+    level: f64,
+    windows: usize,
+    season: usize,
+) -> Vec<Result<BacktestScore, ForecastError>> {
+    let mut fitted: HashMap<(ModelSpec, usize), Forecast> = HashMap::new();
+    let mut fit_once = |spec: &ModelSpec, w: usize, train: &[f64]| {
+        if let Some(f) = fitted.get(&(spec.clone(), w)) {
+            return Ok(f.clone());
+        }
+        let f = fit_predict(spec, train, horizon, level)?;
+        fitted.insert((spec.clone(), w), f.clone());
+        Ok(f)
+    };
+    specs
+        .iter()
+        .map(|spec| {
+            backtest_with(
+                spec,
+                history,
+                horizon,
+                level,
+                windows,
+                season,
+                |w, train| match spec {
+                    ModelSpec::Mean { members }
+                        if !members.is_empty()
+                            && !members.iter().any(|m| matches!(m, ModelSpec::Mean { .. })) =>
+                    {
+                        let fits = members
+                            .iter()
+                            .map(|m| fit_once(m, w, train))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Ok(Forecast::mean(&fits))
+                    }
+                    _ => fit_once(spec, w, train),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The backtest of `spec` with window `w`'s forecast from `forecast(w, training part)`.
+fn backtest_with(
+    spec: &ModelSpec,
+    history: &[f64],
+    horizon: usize,
+    level: f64,
+    windows: usize,
+    season: usize,
+    mut forecast: impl FnMut(usize, &[f64]) -> Result<Forecast, ForecastError>,
+) -> Result<BacktestScore, ForecastError> {
     if windows == 0 || horizon == 0 {
         return Err(ForecastError::InvalidParameter(
             "windows and horizon must be positive".into(),
@@ -107,7 +179,7 @@ pub fn backtest(
         let origin = history.len() - test_len + w * horizon;
         let (train, rest) = history.split_at(origin);
         let actual = &rest[..horizon];
-        let f = fit_predict(spec, train, horizon, level)?;
+        let f = forecast(w, train)?;
         let m = metrics::mape(actual, &f.point);
         if m.is_finite() {
             mape += m;
@@ -209,6 +281,40 @@ mod tests {
         let want_mape = ((10.0 / 20.0 + 10.0 / 30.0) / 2.0) / 3.0;
         assert!((s.mape - want_mape).abs() < 1e-12, "{}", s.mape);
         assert!(s.coverage < 1.0);
+    }
+
+    #[test]
+    fn backtest_many_scores_each_spec_as_backtest_does() {
+        let h: Vec<f64> = (0..1400)
+            .map(|t| {
+                let day = (2.0 * std::f64::consts::PI * (t % 24) as f64 / 24.0).sin();
+                100.0 + 10.0 * day + ((t * 7919) % 13) as f64 * 0.3
+            })
+            .collect();
+        let naive = ModelSpec::SeasonalNaive { period: WEEK };
+        let mstl = ModelSpec::MstlEts {
+            periods: vec![24, WEEK],
+            box_cox: true,
+        };
+        let specs = vec![
+            naive.clone(),
+            mstl.clone(),
+            ModelSpec::Mean {
+                members: vec![naive, mstl.clone()],
+            },
+            mstl,
+            ModelSpec::SeasonalNaive { period: 5000 },
+        ];
+        let many = backtest_many(&specs, &h, 168, 0.9, 3, WEEK);
+        assert_eq!(many.len(), specs.len());
+        for (spec, got) in specs.iter().zip(&many) {
+            match (backtest(spec, &h, 168, 0.9, 3, WEEK), got) {
+                (Ok(alone), Ok(shared)) => assert_eq!(&alone, shared, "{spec}"),
+                (Err(_), Err(_)) => {}
+                (alone, shared) => panic!("{spec}: {alone:?} vs {shared:?}"),
+            }
+        }
+        assert!(many[4].is_err(), "too short for a period of 5000");
     }
 
     #[test]

@@ -107,7 +107,7 @@ mod tests {
             .collect();
         let (train, test) = y.split_at(y.len() - 168);
         let evals = evaluate(train, test, 0.9, 3, 1).expect("evaluate");
-        assert_eq!(evals.len(), 2, "weekly naive and MSTL+ETS");
+        assert_eq!(evals.len(), 3, "weekly naive, MSTL+ETS and their mean");
         let sel: Vec<&Evaluation> = evals.iter().filter(|e| e.selected).collect();
         assert_eq!(sel.len(), 1);
         let min = evals

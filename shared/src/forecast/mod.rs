@@ -12,7 +12,9 @@
 //!   intervals shifted by the seasonal components. With `box_cox` (every spec training
 //!   proposes now), a strictly positive history is first Box-Cox transformed with the λ
 //!   of [`guerrero_lambda`], and the forecast and its bounds are transformed back: demand
-//!   whose daily swings grow with its level is additive on a log-like scale.
+//!   whose daily swings grow with its level is additive on a log-like scale;
+//! - `mean`: the step-by-step mean of its members' points and bounds (training proposes the
+//!   mean of the weekly seasonal naive and MSTL+ETS).
 //!
 //! Training calibrates the bounds of either model on its backtest (see [`backtest`]);
 //! inference clips the calibrated forecast at zero for a series that was never negative
@@ -36,7 +38,7 @@ pub const DAY: usize = 24;
 pub const WEEK: usize = 168;
 
 /// A forecasting model and its hyper-parameters (serialized into model artifacts).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelSpec {
     /// The value `period` steps earlier.
@@ -55,6 +57,11 @@ pub enum ModelSpec {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         box_cox: bool,
     },
+    /// The mean of its members' points and bounds (a forecast combination).
+    Mean {
+        /// The models averaged (at least one; not themselves means).
+        members: Vec<ModelSpec>,
+    },
 }
 
 impl ModelSpec {
@@ -63,6 +70,7 @@ impl ModelSpec {
         match self {
             ModelSpec::SeasonalNaive { .. } => "seasonal_naive",
             ModelSpec::MstlEts { .. } => "mstl_ets",
+            ModelSpec::Mean { .. } => "mean",
         }
     }
 
@@ -73,6 +81,11 @@ impl ModelSpec {
             ModelSpec::MstlEts { periods, .. } => {
                 2 * periods.iter().copied().max().unwrap_or(1) + 1
             }
+            ModelSpec::Mean { members } => members
+                .iter()
+                .map(ModelSpec::min_history)
+                .max()
+                .unwrap_or(1),
         }
     }
 }
@@ -85,6 +98,10 @@ impl std::fmt::Display for ModelSpec {
                 let p: Vec<String> = periods.iter().map(ToString::to_string).collect();
                 let bc = if *box_cox { ",box_cox" } else { "" };
                 write!(f, "mstl_ets(periods={}{bc})", p.join(","))
+            }
+            ModelSpec::Mean { members } => {
+                let m: Vec<String> = members.iter().map(ToString::to_string).collect();
+                write!(f, "mean({})", m.join(" + "))
             }
         }
     }
@@ -114,6 +131,23 @@ impl Forecast {
             .chain(&mut self.upper)
         {
             *v = v.max(0.0);
+        }
+    }
+
+    /// The step-by-step mean of the points, lower and upper bounds of `forecasts` (as long
+    /// as the shortest of them); bounds ordered in every member stay ordered.
+    pub fn mean(forecasts: &[Forecast]) -> Forecast {
+        let n = forecasts.iter().map(|f| f.point.len()).min().unwrap_or(0);
+        let k = forecasts.len().max(1) as f64;
+        let avg = |pick: fn(&Forecast) -> &Vec<f64>| -> Vec<f64> {
+            (0..n)
+                .map(|i| forecasts.iter().map(|f| pick(f)[i]).sum::<f64>() / k)
+                .collect()
+        };
+        Forecast {
+            point: avg(|f| &f.point),
+            lower: avg(|f| &f.lower),
+            upper: avg(|f| &f.upper),
         }
     }
 
@@ -185,6 +219,18 @@ pub fn fit_predict(
     }
     match spec {
         ModelSpec::SeasonalNaive { period } => seasonal_naive(history, *period, horizon, level),
+        ModelSpec::Mean { members } => {
+            if members.is_empty() || members.iter().any(|m| matches!(m, ModelSpec::Mean { .. })) {
+                return Err(ForecastError::InvalidParameter(format!(
+                    "{spec}: a mean needs members that are not means"
+                )));
+            }
+            let fits = members
+                .iter()
+                .map(|m| fit_predict(m, history, horizon, level))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Forecast::mean(&fits))
+        }
         ModelSpec::MstlEts { periods, box_cox } => {
             let transform = if *box_cox {
                 BoxCox::for_history(history, periods.iter().copied().max().unwrap_or(1))
@@ -473,6 +519,12 @@ pub fn fill_gaps(values: &[Option<f64>], period: usize) -> Vec<f64> {
 /// rolling origins with all history and with training's 56-day window, and on the
 /// hold-out fortnight.
 ///
+/// Once the history has room for both periods, the mean of the weekly naive and MSTL+ETS
+/// is a third candidate. Where the weekly pattern repeats closely while the level wanders
+/// (the second real series), a three-week backtest cannot tell the two apart reliably and
+/// picking one cost accuracy; the mean is the safer forecast there, and the backtest
+/// still picks a single model where one is clearly better (BENCHMARKS.md).
+///
 /// The daily naive is left out once the weekly one fits. Over rolling origins on two real
 /// hourly demand series (BENCHMARKS.md) it was the worst of the three on average (mean
 /// MASE 5.56 and 1.03, against 1.27 and 0.69 for MSTL+ETS), yet the three-week backtest
@@ -491,10 +543,17 @@ pub fn candidates(n_obs: usize, per_hour: usize) -> Vec<ModelSpec> {
     }
     let periods: Vec<usize> = [day, week].into_iter().filter(|p| n_obs > 2 * p).collect();
     if !periods.is_empty() {
-        out.push(ModelSpec::MstlEts {
+        let full = periods.len() == 2;
+        let mstl = ModelSpec::MstlEts {
             periods,
             box_cox: true,
-        });
+        };
+        out.push(mstl.clone());
+        if full {
+            out.push(ModelSpec::Mean {
+                members: vec![ModelSpec::SeasonalNaive { period: week }, mstl],
+            });
+        }
     }
     out
 }
@@ -628,13 +687,19 @@ mod tests {
                 }
             ]
         );
+        // Long enough for both periods: the mean of the weekly naive and MSTL+ETS as well.
+        let mstl = ModelSpec::MstlEts {
+            periods: vec![DAY, WEEK],
+            box_cox: true,
+        };
+        let weekly = ModelSpec::SeasonalNaive { period: WEEK };
         assert_eq!(
             candidates(840, 1),
             vec![
-                ModelSpec::SeasonalNaive { period: WEEK },
-                ModelSpec::MstlEts {
-                    periods: vec![DAY, WEEK],
-                    box_cox: true
+                weekly.clone(),
+                mstl.clone(),
+                ModelSpec::Mean {
+                    members: vec![weekly, mstl]
                 }
             ]
         );
@@ -643,13 +708,18 @@ mod tests {
     #[test]
     fn candidates_count_steps_of_sub_hourly_metrics() {
         // A 15-minute metric: a day is 96 steps, a week 672.
+        let mstl = ModelSpec::MstlEts {
+            periods: vec![4 * DAY, 4 * WEEK],
+            box_cox: true,
+        };
+        let weekly = ModelSpec::SeasonalNaive { period: 4 * WEEK };
         assert_eq!(
             candidates(4 * 840, 4),
             vec![
-                ModelSpec::SeasonalNaive { period: 4 * WEEK },
-                ModelSpec::MstlEts {
-                    periods: vec![4 * DAY, 4 * WEEK],
-                    box_cox: true
+                weekly.clone(),
+                mstl.clone(),
+                ModelSpec::Mean {
+                    members: vec![weekly, mstl]
                 }
             ]
         );
@@ -664,6 +734,52 @@ mod tests {
             ]
         );
         assert_eq!(candidates(840, 0), candidates(840, 1));
+    }
+
+    #[test]
+    fn a_mean_averages_its_members_and_rejects_bad_member_lists() {
+        let h = hourly(24 * 7 * 6);
+        let naive = ModelSpec::SeasonalNaive { period: WEEK };
+        let mstl = ModelSpec::MstlEts {
+            periods: vec![DAY, WEEK],
+            box_cox: true,
+        };
+        let mean = ModelSpec::Mean {
+            members: vec![naive.clone(), mstl.clone()],
+        };
+        assert_eq!(mean.kind(), "mean");
+        assert_eq!(mean.min_history(), mstl.min_history());
+        let (a, b) = (
+            fit_predict(&naive, &h, 48, 0.9).expect("naive"),
+            fit_predict(&mstl, &h, 48, 0.9).expect("mstl"),
+        );
+        let m = fit_predict(&mean, &h, 48, 0.9).expect("mean");
+        for i in 0..48 {
+            assert_eq!(m.point[i], (a.point[i] + b.point[i]) / 2.0);
+            assert_eq!(m.lower[i], (a.lower[i] + b.lower[i]) / 2.0);
+            assert_eq!(m.upper[i], (a.upper[i] + b.upper[i]) / 2.0);
+        }
+        for bad in [
+            ModelSpec::Mean { members: vec![] },
+            ModelSpec::Mean {
+                members: vec![mean.clone()],
+            },
+        ] {
+            assert!(matches!(
+                fit_predict(&bad, &h, 48, 0.9),
+                Err(ForecastError::InvalidParameter(_))
+            ));
+        }
+        let j = serde_json::to_string(&mean).expect("json");
+        assert_eq!(
+            j,
+            r#"{"kind":"mean","members":[{"kind":"seasonal_naive","period":168},{"kind":"mstl_ets","periods":[24,168],"box_cox":true}]}"#
+        );
+        assert_eq!(serde_json::from_str::<ModelSpec>(&j).expect("parse"), mean);
+        assert_eq!(
+            mean.to_string(),
+            "mean(seasonal_naive(period=168) + mstl_ets(periods=24,168,box_cox))"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::config::{Config, MetricConfig};
 use crate::contract::{self, model_artifact_key};
 use crate::forecast::{
     self,
-    backtest::{backtest, BacktestScore},
+    backtest::{backtest_many, BacktestScore},
     ModelSpec,
 };
 use crate::ids::{MetricId, ModelVersion, SeriesKey};
@@ -996,9 +996,11 @@ fn score_series(
     if let Some(c) = current {
         labelled.push(("current".into(), c.clone()));
     }
+    let specs: Vec<ModelSpec> = labelled.iter().map(|(_, s)| s.clone()).collect();
+    let results = backtest_many(&specs, &filled, horizon, cfg.interval, windows, week);
     let mut scores = Vec::with_capacity(labelled.len());
-    for (label, spec) in labelled {
-        match backtest(&spec, &filled, horizon, cfg.interval, windows, week) {
+    for ((label, spec), result) in labelled.into_iter().zip(results) {
+        match result {
             Ok(score) if score.mase.is_finite() => scores.push((label, spec, score)),
             Ok(_) => {}
             Err(e) => {
