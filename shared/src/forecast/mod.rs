@@ -1,13 +1,14 @@
-//! Forecasting: pure functions from a gap-free hourly history to point forecasts with
-//! lower/upper bounds at a nominal coverage.
+//! Forecasting: pure functions from a gap-free history of equal steps (the metric's buckets:
+//! hours for the GRAS metrics) to point forecasts with lower/upper bounds at a nominal
+//! coverage. Periods and horizons count steps; [`DAY`] and [`WEEK`] are those of hourly data.
 //!
 //! Models ([`ModelSpec`]):
 //! - `seasonal_naive`: the value one season ago (a week; a day for histories shorter than
 //!   a week and two steps), with intervals from the empirical quantiles
 //!   of the in-sample seasonal differences, widened by `sqrt(k)` for the k-th season ahead;
-//! - `mstl_ets`: MSTL decomposition (daily 24 and weekly 168 periods) with AutoETS (additive
-//!   errors, trend none/additive/damped chosen by AICc) on the last [`TREND_TAIL`] steps of the
-//!   trend + remainder, from the `augurs` crates (`augurs-ets` patched in
+//! - `mstl_ets`: MSTL decomposition (daily and weekly periods: 24 and 168 hourly steps) with
+//!   AutoETS (additive errors, trend none/additive/damped chosen by AICc) on the last
+//!   [`TREND_TAIL`] steps of the trend + remainder, from the `augurs` crates (`augurs-ets` patched in
 //!   `third_party/augurs-ets`: same results, faster fits); its intervals are the ETS
 //!   intervals shifted by the seasonal components. With `box_cox` (every spec training
 //!   proposes now), a strictly positive history is first Box-Cox transformed with the λ
@@ -16,7 +17,7 @@
 //! - `mean`: the step-by-step mean of its members' points and bounds (training proposes the
 //!   mean of the weekly seasonal naive and MSTL+ETS).
 //!
-//! Training calibrates the bounds of either model on its backtest (see [`backtest`]);
+//! Training calibrates the bounds of every model on its backtest (see [`backtest`]);
 //! inference clips the calibrated forecast at zero for a series that was never negative
 //! ([`Forecast::clip_at_zero`]).
 //!
@@ -511,9 +512,9 @@ pub fn fill_gaps(values: &[Option<f64>], period: usize) -> Vec<f64> {
 
 /// The candidate models for a history of `n_obs` steps of `per_hour` steps an hour (1 for
 /// hourly series, 4 for a 15-minute metric; the periods are a day and a week in steps): a
-/// seasonal-naive baseline, weekly
-/// when the history is long enough for it and daily otherwise, and MSTL+AutoETS with the
-/// periods the history is long enough for, on a Box-Cox scale where the history allows it.
+/// seasonal-naive baseline, weekly when the history is long enough for it and daily
+/// otherwise, and MSTL+AutoETS with the periods the history is long enough for, on a
+/// Box-Cox scale where the history allows it.
 ///
 /// The Box-Cox transform improved MSTL+ETS on both real series of BENCHMARKS.md, on their
 /// rolling origins with all history and with training's 56-day window, and on the
