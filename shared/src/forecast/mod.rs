@@ -8,9 +8,9 @@
 //!   of the in-sample seasonal differences, widened by `sqrt(k)` for the k-th season ahead;
 //! - `mstl_ets`: MSTL decomposition (daily and weekly periods: 24 and 168 hourly steps) with
 //!   AutoETS (additive errors, trend none/additive/damped chosen by AICc) on the last
-//!   [`TREND_TAIL`] steps of the trend + remainder, from the `augurs` crates (`augurs-ets` patched in
-//!   `third_party/augurs-ets`: same results, faster fits); its intervals are the ETS
-//!   intervals shifted by the seasonal components. With `box_cox` (every spec training
+//!   [`TREND_TAIL`] steps of the trend + remainder, from the `augurs` crates (`augurs-ets`
+//!   patched in `third_party/augurs-ets`: same results, faster fits); its intervals are the
+//!   ETS intervals shifted by the seasonal components. With `box_cox` (every spec training
 //!   proposes now), a strictly positive history is first Box-Cox transformed with the λ
 //!   of [`guerrero_lambda`], and the forecast and its bounds are transformed back: demand
 //!   whose daily swings grow with its level is additive on a log-like scale;
@@ -254,7 +254,8 @@ pub fn fit_predict(
                             {
                                 Ok(f)
                             } else {
-                                // Back-transformed to infinity: lose nothing, model the history as it is.
+                                // Back-transformed to infinity: lose nothing, model
+                                // the history as it is.
                                 mstl_ets(spec, history, periods, horizon, level)
                             }
                         }
