@@ -131,18 +131,15 @@ pub fn backtest_many(
                 level,
                 windows,
                 season,
-                |w, train| match spec {
-                    ModelSpec::Mean { members }
-                        if !members.is_empty()
-                            && !members.iter().any(|m| matches!(m, ModelSpec::Mean { .. })) =>
-                    {
+                |w, train| match spec.mean_members()? {
+                    Some(members) => {
                         let fits = members
                             .iter()
                             .map(|m| fit_once(m, w, train))
                             .collect::<Result<Vec<_>, _>>()?;
                         Ok(Forecast::mean(&fits))
                     }
-                    _ => fit_once(spec, w, train),
+                    None => fit_once(spec, w, train),
                 },
             )
         })

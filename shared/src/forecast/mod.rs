@@ -75,6 +75,20 @@ impl ModelSpec {
         }
     }
 
+    /// The members of a [`ModelSpec::Mean`]; an error for an empty list or a nested mean,
+    /// and `Ok(None)` for any other spec.
+    pub(crate) fn mean_members(&self) -> Result<Option<&[ModelSpec]>, ForecastError> {
+        let ModelSpec::Mean { members } = self else {
+            return Ok(None);
+        };
+        if members.is_empty() || members.iter().any(|m| matches!(m, ModelSpec::Mean { .. })) {
+            return Err(ForecastError::InvalidParameter(format!(
+                "{self}: a mean needs members that are not means"
+            )));
+        }
+        Ok(Some(members))
+    }
+
     /// The shortest history (in steps) this spec can be fitted on.
     pub fn min_history(&self) -> usize {
         match self {
@@ -220,13 +234,10 @@ pub fn fit_predict(
     }
     match spec {
         ModelSpec::SeasonalNaive { period } => seasonal_naive(history, *period, horizon, level),
-        ModelSpec::Mean { members } => {
-            if members.is_empty() || members.iter().any(|m| matches!(m, ModelSpec::Mean { .. })) {
-                return Err(ForecastError::InvalidParameter(format!(
-                    "{spec}: a mean needs members that are not means"
-                )));
-            }
-            let fits = members
+        ModelSpec::Mean { .. } => {
+            let fits = spec
+                .mean_members()?
+                .unwrap_or_default()
                 .iter()
                 .map(|m| fit_predict(m, history, horizon, level))
                 .collect::<Result<Vec<_>, _>>()?;
