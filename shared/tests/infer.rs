@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use gras_shared::config::Frequency;
 use gras_shared::contract::predictions_key;
+use gras_shared::forecast;
 use gras_shared::metrics::{MemoryMetrics, NoMetrics};
 use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::train::{load_history, SeriesHistory, Trainer};
@@ -62,6 +63,16 @@ async fn history_to_jan_18(
     )
     .await
     .expect("history")
+}
+
+/// The prediction items stored under partition key `pk`, in time order.
+async fn stored(stores: &Stores, pk: &str) -> Vec<Prediction> {
+    query_all(&*stores.tables, &PREDICTIONS, &Query::all(pk))
+        .await
+        .expect("query")
+        .iter()
+        .map(|i| Prediction::from_item(i).expect("prediction"))
+        .collect()
 }
 
 /// Trains the first planned task and returns the version it registered.
@@ -133,13 +144,7 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
     let first_forecast =
         DateTime::from_timestamp_micros(h.start_us + (last as i64 + 1) * 3_600_000_000)
             .expect("ts");
-    let items = query_all(&*stores.tables, &PREDICTIONS, &Query::all("G#store-0001"))
-        .await
-        .expect("query");
-    let preds: Vec<Prediction> = items
-        .iter()
-        .map(|i| Prediction::from_item(i).expect("prediction"))
-        .collect();
+    let preds = stored(&stores, "G#store-0001").await;
     assert_eq!(preds.len(), 24);
     assert_eq!(preds[0].ts, first_forecast);
     assert_eq!(preds[23].ts, first_forecast + Duration::hours(23));
@@ -413,13 +418,7 @@ async fn a_fifteen_minute_metric_is_modelled_and_forecast_in_its_own_steps() {
     let last = h.values.iter().rposition(Option::is_some).expect("values");
     // The 15-minute buckets are all there (4 a day-hour), not one an hour.
     assert!(h.values.len() >= 4 * 24 * 17, "{} buckets", h.values.len());
-    let items = query_all(&*stores.tables, &PREDICTIONS, &Query::all("G#store-0001"))
-        .await
-        .expect("query");
-    let points: Vec<Prediction> = items
-        .iter()
-        .map(|i| Prediction::from_item(i).expect("prediction"))
-        .collect();
+    let points = stored(&stores, "G#store-0001").await;
     let ts: Vec<i64> = points.iter().map(|p| p.ts.timestamp_micros()).collect();
     let expected: Vec<i64> = (1..=8).map(|k| h.ts_us(last) + k * step).collect();
     assert_eq!(ts, expected);
@@ -435,5 +434,70 @@ async fn a_fifteen_minute_metric_is_modelled_and_forecast_in_its_own_steps() {
             p.value > 0.0 && p.value < 3.0 * mean && p.lower <= p.value && p.value <= p.upper,
             "{p:?} against a daily mean of {mean}"
         );
+    }
+}
+
+/// Inference applies the version's calibration by lead time: the first day's bounds get the
+/// first day's factor, the later steps the other one (checked against a re-fit of the spec
+/// on the same history).
+#[tokio::test]
+async fn the_first_day_of_a_forecast_gets_its_own_interval_scale() {
+    let text = "[metrics.G]\naggregation = \"sum\"\nhorizon = 48\ninterval = 0.9\n\
+                [training]\nwindow_days = 18\n[approval]\ncoverage_tolerance = 1.0\n";
+    let config = Arc::new(Config::from_toml(text, None).expect("config"));
+    let stores = lake(&config).await;
+    let g = MetricId::new("G").expect("id");
+    let version = train_first_task(&stores, &config).await.version;
+    let artifact = gras_shared::pipeline::train::load_artifact(&stores, &g, &version)
+        .await
+        .expect("artifact");
+    assert_eq!(
+        artifact.near_steps, 24,
+        "the first day of a 48-step horizon"
+    );
+    assert_ne!(artifact.near_interval_scale, artifact.interval_scale);
+    let calibration = artifact.calibration();
+
+    let run = at("2024-01-19T03:00:00Z");
+    let r = &quiet_inferencer(&stores, &config, run)
+        .run(Some("G"))
+        .await
+        .expect("run")[0];
+    assert_eq!((r.series, r.skipped, r.predictions), (3, 0, 3 * 48));
+
+    let history = history_to_jan_18(&stores, &g, 1, Frequency::HOURLY.micros()).await;
+    let h = history
+        .iter()
+        .find(|h| h.key.as_str() == "store-0001")
+        .expect("series");
+    let first = h.values.iter().position(Option::is_some).expect("values");
+    let last = h.values.iter().rposition(Option::is_some).expect("values");
+    let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK);
+    let raw = forecast::fit_predict(&artifact.spec, &filled, 48, 0.9).expect("fit");
+    let mut want = raw.clone();
+    want.calibrate(&calibration);
+    want.clip_at_zero();
+    let got = stored(&stores, "G#store-0001").await;
+    assert_eq!(got.len(), 48);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    for (step, p) in got.iter().enumerate() {
+        assert!(
+            close(p.value, want.point[step])
+                && close(p.lower, want.lower[step])
+                && close(p.upper, want.upper[step]),
+            "step {step}: stored {p:?}, want {} [{}, {}]",
+            want.point[step],
+            want.lower[step],
+            want.upper[step]
+        );
+        // Where the upper bound is not clipped, it is the model's half-width times the
+        // step's factor.
+        let factor = if step < 24 {
+            artifact.near_interval_scale
+        } else {
+            artifact.interval_scale
+        };
+        let half = raw.upper[step] - raw.point[step];
+        assert!(close(p.upper - p.value, half * factor), "step {step}");
     }
 }

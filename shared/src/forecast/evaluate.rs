@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::backtest::{backtest, BacktestScore};
-use super::{candidates, fit_predict, metrics, ForecastError, ModelSpec, WEEK};
+use super::backtest::{backtest, BacktestScore, Plan};
+use super::{candidates, fit_predict, metrics, ForecastError, ModelSpec, DAY, WEEK};
 
 /// One candidate's result on the hold-out.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +29,9 @@ pub struct Evaluation {
     pub mape: f64,
     /// Hold-out coverage of the calibrated bounds.
     pub coverage: f64,
+    /// Hold-out coverage of the calibrated bounds over the first day (24 steps), what
+    /// alerts compare actuals with.
+    pub first_day_coverage: f64,
     /// Hold-out coverage of the model's own bounds.
     pub raw_coverage: f64,
     /// Median seconds of one fit + predict on the training part.
@@ -46,6 +49,7 @@ pub fn evaluate(
     runs: usize,
 ) -> Result<Vec<Evaluation>, ForecastError> {
     let horizon = test.len();
+    let day = DAY.min(horizon);
     let specs = candidates(train.len().saturating_sub(windows * horizon), 1);
     if specs.is_empty() {
         return Err(ForecastError::TooShort {
@@ -57,7 +61,7 @@ pub fn evaluate(
     let mut out = Vec::new();
     for spec in specs {
         let t = Instant::now();
-        let bt = backtest(&spec, train, horizon, level, windows, WEEK)?;
+        let bt = backtest(&spec, train, &Plan::new(horizon, level, windows, 1))?;
         let backtest_s = t.elapsed().as_secs_f64();
         let mut times = Vec::new();
         let mut forecast = None;
@@ -70,7 +74,7 @@ pub fn evaluate(
         times.sort_by(f64::total_cmp);
         let Some(mut f) = forecast else { continue };
         let raw_coverage = metrics::coverage(test, &f.lower, &f.upper);
-        f.scale_intervals(bt.interval_scale);
+        f.calibrate(&bt.calibration());
         out.push(Evaluation {
             model: format!("gras:{spec}"),
             spec,
@@ -80,6 +84,7 @@ pub fn evaluate(
             smape: metrics::smape(test, &f.point),
             mape: metrics::mape(test, &f.point),
             coverage: metrics::coverage(test, &f.lower, &f.upper),
+            first_day_coverage: metrics::coverage(&test[..day], &f.lower[..day], &f.upper[..day]),
             raw_coverage,
             fit_predict_s: times[times.len() / 2],
             backtest_s,

@@ -168,10 +168,56 @@ impl Forecast {
 
     /// Multiplies every bound's distance from its point by `factor` (interval calibration).
     pub fn scale_intervals(&mut self, factor: f64) {
+        self.calibrate(&Calibration::uniform(factor));
+    }
+
+    /// Multiplies each bound's distance from its point by the factor `calibration` gives
+    /// its step ([`Calibration::factor`]).
+    pub fn calibrate(&mut self, calibration: &Calibration) {
         for i in 0..self.point.len() {
-            let p = self.point[i];
+            let (p, factor) = (self.point[i], calibration.factor(i));
             self.lower[i] = p - (p - self.lower[i]) * factor;
             self.upper[i] = p + (self.upper[i] - p) * factor;
+        }
+    }
+}
+
+/// Interval calibration learned on a backtest ([`backtest`]): factors for the half-widths
+/// of a model's bounds, one for the first `near_steps` steps ahead (the first day of the
+/// horizon) and one for the steps after.
+///
+/// The two differ because a model's own bounds have the wrong shape over the horizon: ETS
+/// intervals treat the seasonal components as known, so they are too narrow for the first
+/// hours, and they widen with the trend's uncertainty faster than the errors grow. One
+/// factor for the whole horizon left the first day under-covered (BENCHMARKS.md). The first
+/// day is what alerts compare actuals with: inference runs every hour and each run replaces
+/// the stored forecasts, so an actual meets the newest forecast for its bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Factor for the steps from `near_steps` on.
+    pub scale: f64,
+    /// Leading steps that get `near_scale` (0: `scale` everywhere).
+    pub near_steps: usize,
+    /// Factor for the first `near_steps` steps.
+    pub near_scale: f64,
+}
+
+impl Calibration {
+    /// One factor for every step (how versions registered before the split are applied).
+    pub fn uniform(scale: f64) -> Self {
+        Calibration {
+            scale,
+            near_steps: 0,
+            near_scale: scale,
+        }
+    }
+
+    /// The factor for the bounds `step` steps ahead (0 = the first step forecast).
+    pub fn factor(&self, step: usize) -> f64 {
+        if step < self.near_steps {
+            self.near_scale
+        } else {
+            self.scale
         }
     }
 }

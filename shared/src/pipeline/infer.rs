@@ -537,7 +537,7 @@ async fn forecast_histories(
     level: f64,
     now: DateTime<Utc>,
 ) -> (Vec<Prediction>, u64, Vec<String>) {
-    let (spec, scale) = (artifact.spec.clone(), artifact.interval_scale);
+    let (spec, calibration) = (artifact.spec.clone(), artifact.calibration());
     let (metric, version) = (metric.clone(), version.to_string());
     blocking(move || {
         // Fits spread over the cores; each yields its rows or the skipped series' key.
@@ -555,7 +555,7 @@ async fn forecast_histories(
                     return Err(h.key.to_string());
                 }
             };
-            f.scale_intervals(scale);
+            f.calibrate(&calibration);
             if filled.iter().all(|v| *v >= 0.0) {
                 f.clip_at_zero();
             }

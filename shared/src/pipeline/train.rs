@@ -20,7 +20,7 @@ use crate::config::{Config, MetricConfig};
 use crate::contract::{self, model_artifact_key};
 use crate::forecast::{
     self,
-    backtest::{backtest_many, BacktestScore},
+    backtest::{backtest_many, BacktestScore, Plan},
     ModelSpec,
 };
 use crate::ids::{MetricId, ModelVersion, SeriesKey};
@@ -160,9 +160,18 @@ pub struct Artifact {
     /// Hyper-parameters to re-fit on new data.
     pub spec: ModelSpec,
     /// Factor for the half-widths of the model's bounds (interval calibration from the
-    /// backtest, see [`forecast::backtest`]); inference applies it to every forecast.
+    /// backtest, see [`forecast::backtest`]); inference applies it to every step from
+    /// `near_steps` on.
     #[serde(default = "unit")]
     pub interval_scale: f64,
+    /// Leading steps (the first day) calibrated with `near_interval_scale` instead. 0 in
+    /// artifacts written before the first day had its own factor: `interval_scale` then
+    /// applies to every step, as it did.
+    #[serde(default)]
+    pub near_steps: usize,
+    /// Factor for the half-widths of the first `near_steps` steps.
+    #[serde(default = "unit")]
+    pub near_interval_scale: f64,
     /// Forecast steps.
     pub horizon: u32,
     /// Nominal interval coverage.
@@ -184,6 +193,17 @@ pub struct Artifact {
     pub created_at: String,
 }
 
+impl Artifact {
+    /// The calibration inference applies to this version's forecasts.
+    pub fn calibration(&self) -> forecast::Calibration {
+        forecast::Calibration {
+            scale: self.interval_scale,
+            near_steps: self.near_steps,
+            near_scale: self.near_interval_scale,
+        }
+    }
+}
+
 /// A candidate's mean backtest score across series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateScore {
@@ -196,15 +216,18 @@ pub struct CandidateScore {
     /// Mean coverage of the model's own bounds.
     #[serde(default)]
     pub raw_coverage: f64,
-    /// Mean calibration factor across series.
+    /// Mean calibration factor across series (steps after the first day).
     #[serde(default = "unit")]
     pub interval_scale: f64,
+    /// Mean calibration factor of the first day across series.
+    #[serde(default = "unit")]
+    pub near_interval_scale: f64,
     /// Series scored.
     pub series: u64,
 }
 
 /// Sums over series of one spec's scores, indexed by the `S_*` constants.
-const NSUMS: usize = 7;
+const NSUMS: usize = 8;
 const S_MAPE: usize = 0;
 const S_SMAPE: usize = 1;
 const S_MASE: usize = 2;
@@ -213,14 +236,44 @@ const S_RAW_COVERAGE: usize = 4;
 const S_SCALE: usize = 5;
 /// Series with a finite MAPE (an all-zero series has none).
 const S_MAPE_N: usize = 6;
+/// The first day's calibration factor.
+const S_NEAR_SCALE: usize = 7;
 
 /// A spec with its score sums and the number of series summed.
 type ScoreSums = (ModelSpec, [f64; NSUMS], u64);
+
+/// Reads a shard's sums, also as written before the first day had its own calibration
+/// factor (7 sums, no `S_NEAR_SCALE`): a run that spans an upgrade then calibrates the first
+/// day with the single factor, as that release did, instead of failing.
+fn sums_of_any_release<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, ScoreSums>, D::Error> {
+    let raw = BTreeMap::<String, (ModelSpec, Vec<f64>, u64)>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(label, (spec, v, n))| {
+            let mut sums = [0.0; NSUMS];
+            match v.len() {
+                NSUMS => sums.copy_from_slice(&v),
+                7 => {
+                    sums[..7].copy_from_slice(&v);
+                    sums[S_NEAR_SCALE] = sums[S_SCALE];
+                }
+                k => {
+                    return Err(serde::de::Error::custom(format!(
+                        "{k} score sums for {label}, expected {NSUMS}"
+                    )))
+                }
+            }
+            Ok((label, (spec, sums, n)))
+        })
+        .collect()
+}
 
 /// Partial sums of one shard.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct ShardResult {
     /// Per candidate label: (spec, sums of mape, smape, mase, coverage, n).
+    #[serde(deserialize_with = "sums_of_any_release")]
     sums: BTreeMap<String, ScoreSums>,
     series: u64,
     fingerprint: u64,
@@ -774,6 +827,7 @@ impl Trainer {
                 metrics: mean_metrics(s, *n),
                 raw_coverage: s[S_RAW_COVERAGE] / (*n).max(1) as f64,
                 interval_scale: s[S_SCALE] / (*n).max(1) as f64,
+                near_interval_scale: s[S_NEAR_SCALE] / (*n).max(1) as f64,
                 series: *n,
             })
             .collect();
@@ -784,6 +838,14 @@ impl Trainer {
             model_kind: spec.kind().to_string(),
             spec: spec.clone(),
             interval_scale: sums[S_SCALE] / (*n).max(1) as f64,
+            near_steps: Plan::new(
+                cfg.horizon as usize,
+                cfg.interval,
+                1,
+                cfg.frequency.per_hour(),
+            )
+            .near_steps(),
+            near_interval_scale: sums[S_NEAR_SCALE] / (*n).max(1) as f64,
             horizon: cfg.horizon,
             interval: cfg.interval,
             frequency: String::from(cfg.frequency),
@@ -962,6 +1024,7 @@ fn score_shard(
             e.1[S_COVERAGE] += score.coverage;
             e.1[S_RAW_COVERAGE] += score.raw_coverage;
             e.1[S_SCALE] += score.interval_scale;
+            e.1[S_NEAR_SCALE] += score.near_scale;
             e.2 += 1;
         }
     }
@@ -997,7 +1060,8 @@ fn score_series(
         labelled.push(("current".into(), c.clone()));
     }
     let specs: Vec<ModelSpec> = labelled.iter().map(|(_, s)| s.clone()).collect();
-    let results = backtest_many(&specs, &filled, horizon, cfg.interval, windows, week);
+    let plan = Plan::new(horizon, cfg.interval, windows, per_hour);
+    let results = backtest_many(&specs, &filled, &plan);
     let mut scores = Vec::with_capacity(labelled.len());
     for ((label, spec), result) in labelled.into_iter().zip(results) {
         match result {
@@ -1028,4 +1092,34 @@ fn fingerprint(key: &SeriesKey, values: &[f64]) -> u64 {
         bytes.extend_from_slice(&v.to_bits().to_le_bytes());
     }
     xxhash_rust::xxh3::xxh3_64(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_sums_of_the_previous_release_read_with_the_single_factor_for_the_first_day() {
+        let spec = r#"{"kind":"seasonal_naive","period":168}"#;
+        let old = format!(
+            r#"{{"sums":{{"candidate:x":[{spec},[0.1,0.2,0.9,0.8,0.7,1.5,1.0],1]}},"series":1,"start_us":0,"end_us":0,"fingerprint":0}}"#
+        );
+        let r: ShardResult = serde_json::from_str(&old).expect("old shard result");
+        let sums = r.sums["candidate:x"].1;
+        assert_eq!(sums[S_SCALE], 1.5);
+        assert_eq!(sums[S_NEAR_SCALE], 1.5);
+        // Written and read back by this release: unchanged.
+        let mut now = r.clone();
+        if let Some(e) = now.sums.get_mut("candidate:x") {
+            e.1[S_NEAR_SCALE] = 2.5;
+        }
+        let text = serde_json::to_string(&now).expect("json");
+        assert_eq!(
+            serde_json::from_str::<ShardResult>(&text).expect("read"),
+            now
+        );
+        let short = old.replace("0.7,1.5,1.0", "0.7");
+        let err = serde_json::from_str::<ShardResult>(&short).expect_err("5 sums");
+        assert!(err.to_string().contains("5 score sums"), "{err}");
+    }
 }
