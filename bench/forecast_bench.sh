@@ -21,13 +21,13 @@ import json, sys
 gras = [json.loads(l) for l in open(sys.argv[1])]
 peers = [json.loads(l) for l in open(sys.argv[2])]
 prophet = next(p for p in peers if p["model"] == "Prophet")
-print("| model | selected | MASE | sMAPE | MAPE | coverage (nominal 0.90) | fit+predict s | Prophet time / model time |")
-print("|---|---|---|---|---|---|---|---|")
+print("| model | selected | MASE | sMAPE | MAPE | coverage (nominal 0.90) | first-day coverage | fit+predict s | Prophet time / model time |")
+print("|---|---|---|---|---|---|---|---|---|")
 for g in gras:
-    cov = f'{g["coverage"]:.3f} (raw {g["raw_coverage"]:.3f}, scale {g["backtest"]["interval_scale"]:.2f})'
-    print(f'| {g["model"]} | {"yes" if g["selected"] else ""} | {g["mase"]:.4f} | {g["smape"]:.4f} | {g["mape"]:.4f} | {cov} | {g["fit_predict_s"]:.4f} | {prophet["fit_predict_s"] / max(g["fit_predict_s"], 1e-9):.0f}x |')
+    cov = f'{g["coverage"]:.3f} (raw {g["raw_coverage"]:.3f}, scales {g["backtest"]["near_scale"]:.2f} / {g["backtest"]["interval_scale"]:.2f})'
+    print(f'| {g["model"]} | {"yes" if g["selected"] else ""} | {g["mase"]:.4f} | {g["smape"]:.4f} | {g["mape"]:.4f} | {cov} | {g["first_day_coverage"]:.3f} | {g["fit_predict_s"]:.4f} | {prophet["fit_predict_s"] / max(g["fit_predict_s"], 1e-9):.0f}x |')
 for p in peers:
-    print(f'| {p["model"]} |  | {p["mase"]:.4f} | {p["smape"]:.4f} | {p["mape"]:.4f} | {p["coverage"]:.3f} | {p["fit_predict_s"]:.4f} | {prophet["fit_predict_s"] / max(p["fit_predict_s"], 1e-9):.1f}x |')
+    print(f'| {p["model"]} |  | {p["mase"]:.4f} | {p["smape"]:.4f} | {p["mape"]:.4f} | {p["coverage"]:.3f} | {p["first_day_coverage"]:.3f} | {p["fit_predict_s"]:.4f} | {prophet["fit_predict_s"] / max(p["fit_predict_s"], 1e-9):.1f}x |')
 sel = next(g for g in gras if g["selected"])
 print()
 print(f'selected: {sel["model"]}; backtest (selection + calibration) of all candidates: {sum(g["backtest_s"] for g in gras):.3f} s; '

@@ -47,13 +47,13 @@ for r in rows:
 print(f"{len(origins)} origins (hours {origins[0]}..{origins[-1]}, every {sys.argv[3]} h), horizon {sys.argv[2]} h, nominal 0.90")
 print("gras picked: " + ", ".join(f"{m} x{n}" for m, n in sorted(picked.items())))
 print()
-print("| model | mean MASE | mean sMAPE | mean coverage | mean abs(coverage - 0.90) | origins where gras's MASE is lower |")
-print("|---|---:|---:|---:|---:|---:|")
+print("| model | mean MASE | mean sMAPE | mean coverage | mean abs(coverage - 0.90) | mean first-day coverage | origins where gras's MASE is lower |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 g = by["gras: selected"]
 for name, res in by.items():
     n = len(res)
     mean = lambda k: sum(res[o][k] for o in res) / n
     cov_err = sum(abs(res[o]["coverage"] - 0.9) for o in res) / n
     wins = "-" if name.startswith("gras") else f'{sum(g[o]["mase"] < res[o]["mase"] for o in res if o in g)} of {n}'
-    print(f"| {name} | {mean('mase'):.4f} | {mean('smape'):.4f} | {mean('coverage'):.3f} | {cov_err:.3f} | {wins} |")
+    print(f"| {name} | {mean('mase'):.4f} | {mean('smape'):.4f} | {mean('coverage'):.3f} | {cov_err:.3f} | {mean('first_day_coverage'):.3f} | {wins} |")
 PY

@@ -7,10 +7,11 @@ Reads a `ts,value` CSV (hourly, gap-free; see bench/fetch_series.py), keeps the 
 `holdout` hours as the test set, fits every model on all hours before them and forecasts
 `holdout` steps in one go with a central interval at `level`. Prints one JSON line per model:
 
-    {"model", "mase", "smape", "mape", "coverage", "fit_predict_s"}
+    {"model", "mase", "smape", "mape", "coverage", "first_day_coverage", "fit_predict_s"}
 
 with the metrics of bench/forecast_metrics.py (fractions; MASE scaled by the training part's
-weekly seasonal-naive MAE, period 168) and fit_predict_s = median wall time of fit+predict
+weekly seasonal-naive MAE, period 168; first_day_coverage over the first 24 steps, the lead
+times alerts see) and fit_predict_s = median wall time of fit+predict
 over --runs runs. Imports happen before timing, and each statsforecast model gets one untimed
 warm-up run first. Models: Prophet (daily+weekly seasonality, interval_width=level, defaults
 otherwise, seeded so runs repeat), AutoETS(season_length=24), MSTL(season_length=[24,168],
@@ -126,6 +127,7 @@ def main() -> None:
             "smape": round(smape(actual, mean), 6),
             "mape": round(mape(actual, mean), 6),
             "coverage": round(coverage(actual, lo, hi), 6),
+            "first_day_coverage": round(coverage(actual[:24], lo[:24], hi[:24]), 6),
             "fit_predict_s": round(statistics.median(times), 4),
         }), flush=True)
 
