@@ -238,8 +238,9 @@ fn backtest_with(
         far_scores.push(s.split_off(near));
         near_scores.push(s);
     }
-    // The extra origins of the first steps, newest first; one too early for the model
-    // (a short history) is skipped.
+    // The extra origins of the first steps, newest first. They only add calibration data:
+    // one too early for the model (a short history) or whose fit fails is left out, the
+    // windows have already scored the model.
     let mut extra = Vec::new();
     if near > 0 {
         for d in 1..=NEAR_ORIGINS {
@@ -249,7 +250,9 @@ fn backtest_with(
             if origin < spec.min_history() {
                 break;
             }
-            let f = forecast(origin)?;
+            let Ok(f) = forecast(origin) else {
+                continue;
+            };
             extra.extend(
                 (0..near)
                     .map(|i| conformity(history[origin + i], f.point[i], f.lower[i], f.upper[i])),
