@@ -10,7 +10,7 @@ use gras_shared::contract::predictions_key;
 use gras_shared::forecast;
 use gras_shared::metrics::{MemoryMetrics, NoMetrics};
 use gras_shared::pipeline::infer::Inferencer;
-use gras_shared::pipeline::train::{load_history, SeriesHistory, Trainer};
+use gras_shared::pipeline::train::{load_artifact, load_history, Artifact, SeriesHistory, Trainer};
 use gras_shared::predictions::{Prediction, PREDICTIONS};
 use gras_shared::queue::MemoryQueue;
 use gras_shared::registry::ModelRecord;
@@ -63,6 +63,19 @@ async fn history_to_jan_18(
     )
     .await
     .expect("history")
+}
+
+/// A lake of generated silver for the configuration `toml`, with metric G trained (the
+/// first task) and its artifact.
+async fn trained_lake(toml: &str) -> (Arc<Config>, Stores, Artifact) {
+    let config = Arc::new(Config::from_toml(toml, None).expect("config"));
+    let stores = lake(&config).await;
+    let g = MetricId::new("G").expect("id");
+    let version = train_first_task(&stores, &config).await.version;
+    let artifact = load_artifact(&stores, &g, &version)
+        .await
+        .expect("artifact");
+    (config, stores, artifact)
 }
 
 /// The prediction items stored under partition key `pk`, in time order.
@@ -382,13 +395,8 @@ async fn a_fifteen_minute_metric_is_modelled_and_forecast_in_its_own_steps() {
     let text = "[metrics.G]\naggregation = \"sum\"\nfrequency = \"15m\"\nhorizon = 8\n\
                 interval = 0.9\n[training]\nwindow_days = 18\n\
                 [approval]\ncoverage_tolerance = 1.0\n";
-    let config = Arc::new(Config::from_toml(text, None).expect("config"));
-    let stores = lake(&config).await;
+    let (config, stores, artifact) = trained_lake(text).await;
     let g = MetricId::new("G").expect("id");
-    let version = train_first_task(&stores, &config).await.version;
-    let artifact = gras_shared::pipeline::train::load_artifact(&stores, &g, &version)
-        .await
-        .expect("artifact");
     assert_eq!(artifact.frequency, "15m");
     fn in_steps(spec: &ModelSpec) -> bool {
         match spec {
@@ -444,13 +452,8 @@ async fn a_fifteen_minute_metric_is_modelled_and_forecast_in_its_own_steps() {
 async fn the_first_day_of_a_forecast_gets_its_own_interval_scale() {
     let text = "[metrics.G]\naggregation = \"sum\"\nhorizon = 48\ninterval = 0.9\n\
                 [training]\nwindow_days = 18\n[approval]\ncoverage_tolerance = 1.0\n";
-    let config = Arc::new(Config::from_toml(text, None).expect("config"));
-    let stores = lake(&config).await;
+    let (config, stores, artifact) = trained_lake(text).await;
     let g = MetricId::new("G").expect("id");
-    let version = train_first_task(&stores, &config).await.version;
-    let artifact = gras_shared::pipeline::train::load_artifact(&stores, &g, &version)
-        .await
-        .expect("artifact");
     assert_eq!(
         artifact.near_steps, 24,
         "the first day of a 48-step horizon"
