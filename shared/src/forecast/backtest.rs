@@ -271,11 +271,10 @@ fn backtest_with(
         let mut n = chosen(&near_scores);
         n.extend_from_slice(extra);
         let f = chosen(&far_scores);
-        match (n.is_empty(), f.is_empty()) {
-            (false, false) => (conformal_scale(&n, level), conformal_scale(&f, level)),
-            (false, true) => (conformal_scale(&n, level), conformal_scale(&n, level)),
-            _ => (conformal_scale(&f, level), conformal_scale(&f, level)),
-        }
+        let far = (!f.is_empty()).then(|| conformal_scale(&f, level));
+        let near = (!n.is_empty()).then(|| conformal_scale(&n, level));
+        let near = near.or(far).unwrap_or_else(|| conformal_scale(&[], level));
+        (near, far.unwrap_or(near))
     };
     let k = windows as f64;
     // Cross-fitted calibrated coverage: each window against the scales of the others (the

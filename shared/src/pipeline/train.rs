@@ -254,8 +254,9 @@ fn sums_of_any_release<'de, D: serde::Deserializer<'de>>(
             let mut sums = [0.0; NSUMS];
             match v.len() {
                 NSUMS => sums.copy_from_slice(&v),
-                7 => {
-                    sums[..7].copy_from_slice(&v);
+                // The previous release's sums stop just before the first day's factor.
+                S_NEAR_SCALE => {
+                    sums[..S_NEAR_SCALE].copy_from_slice(&v);
                     sums[S_NEAR_SCALE] = sums[S_SCALE];
                 }
                 k => {
