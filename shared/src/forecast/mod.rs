@@ -5,7 +5,8 @@
 //! Models ([`ModelSpec`]):
 //! - `seasonal_naive`: the value one season ago (a week; a day for histories shorter than
 //!   a week and two steps), with intervals from the empirical quantiles
-//!   of the in-sample seasonal differences, widened by `sqrt(k)` for the k-th season ahead;
+//!   of the in-sample seasonal differences (each bound at least as far out as the point),
+//!   widened by `sqrt(k)` for the k-th season ahead;
 //! - `mstl_ets`: MSTL decomposition (daily and weekly periods: 24 and 168 hourly steps) with
 //!   AutoETS (additive errors, trend none/additive/damped chosen by AICc) on the last
 //!   [`TREND_TAIL`] steps of the trend + remainder, from the `augurs` crates (`augurs-ets`
@@ -340,8 +341,12 @@ fn seasonal_naive(
         .map(|w| w[period] - w[0])
         .collect();
     residuals.sort_by(f64::total_cmp);
-    let lo = quantile_sorted(&residuals, (1.0 - level) / 2.0);
-    let hi = quantile_sorted(&residuals, (1.0 + level) / 2.0);
+    // On a steadily trending history every seasonal difference can have the same sign, and
+    // both quantiles with it: the bounds would then lie on one side of the point, an actual
+    // equal to its forecast would be an alert, and calibration could not scale the empty
+    // side. The point is always inside its bounds.
+    let lo = quantile_sorted(&residuals, (1.0 - level) / 2.0).min(0.0);
+    let hi = quantile_sorted(&residuals, (1.0 + level) / 2.0).max(0.0);
     let mut out = Forecast {
         point: Vec::with_capacity(horizon),
         lower: Vec::with_capacity(horizon),
@@ -638,9 +643,56 @@ mod tests {
             .collect();
         let f = fit_predict(&ModelSpec::SeasonalNaive { period: 3 }, &h, 6, 0.9).expect("fit");
         assert_eq!(f.point, vec![h[27], h[28], h[29], h[27], h[28], h[29]]);
-        // Every seasonal difference is exactly 0.1: the bounds collapse onto point + 0.1*sqrt(k).
-        assert!((f.lower[0] - (h[27] + 0.1)).abs() < 1e-9);
+        // Every seasonal difference is exactly 0.1: the upper bound is point + 0.1*sqrt(k),
+        // the lower one the point itself (never above it).
+        assert!((f.lower[0] - h[27]).abs() < 1e-9);
+        assert!((f.upper[0] - (h[27] + 0.1)).abs() < 1e-9);
         assert!((f.upper[4] - (h[28] + 0.1 * 2f64.sqrt())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_model_keeps_its_point_inside_its_bounds_on_a_trending_history() {
+        // A steep trend under small noise: every weekly difference is positive.
+        let h: Vec<f64> = (0..3 * WEEK)
+            .map(|t| {
+                let day = (t % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+                100.0 + t as f64 + 5.0 * day.sin() + ((t * 7919) % 13) as f64 * 0.1
+            })
+            .collect();
+        let specs = [
+            ModelSpec::SeasonalNaive { period: WEEK },
+            ModelSpec::SeasonalNaive { period: DAY },
+            ModelSpec::MstlEts {
+                periods: vec![DAY, WEEK],
+                box_cox: true,
+            },
+            ModelSpec::Mean {
+                members: vec![
+                    ModelSpec::SeasonalNaive { period: WEEK },
+                    ModelSpec::MstlEts {
+                        periods: vec![DAY, WEEK],
+                        box_cox: true,
+                    },
+                ],
+            },
+        ];
+        for spec in &specs {
+            let mut f = fit_predict(spec, &h, WEEK, 0.9).expect("fit");
+            f.calibrate(&Calibration {
+                scale: 0.5,
+                near_steps: DAY,
+                near_scale: 2.0,
+            });
+            for i in 0..WEEK {
+                assert!(
+                    f.lower[i] <= f.point[i] && f.point[i] <= f.upper[i],
+                    "{spec} step {i}: {} <= {} <= {}",
+                    f.lower[i],
+                    f.point[i],
+                    f.upper[i]
+                );
+            }
+        }
     }
 
     #[test]
