@@ -839,13 +839,8 @@ impl Trainer {
             model_kind: spec.kind().to_string(),
             spec: spec.clone(),
             interval_scale: sums[S_SCALE] / (*n).max(1) as f64,
-            near_steps: Plan::new(
-                cfg.horizon as usize,
-                cfg.interval,
-                1,
-                cfg.frequency.per_hour(),
-            )
-            .near_steps(),
+            near_steps: metric_plan(cfg, self.config.training.backtest_windows as usize)
+                .near_steps(),
             near_interval_scale: sums[S_NEAR_SCALE] / (*n).max(1) as f64,
             horizon: cfg.horizon,
             interval: cfg.interval,
@@ -1032,6 +1027,18 @@ fn score_shard(
     out
 }
 
+/// The backtest plan of `cfg`'s metric: its horizon and interval, `windows` windows, a
+/// week's MASE season and a day's near band in its buckets. Scoring and the artifact's
+/// `near_steps` both come from it, so inference splits the bands where training did.
+fn metric_plan(cfg: &MetricConfig, windows: usize) -> Plan {
+    Plan::new(
+        cfg.horizon as usize,
+        cfg.interval,
+        windows,
+        cfg.frequency.per_hour(),
+    )
+}
+
 /// Backtests the candidates (and the approved spec) on one series; `None` for a series
 /// without values or too short for any candidate.
 fn score_series(
@@ -1061,7 +1068,7 @@ fn score_series(
         labelled.push(("current".into(), c.clone()));
     }
     let specs: Vec<ModelSpec> = labelled.iter().map(|(_, s)| s.clone()).collect();
-    let plan = Plan::new(horizon, cfg.interval, windows, per_hour);
+    let plan = metric_plan(cfg, windows);
     let results = backtest_many(&specs, &filled, &plan);
     let mut scores = Vec::with_capacity(labelled.len());
     for ((label, spec), result) in labelled.into_iter().zip(results) {
