@@ -399,15 +399,14 @@ fn with_status(
     item
 }
 
-/// Approves a `PendingApproval` version, archiving the previously approved one, in one
-/// conditional transaction.
-pub async fn approve(
+/// The record of `version`, which `action` may decide only while it is `PendingApproval`:
+/// [`RegistryError::NotFound`] without one, [`RegistryError::InvalidTransition`] in any
+/// other status.
+async fn pending(
     t: &dyn TableStore,
     metric: &MetricId,
     version: &ModelVersion,
-    by: &str,
-    reason: &str,
-    now: DateTime<Utc>,
+    action: &'static str,
 ) -> Result<ModelRecord, RegistryError> {
     let rec = get(t, metric, version)
         .await?
@@ -420,10 +419,24 @@ pub async fn approve(
             metric: metric.clone(),
             version: version.clone(),
             status: rec.status,
-            action: "approve",
+            action,
             needs: "PendingApproval",
         });
     }
+    Ok(rec)
+}
+
+/// Approves a `PendingApproval` version, archiving the previously approved one, in one
+/// conditional transaction.
+pub async fn approve(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    version: &ModelVersion,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<ModelRecord, RegistryError> {
+    let rec = pending(t, metric, version, "approve").await?;
     let current = pointer(t, metric).await?;
     let mut pointer_item = Item::new();
     pointer_item.insert("pk".into(), Attr::S(pointer_pk(metric)));
@@ -488,21 +501,7 @@ pub async fn reject(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<ModelRecord, RegistryError> {
-    let rec = get(t, metric, version)
-        .await?
-        .ok_or_else(|| RegistryError::NotFound {
-            metric: metric.clone(),
-            version: version.to_string(),
-        })?;
-    if rec.status != ModelStatus::PendingApproval {
-        return Err(RegistryError::InvalidTransition {
-            metric: metric.clone(),
-            version: version.clone(),
-            status: rec.status,
-            action: "reject",
-            needs: "PendingApproval",
-        });
-    }
+    let rec = pending(t, metric, version, "reject").await?;
     let cond = Condition::Equals(
         attr::STATUS.into(),
         Attr::S(ModelStatus::PendingApproval.as_str().into()),
