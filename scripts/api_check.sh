@@ -37,7 +37,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$gras" demo --lake "$work/lake" --days 24 --series 2 >"$work/demo.log" 2>&1 || { cat "$work/demo.log"; exit 1; }
+# 30 days: the shortest demo whose series are long enough for training's 3 backtest weeks
+# plus a model (with 24 days nothing trained, and pass 2 only ever met 409 no_approved_model).
+"$gras" demo --lake "$work/lake" --days 30 --series 2 >"$work/demo.log" 2>&1 || { cat "$work/demo.log"; exit 1; }
+# Pass 2 pins metrics G and A: each needs an approved version, or analyze now and the
+# forecasts never get past 409. The policy may leave one pending: approve it by hand.
+for m in G A; do
+  v=$("$gras" --json models --lake "$work/lake" --metric "$m" | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+if not any(r["status"] == "Approved" for r in rows):
+    pending = [r["version"] for r in rows if r["status"] == "PendingApproval"]
+    if not pending:
+        sys.exit("api check: the demo registered no model version for metric " + sys.argv[1])
+    print(max(pending))
+' "$m")
+  [ -z "$v" ] || "$gras" approve --lake "$work/lake" --metric "$m" --version "$v" >/dev/null
+done
 token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 GRAS_API_TOKEN=$token "$gras" serve --lake "$work/lake" --addr 127.0.0.1:0 >"$work/serve.log" 2>&1 &
 serve_pid=$!
