@@ -501,6 +501,20 @@ async fn analyze_now_forecasts_stores_and_is_bounded() {
     assert_eq!(fresh.len(), 6, "{f}");
     assert_eq!(fresh[0]["timestamp"], points[0]["timestamp"]);
 
+    // A whole number written as a double (as a client serializing numbers as doubles
+    // sends it) is the same horizon: JSON Schema's `integer` includes it.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/analyze",
+        Some(TOKEN),
+        r#"{"metric": "G", "series": "store-0002", "horizon": 6.0}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["horizon"].as_i64(), Some(6));
+    assert_eq!(v["points"].as_array().map(Vec::len), Some(6));
+
     // Every series of the metric when none is named (3 here: two stores and `_all`).
     let (s, v) = call(
         &app,
@@ -537,6 +551,16 @@ async fn analyze_now_forecasts_stores_and_is_bounded() {
         ),
         (
             r#"{"metric": "G", "horizon": "six"}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            r#"{"metric": "G", "horizon": 2.5}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            r#"{"metric": "G", "horizon": 1e300}"#,
             StatusCode::BAD_REQUEST,
             "bad_request",
         ),

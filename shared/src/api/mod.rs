@@ -545,7 +545,19 @@ async fn decide(
 struct AnalyzeBody {
     metric: String,
     series: Option<String>,
-    horizon: Option<i64>,
+    /// Any JSON number: JSON Schema's `integer` (the OpenAPI document's type) includes
+    /// `24.0`, which a client that serializes numbers as doubles sends.
+    horizon: Option<serde_json::Number>,
+}
+
+/// `n` as an i64 when it has no fractional part (`24` and `24.0`; `None` for `2.5` and for
+/// values beyond the i64 range).
+fn whole_number(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        let f = n.as_f64()?;
+        // i64::MAX as f64 rounds up to 2^63, which is already out of range.
+        (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
+    })
 }
 
 async fn analyze(
@@ -565,12 +577,14 @@ async fn analyze(
     let horizon = b
         .horizon
         .map(|h| {
-            usize::try_from(h).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "horizon must be between 1 and {} steps, got {h}",
-                    st.limits.max_horizon
-                ))
-            })
+            whole_number(&h)
+                .and_then(|h| usize::try_from(h).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "horizon must be a whole number of steps between 1 and {}, got {h}",
+                        st.limits.max_horizon
+                    ))
+                })
         })
         .transpose()?;
     let a = st
