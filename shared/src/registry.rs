@@ -399,6 +399,11 @@ fn with_status(
     item
 }
 
+/// The condition that a registry item's status is still `s` (what a decision found).
+fn status_is(s: ModelStatus) -> Condition {
+    Condition::Equals(attr::STATUS.into(), Attr::S(s.as_str().into()))
+}
+
 /// The record of `version`, which `action` may decide only while it is `PendingApproval`:
 /// [`RegistryError::NotFound`] without one, [`RegistryError::InvalidTransition`] in any
 /// other status.
@@ -447,8 +452,6 @@ pub async fn approve(
         Some(v) => Condition::Equals(POINTER_VERSION.into(), Attr::S(v.to_string())),
         None => Condition::NotExists,
     };
-    let status_is =
-        |s: ModelStatus| Condition::Equals(attr::STATUS.into(), Attr::S(s.as_str().into()));
     let mut ops = vec![
         TxOp::Put {
             table: STATE,
@@ -502,10 +505,7 @@ pub async fn reject(
     now: DateTime<Utc>,
 ) -> Result<ModelRecord, RegistryError> {
     let rec = pending(t, metric, version, "reject").await?;
-    let cond = Condition::Equals(
-        attr::STATUS.into(),
-        Attr::S(ModelStatus::PendingApproval.as_str().into()),
-    );
+    let cond = status_is(ModelStatus::PendingApproval);
     match t
         .put(
             &MODELS,
