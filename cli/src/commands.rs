@@ -562,6 +562,7 @@ async fn run_evaluate(
             rows.push(serde_json::json!({
                 "metric": m.as_str(), "version": s("sk"), "mape": n("mape"), "mase": n("mase"),
                 "coverage": n("coverage"), "n": n("n"), "updated_at": s("updated_at"),
+                "interval_adapt": n(gras_shared::pipeline::infer::ATTR_INTERVAL_ADAPT),
             }));
         }
     }
@@ -570,19 +571,20 @@ async fn run_evaluate(
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<6} {:<24} {:>8} {:>8} {:>8} {:>6} updated_at",
-        "metric", "version", "MASE", "MAPE", "cover", "n"
+        "{:<6} {:<24} {:>8} {:>8} {:>8} {:>6} {:>8} updated_at",
+        "metric", "version", "MASE", "MAPE", "cover", "n", "adapt"
     );
     let f = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
     for r in &rows {
         println!(
-            "{:<6} {:<24} {:>8} {:>8} {:>8} {:>6} {}",
+            "{:<6} {:<24} {:>8} {:>8} {:>8} {:>6} {:>8} {}",
             r["metric"].as_str().unwrap_or_default(),
             r["version"].as_str().unwrap_or_default(),
             f(&r["mase"]),
             f(&r["mape"]),
             f(&r["coverage"]),
             r["n"].as_f64().unwrap_or(0.0),
+            f(&r["interval_adapt"]),
             r["updated_at"].as_str().unwrap_or_default()
         );
     }

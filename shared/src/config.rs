@@ -187,6 +187,24 @@ impl Default for ApprovalPolicy {
     }
 }
 
+/// Inference settings (`[inference]`, all optional).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceConfig {
+    /// Rate per time step of the online interval factor ([`crate::forecast::online`]): how
+    /// fast the bounds of the version in use widen after misses and narrow after hits.
+    /// 0 turns the adaptation off (the trained calibration alone).
+    pub interval_adapt_rate: f64,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self {
+            interval_adapt_rate: crate::forecast::online::DEFAULT_RATE,
+        }
+    }
+}
+
 /// The whole configuration: metrics by id, in id order, and pipeline settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
@@ -196,6 +214,8 @@ pub struct Config {
     pub training: TrainingConfig,
     /// Approval policy.
     pub approval: ApprovalPolicy,
+    /// Inference settings.
+    pub inference: InferenceConfig,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +229,8 @@ struct RawConfig {
     training: TrainingConfig,
     #[serde(default)]
     approval: ApprovalPolicy,
+    #[serde(default)]
+    inference: InferenceConfig,
 }
 
 #[derive(Deserialize)]
@@ -294,10 +316,17 @@ impl Config {
                 "approval: margin must be in [0, 1) and coverage_tolerance non-negative".into(),
             ));
         }
+        let rate = raw.inference.interval_adapt_rate;
+        if !(rate.is_finite() && (0.0..=1.0).contains(&rate)) {
+            return Err(ConfigError::Invalid(format!(
+                "inference.interval_adapt_rate = {rate}: must be between 0 (off) and 1"
+            )));
+        }
         Ok(Self {
             metrics,
             training: t,
             approval: a,
+            inference: raw.inference,
         })
     }
 
@@ -380,6 +409,10 @@ mod tests {
         );
         assert_eq!(g.horizon, 168);
         assert_eq!(g.frequency, Frequency::HOURLY);
+        assert_eq!(cfg.inference, InferenceConfig::default());
+        let off =
+            Config::from_toml("[metrics.G]\n[inference]\ninterval_adapt_rate = 0\n", None).unwrap();
+        assert_eq!(off.inference.interval_adapt_rate, 0.0);
         assert!(g
             .holidays
             .contains(&NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()));
@@ -419,6 +452,15 @@ mod tests {
             ),
             ("[metrics.G]\n[approval]\nmargin = -1\n", "margin"),
             ("[metrics.G]\n[approval]\nmargn = 0.1\n", "unknown field"),
+            (
+                "[metrics.G]\n[inference]\ninterval_adapt_rate = -0.1\n",
+                "interval_adapt_rate",
+            ),
+            (
+                "[metrics.G]\n[inference]\ninterval_adapt_rate = nan\n",
+                "interval_adapt_rate",
+            ),
+            ("[metrics.G]\n[inference]\nadapt = 0.1\n", "unknown field"),
         ];
         for (text, want) in cases {
             let err = Config::from_toml(text, None).unwrap_err().to_string();

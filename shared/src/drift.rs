@@ -31,6 +31,53 @@ pub struct Scored {
     pub upper: f64,
     /// The actual 168 hours earlier (silver `lag_168h`), if known.
     pub lag_168h: Option<f64>,
+    /// The bucket's timestamp (µs since the epoch).
+    pub ts_us: i64,
+}
+
+/// The online interval factor of a version in use ([`crate::forecast::online`]) and the
+/// newest bucket whose actuals it has counted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OnlineState {
+    /// Multiplies the version's trained calibration factors (1: as trained).
+    pub factor: f64,
+    /// The newest bucket counted (µs); `None` before any.
+    pub through_us: Option<i64>,
+}
+
+impl Default for OnlineState {
+    fn default() -> Self {
+        Self {
+            factor: 1.0,
+            through_us: None,
+        }
+    }
+}
+
+/// The state after the actuals of `points` newer than `state.through_us` (each counted
+/// once, however often it is scored again): one [`crate::forecast::online::adapt`] step
+/// over them, and the newest of their buckets.
+pub fn online_update(state: OnlineState, points: &[Scored], level: f64, rate: f64) -> OnlineState {
+    let new: Vec<&Scored> = points
+        .iter()
+        .filter(|p| state.through_us.is_none_or(|t| p.ts_us > t))
+        .collect();
+    let Some(newest) = new.iter().map(|p| p.ts_us).max() else {
+        return state;
+    };
+    let misses = new
+        .iter()
+        .filter(|p| p.actual < p.lower || p.actual > p.upper)
+        .count();
+    let steps = new
+        .iter()
+        .map(|p| p.ts_us)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    OnlineState {
+        factor: crate::forecast::online::adapt(state.factor, misses, new.len(), steps, level, rate),
+        through_us: Some(newest),
+    }
 }
 
 /// Scores points; `None` without points.
@@ -159,6 +206,51 @@ mod tests {
     }
 
     #[test]
+    fn online_update_counts_each_new_actual_once() {
+        const H: i64 = 3_600_000_000;
+        // Two series over hours 1..=3; one miss (series b, hour 3).
+        let p = |ts_us: i64, actual: f64| Scored {
+            actual,
+            expected: 10.0,
+            lower: 8.0,
+            upper: 12.0,
+            lag_168h: None,
+            ts_us,
+        };
+        let pts = [
+            p(H, 9.0),
+            p(H, 11.0),
+            p(2 * H, 10.0),
+            p(2 * H, 10.0),
+            p(3 * H, 10.0),
+            p(3 * H, 20.0),
+        ];
+        let first = online_update(OnlineState::default(), &pts, 0.9, 0.05);
+        // 1 of 6 missed over 3 hours: exp(0.05 * 3 * (1/6 - 0.1)).
+        let want = (0.05f64 * 3.0 * (1.0 / 6.0 - 0.1)).exp();
+        assert!((first.factor - want).abs() < 1e-12, "{first:?}");
+        assert_eq!(first.through_us, Some(3 * H));
+        // Scored again next run: nothing new, nothing changes.
+        assert_eq!(online_update(first, &pts, 0.9, 0.05), first);
+        // Hour 4 arrives covered for both series: only it moves the factor.
+        let mut more = pts.to_vec();
+        more.extend([p(4 * H, 10.0), p(4 * H, 10.0)]);
+        let second = online_update(first, &more, 0.9, 0.05);
+        let want = first.factor * (0.05f64 * (0.0 - 0.1)).exp();
+        assert!((second.factor - want).abs() < 1e-12, "{second:?}");
+        assert_eq!(second.through_us, Some(4 * H));
+        // A zero rate keeps the factor but still moves the watermark.
+        let off = online_update(OnlineState::default(), &pts, 0.9, 0.0);
+        assert_eq!(
+            off,
+            OnlineState {
+                factor: 1.0,
+                through_us: Some(3 * H)
+            }
+        );
+    }
+
+    #[test]
     fn live_score_and_accuracy_drift_by_hand() {
         let pts = [
             Scored {
@@ -167,6 +259,7 @@ mod tests {
                 lower: 90.0,
                 upper: 130.0,
                 lag_168h: Some(95.0),
+                ts_us: 0,
             },
             Scored {
                 actual: 200.0,
@@ -174,6 +267,7 @@ mod tests {
                 lower: 140.0,
                 upper: 160.0,
                 lag_168h: Some(210.0),
+                ts_us: 3_600_000_000,
             },
         ];
         let s = live_score(&pts).expect("score");

@@ -88,6 +88,46 @@ async fn stored(stores: &Stores, pk: &str) -> Vec<Prediction> {
         .collect()
 }
 
+/// Stores one prediction item.
+async fn store_prediction(stores: &Stores, p: &Prediction) {
+    stores
+        .tables
+        .put(
+            &PREDICTIONS,
+            p.to_item(),
+            gras_shared::storage::Condition::Always,
+        )
+        .await
+        .expect("put");
+}
+
+/// Stores a forecast by `version` for every value of `h`: `bounds(actual)` gives the
+/// point, lower and upper bound.
+async fn store_forecasts_of(
+    stores: &Stores,
+    metric: &MetricId,
+    h: &SeriesHistory,
+    version: &str,
+    bounds: impl Fn(f64) -> (f64, f64, f64),
+) {
+    for (i, v) in h.values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let ts = DateTime::from_timestamp_micros(h.ts_us(i)).expect("ts");
+        let (value, lower, upper) = bounds(*v);
+        let p = Prediction {
+            metric: metric.clone(),
+            series: h.key.clone(),
+            ts,
+            value,
+            lower,
+            upper,
+            model_version: version.to_string(),
+            generated_at: ts,
+        };
+        store_prediction(stores, &p).await;
+    }
+}
+
 /// Trains the first planned task and returns the version it registered.
 async fn train_first_task(stores: &Stores, config: &Arc<Config>) -> ModelRecord {
     let trainer = Trainer::new(
@@ -253,15 +293,7 @@ async fn actuals_outside_their_interval_and_outliers_alert_once() {
         model_version: "v20240101000000-aaaaaa".into(),
         generated_at: ts,
     };
-    stores
-        .tables
-        .put(
-            &PREDICTIONS,
-            p.to_item(),
-            gras_shared::storage::Condition::Always,
-        )
-        .await
-        .expect("put");
+    store_prediction(&stores, &p).await;
 
     let now = at("2024-01-19T03:00:00Z");
     let first = inf.check_alerts(&g, now).await.expect("alerts");
@@ -319,30 +351,10 @@ async fn accuracy_drift_sends_exactly_one_retrain_request_per_cooldown() {
         .iter()
         .find(|h| h.key.as_str() == "store-0001")
         .expect("series");
-    for (i, v) in h.values.iter().enumerate() {
-        let Some(v) = v else { continue };
-        let ts =
-            DateTime::from_timestamp_micros(h.start_us + i as i64 * 3_600_000_000).expect("ts");
-        let p = Prediction {
-            metric: g.clone(),
-            series: h.key.clone(),
-            ts,
-            value: v * 1.5,
-            lower: v * 1.4,
-            upper: v * 1.6,
-            model_version: rec.version.to_string(),
-            generated_at: ts,
-        };
-        stores
-            .tables
-            .put(
-                &PREDICTIONS,
-                p.to_item(),
-                gras_shared::storage::Condition::Always,
-            )
-            .await
-            .expect("put");
-    }
+    store_forecasts_of(&stores, &g, h, rec.version.as_str(), |v| {
+        (v * 1.5, v * 1.4, v * 1.6)
+    })
+    .await;
     let retrain = Arc::new(MemoryQueue::default());
     let metrics = Arc::new(MemoryMetrics::default());
     let run = at("2024-01-19T03:00:00Z");
@@ -502,5 +514,103 @@ async fn the_first_day_of_a_forecast_gets_its_own_interval_scale() {
         };
         let half = raw.upper[step] - raw.point[step];
         assert!(close(p.upper - p.value, half * factor), "step {step}");
+    }
+}
+
+/// The online interval factor: actuals that arrive inside their bounds narrow the next
+/// forecasts' bounds by the rate of `forecast::online`, each actual counts once however
+/// often it is scored again, the factor is kept per version in `gras_state`, and a zero
+/// rate leaves the trained calibration alone.
+#[tokio::test]
+async fn actuals_inside_their_bounds_narrow_the_next_forecasts_once() {
+    use gras_shared::pipeline::infer::{ATTR_ADAPT_THROUGH_US, ATTR_INTERVAL_ADAPT};
+    use gras_shared::storage::Attr;
+    for rate in [0.05, 0.0] {
+        let text = format!(
+            "[metrics.G]\naggregation = \"sum\"\nhorizon = 24\ninterval = 0.9\n\
+             [training]\nwindow_days = 18\n[approval]\ncoverage_tolerance = 1.0\n\
+             [inference]\ninterval_adapt_rate = {rate}\n"
+        );
+        let (config, stores, artifact) = trained_lake(&text).await;
+        let g = MetricId::new("G").expect("id");
+        let version = gras_shared::registry::approved(&*stores.tables, &g)
+            .await
+            .expect("registry")
+            .expect("approved")
+            .version;
+
+        // Forecasts by the approved version for the newest two days of one series, every
+        // actual well inside its bounds.
+        let history = history_to_jan_18(&stores, &g, 17, Frequency::HOURLY.micros()).await;
+        let h = history
+            .iter()
+            .find(|h| h.key.as_str() == "store-0001")
+            .expect("series");
+        store_forecasts_of(&stores, &g, h, version.as_str(), |v| (v, v * 0.5, v * 1.5)).await;
+        let run = at("2024-01-19T03:00:00Z");
+        let inf = quiet_inferencer(&stores, &config, run);
+        let r = inf.run(Some("G")).await.expect("run")[0].clone();
+        let live = r.live.expect("live score");
+        assert_eq!(live.coverage, 1.0);
+        // One series: as many time steps as points, all covered.
+        let want = (rate * live.n as f64 * (0.0 - 0.1)).exp();
+        let got = r.interval_adapt.expect("factor");
+        assert!((got - want).abs() < 1e-12, "rate {rate}: {got} vs {want}");
+        if rate > 0.0 {
+            assert!(got < 0.9, "{} points covered narrow the bounds", live.n);
+        }
+        let state = inf.online_state(&g, version.as_str()).await.expect("state");
+        assert_eq!(state.factor, got);
+        let newest = h.values.iter().rposition(Option::is_some).expect("values");
+        assert_eq!(state.through_us, Some(h.ts_us(newest)));
+        let item = stores
+            .tables
+            .get(
+                &gras_shared::state::STATE,
+                &format!("eval#{g}"),
+                version.as_str(),
+            )
+            .await
+            .expect("get")
+            .expect("eval item");
+        assert_eq!(
+            item.get(ATTR_INTERVAL_ADAPT).and_then(Attr::as_n),
+            Some(got)
+        );
+        assert_eq!(
+            item.get(ATTR_ADAPT_THROUGH_US).and_then(Attr::as_n),
+            state.through_us.map(|t| t as f64)
+        );
+
+        // The forecasts just written carry it: each bound is the model's half-width times
+        // the trained first-day factor times the online one (store-0002, never clipped
+        // here: checked below against a re-fit).
+        let all = history_to_jan_18(&stores, &g, 1, Frequency::HOURLY.micros()).await;
+        let h2 = all
+            .iter()
+            .find(|h| h.key.as_str() == "store-0002")
+            .expect("series");
+        let first = h2.values.iter().position(Option::is_some).expect("values");
+        let last = h2.values.iter().rposition(Option::is_some).expect("values");
+        let filled = forecast::fill_gaps(&h2.values[first..=last], forecast::WEEK);
+        let raw = forecast::fit_predict(&artifact.spec, &filled, 24, 0.9).expect("fit");
+        let points = stored(&stores, "G#store-0002").await;
+        let points: Vec<&Prediction> = points
+            .iter()
+            .filter(|p| p.ts.timestamp_micros() > h2.ts_us(last))
+            .collect();
+        assert_eq!(points.len(), 24);
+        for (step, p) in points.iter().enumerate() {
+            let half = (raw.upper[step] - raw.point[step]) * artifact.near_interval_scale * got;
+            assert!(
+                ((p.upper - p.value) - half).abs() <= 1e-9 * half.abs().max(1.0),
+                "step {step}: {} vs {half}",
+                p.upper - p.value
+            );
+        }
+
+        // The next run scores the same actuals again: they were counted, nothing moves.
+        let again = inf.run(Some("G")).await.expect("run")[0].clone();
+        assert_eq!(again.interval_adapt, Some(got));
     }
 }

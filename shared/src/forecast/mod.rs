@@ -28,6 +28,7 @@
 pub mod backtest;
 pub mod evaluate;
 pub mod metrics;
+pub mod online;
 
 use augurs::ets::AutoETS;
 use augurs::mstl::MSTLModel;
@@ -210,6 +211,16 @@ impl Calibration {
             scale,
             near_steps: 0,
             near_scale: scale,
+        }
+    }
+
+    /// This calibration with both factors multiplied by `k` (the online factor of
+    /// [`online`]).
+    pub fn scaled(self, k: f64) -> Self {
+        Calibration {
+            scale: self.scale * k,
+            near_steps: self.near_steps,
+            near_scale: self.near_scale * k,
         }
     }
 

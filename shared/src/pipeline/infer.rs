@@ -16,7 +16,9 @@ use super::train::{
 use super::{system_clock, Clock};
 use crate::config::{Config, MetricConfig, HOUR_US};
 use crate::contract::predictions_key;
-use crate::drift::{accuracy_drift, input_drift, live_score, LiveScore, Scored};
+use crate::drift::{
+    accuracy_drift, input_drift, live_score, online_update, LiveScore, OnlineState, Scored,
+};
 use crate::forecast::{self, fit_predict};
 use crate::ids::{MetricId, SeriesKey};
 use crate::metrics::{Datum, MetricsSink, Unit, NAMESPACE};
@@ -94,6 +96,9 @@ pub struct InferReport {
     pub alerts: u64,
     /// Live accuracy of the approved version on the newest actuals.
     pub live: Option<LiveScore>,
+    /// The online interval factor the forecasts were made with (on top of the version's
+    /// trained calibration; see [`crate::forecast::online`]).
+    pub interval_adapt: Option<f64>,
     /// Drift found, if any.
     pub drift: Option<String>,
     /// Whether a retrain request was sent (not within the cool-down).
@@ -144,6 +149,11 @@ pub const RETRAIN_COOLDOWN_HOURS: i64 = 24;
 
 /// Days of newest silver checked for alerts on each run (late data included).
 pub const ALERT_DAYS: u64 = 2;
+
+/// `gras_state` attribute of an `eval#` item: the version's online interval factor.
+pub const ATTR_INTERVAL_ADAPT: &str = "interval_adapt";
+/// `gras_state` attribute of an `eval#` item: the newest bucket (µs) the factor has counted.
+pub const ATTR_ADAPT_THROUGH_US: &str = "adapt_through_us";
 
 impl fmt::Debug for Inferencer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -218,13 +228,34 @@ impl Inferencer {
         Ok(true)
     }
 
-    /// Stores the live score of a version in `gras_state` (`eval#<M>` / `<version>`) and
-    /// publishes it to CloudWatch (`LiveMASE`, `LiveMAPE`, `LiveCoverage` per metric and version).
+    /// The online interval state of a version (`eval#<M>` / `<version>` in `gras_state`);
+    /// the default (factor 1, nothing counted) for a version without one.
+    pub async fn online_state(
+        &self,
+        metric: &MetricId,
+        version: &str,
+    ) -> Result<OnlineState, InferError> {
+        let item = self
+            .stores
+            .tables
+            .get(&crate::state::STATE, &format!("eval#{metric}"), version)
+            .await?;
+        let n = |k: &str| item.as_ref().and_then(|i| i.get(k)).and_then(Attr::as_n);
+        Ok(OnlineState {
+            factor: n(ATTR_INTERVAL_ADAPT).unwrap_or(1.0),
+            through_us: n(ATTR_ADAPT_THROUGH_US).map(|v| v as i64),
+        })
+    }
+
+    /// Stores the live score and online interval state of a version in `gras_state`
+    /// (`eval#<M>` / `<version>`) and publishes them to CloudWatch (`LiveMASE`, `LiveMAPE`,
+    /// `LiveCoverage`, `IntervalAdapt` per metric and version).
     async fn record_live(
         &self,
         metric: &MetricId,
         version: &str,
         live: &LiveScore,
+        online: &OnlineState,
         now: DateTime<Utc>,
     ) -> Result<(), InferError> {
         let mut item = Item::new();
@@ -234,6 +265,10 @@ impl Inferencer {
         item.insert("mase".into(), Attr::opt_n(Some(live.mase)));
         item.insert("coverage".into(), Attr::opt_n(Some(live.coverage)));
         item.insert("n".into(), Attr::N(live.n as f64));
+        item.insert(ATTR_INTERVAL_ADAPT.into(), Attr::N(online.factor));
+        if let Some(t) = online.through_us {
+            item.insert(ATTR_ADAPT_THROUGH_US.into(), Attr::N(t as f64));
+        }
         item.insert(
             "updated_at".into(),
             Attr::S(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -247,6 +282,7 @@ impl Inferencer {
             ("LiveMASE", live.mase),
             ("LiveMAPE", live.mape),
             ("LiveCoverage", live.coverage),
+            ("IntervalAdapt", online.factor),
         ]
         .into_iter()
         .filter(|(_, v)| v.is_finite())
@@ -332,6 +368,7 @@ impl Inferencer {
                             lower: p.lower,
                             upper: p.upper,
                             lag_168h,
+                            ts_us: rows.ts_us[i],
                         },
                     ));
                 }
@@ -387,6 +424,7 @@ impl Inferencer {
             key: None,
             alerts: 0,
             live: None,
+            interval_adapt: None,
             drift: None,
             retrain_requested: false,
         };
@@ -413,8 +451,15 @@ impl Inferencer {
             .map(|(_, p)| *p)
             .collect();
         let mut reasons = Vec::new();
+        let mut online = self.online_state(metric, approved.version.as_str()).await?;
         if let Some(live) = live_score(&mine) {
-            self.record_live(metric, approved.version.as_str(), &live, now)
+            online = online_update(
+                online,
+                &mine,
+                cfg.interval,
+                self.config.inference.interval_adapt_rate,
+            );
+            self.record_live(metric, approved.version.as_str(), &live, &online, now)
                 .await?;
             report.live = Some(live);
             reasons.extend(accuracy_drift(
@@ -448,9 +493,11 @@ impl Inferencer {
                 .request_retrain(metric, &reasons.join("; "), now)
                 .await?;
         }
+        report.interval_adapt = Some(online.factor);
         let (rows, series, skipped) = forecast_histories(
             history,
             &artifact,
+            online.factor,
             metric,
             approved.version.as_str(),
             cfg.horizon as usize,
@@ -525,19 +572,21 @@ pub struct Analysis {
 }
 
 /// Re-fits the artifact's spec on each history and forecasts `horizon` steps after each
-/// series' newest value, with the artifact's calibrated bounds, clipped at zero for a series
-/// that was never negative; on a blocking thread.
+/// series' newest value, with the artifact's calibrated bounds times the online factor
+/// `online`, clipped at zero for a series that was never negative; on a blocking thread.
 /// Returns the points, the number of series forecast and the keys of the series skipped.
+#[allow(clippy::too_many_arguments)]
 async fn forecast_histories(
     history: Vec<SeriesHistory>,
     artifact: &Artifact,
+    online: f64,
     metric: &MetricId,
     version: &str,
     horizon: usize,
     level: f64,
     now: DateTime<Utc>,
 ) -> (Vec<Prediction>, u64, Vec<String>) {
-    let (spec, calibration) = (artifact.spec.clone(), artifact.calibration());
+    let (spec, calibration) = (artifact.spec.clone(), artifact.calibration().scaled(online));
     let (metric, version) = (metric.clone(), version.to_string());
     blocking(move || {
         // Fits spread over the cores; each yields its rows or the skipped series' key.
@@ -649,9 +698,11 @@ impl Inferencer {
                 limits.max_series
             )));
         }
+        let online = self.online_state(metric, approved.version.as_str()).await?;
         let (rows, _, skipped) = forecast_histories(
             history,
             &artifact,
+            online.factor,
             metric,
             approved.version.as_str(),
             horizon,
