@@ -12,7 +12,10 @@ Reads a `ts,value` CSV (hourly, gap-free; see bench/fetch_series.py), keeps the 
 with the metrics of bench/forecast_metrics.py (fractions; MASE scaled by the training part's
 weekly seasonal-naive MAE, period 168; first_day_coverage over the first 24 steps, the lead
 times alerts see) and fit_predict_s = median wall time of fit+predict
-over --runs runs. Imports happen before timing, and each statsforecast model gets one untimed
+over --runs runs. With --refresh-every N the hold-out is scored as a deployed forecaster
+sees it: every N hours from its start each model is re-fitted on all hours so far and
+forecasts the N hours up to the next refresh; the pieces are scored together and
+fit_predict_s is the median over the refreshes (each run once). Imports happen before timing, and each statsforecast model gets one untimed
 warm-up run first. Models: Prophet (daily+weekly seasonality, interval_width=level, defaults
 otherwise, seeded so runs repeat), AutoETS(season_length=24), MSTL(season_length=[24,168],
 trend_forecaster=AutoETS(model="ZZN")), SeasonalNaive(season_length=168) as a sanity baseline.
@@ -93,9 +96,10 @@ def main() -> None:
     ap.add_argument("--holdout", type=int, default=336)
     ap.add_argument("--level", type=float, default=0.9)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--refresh-every", type=int, default=0)
     args = ap.parse_args()
-    if not 0 < args.level < 1 or args.runs < 1:
-        sys.exit("--level must be in (0, 1) and --runs >= 1")
+    if not 0 < args.level < 1 or args.runs < 1 or args.refresh_every < 0:
+        sys.exit("--level must be in (0, 1), --runs >= 1 and --refresh-every >= 0")
 
     df = load(args.csv, args.holdout)
     train, test = df.iloc[: -args.holdout], df.iloc[-args.holdout :]
@@ -117,7 +121,15 @@ def main() -> None:
         if warm_up:
             run(train, args.holdout)
         times = []
-        for _ in range(args.runs):
+        if args.refresh_every:
+            pieces = []
+            for origin in range(0, args.holdout, args.refresh_every):
+                steps = min(args.refresh_every, args.holdout - origin)
+                t0 = time.perf_counter()
+                pieces.append(run(df.iloc[: len(train) + origin], steps))
+                times.append(time.perf_counter() - t0)
+            mean, lo, hi = (np.concatenate([np.asarray(p[k]) for p in pieces]) for k in range(3))
+        for _ in range(0 if args.refresh_every else args.runs):
             t0 = time.perf_counter()
             mean, lo, hi = run(train, args.holdout)
             times.append(time.perf_counter() - t0)

@@ -1,12 +1,15 @@
 //! `gras holdout`: the model-selection procedure of training, scored on the hold-out end of a
 //! CSV series (`ts,value`, hourly). Prints one JSON line per candidate (the forecasting
-//! benchmark compares them with Prophet and statsforecast on the same split).
+//! benchmark compares them with Prophet and statsforecast on the same split). By default the
+//! hold-out is forecast in one go; with `--refresh-every N` it is scored as deployed
+//! (trained once, re-fitted and re-forecast every N hours, see
+//! [`gras_shared::forecast::evaluate::evaluate_refreshed`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use gras_shared::forecast::evaluate::evaluate;
+use gras_shared::forecast::evaluate::{evaluate, evaluate_refreshed};
 use gras_shared::forecast::{fill_gaps, WEEK};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -17,16 +20,28 @@ pub struct HoldoutArgs {
     /// CSV file with header `ts,value`, one row per hour, oldest first (empty value: missing).
     #[arg(long)]
     csv: PathBuf,
-    /// Hours held out at the end (forecast in one go).
+    /// Hours held out at the end (forecast in one go, unless `--refresh-every`).
     #[arg(long, default_value_t = 336)]
     holdout: usize,
+    /// Score the hold-out as deployed: train once (backtest horizon `--horizon`), then
+    /// re-fit on all data so far and forecast the next N hours, every N hours. 0: one shot.
+    #[arg(long, default_value_t = 0)]
+    refresh_every: usize,
+    /// Training's horizon for `--refresh-every` (backtest windows and calibration).
+    #[arg(long, default_value_t = 168)]
+    horizon: usize,
+    /// Online interval factor's rate for `--refresh-every` (`[inference]
+    /// interval_adapt_rate`; 0: the trained calibration alone).
+    #[arg(long, default_value_t = gras_shared::forecast::online::DEFAULT_RATE)]
+    adapt_rate: f64,
     /// Nominal interval coverage.
     #[arg(long, default_value_t = 0.9)]
     level: f64,
     /// Rolling-origin backtest windows on the training part.
     #[arg(long, default_value_t = 3)]
     windows: usize,
-    /// Timed fit + predict repetitions (the median is reported).
+    /// Timed fit + predict repetitions (the median is reported; with `--refresh-every`,
+    /// each origin is fitted once and the median is over the origins).
     #[arg(long, default_value_t = 3)]
     runs: usize,
 }
@@ -67,7 +82,20 @@ pub fn run(a: &HoldoutArgs) -> Result<ExitCode, Error> {
         return Err(format!("{} rows cannot hold out {} hours", values.len(), a.holdout).into());
     }
     let (train, test) = values.split_at(values.len() - a.holdout);
-    for e in evaluate(train, test, a.level, a.windows, a.runs)? {
+    let evaluations = if a.refresh_every == 0 {
+        evaluate(train, test, a.level, a.windows, a.runs)?
+    } else {
+        evaluate_refreshed(
+            train,
+            test,
+            a.level,
+            a.windows,
+            a.horizon,
+            a.refresh_every,
+            a.adapt_rate,
+        )?
+    };
+    for e in evaluations {
         println!("{}", serde_json::to_string(&e)?);
     }
     Ok(ExitCode::SUCCESS)

@@ -1,14 +1,20 @@
 //! Hold-out evaluation of the whole model-selection procedure on one series, as training does
 //! it: backtest every candidate on the training part (rolling origins, calibration), select by
 //! MASE, then fit each candidate on the full training part, forecast the hold-out and score it
-//! with the calibrated bounds. Used by `gras evaluate` and the forecasting benchmark.
+//! with the calibrated bounds. Used by `gras holdout` and the forecasting benchmark.
+//!
+//! Two protocols: [`evaluate`] forecasts the whole hold-out in one go from its start;
+//! [`evaluate_refreshed`] scores it as the deployed system sees it, where training runs
+//! once and inference re-fits the trained spec every `every` steps on all the data so far,
+//! so each actual meets the newest forecast made before it, and the online interval factor
+//! learns from the actuals as they arrive.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::backtest::{backtest_many, BacktestScore, Plan};
-use super::{candidates, fit_predict, metrics, ForecastError, ModelSpec, DAY, WEEK};
+use super::{candidates, fit_predict, metrics, Forecast, ForecastError, ModelSpec, DAY, WEEK};
 
 /// One candidate's result on the hold-out.
 #[derive(Debug, Clone, Serialize)]
@@ -50,20 +56,7 @@ pub fn evaluate(
     runs: usize,
 ) -> Result<Vec<Evaluation>, ForecastError> {
     let horizon = test.len();
-    let day = DAY.min(horizon);
-    let specs = candidates(train.len().saturating_sub(windows * horizon), 1);
-    if specs.is_empty() {
-        return Err(ForecastError::TooShort {
-            spec: "any candidate".into(),
-            need: windows * horizon + 26,
-            got: train.len(),
-        });
-    }
-    // All candidates on the same windows at once, as training runs them (models the
-    // candidates share are fitted once).
-    let t = Instant::now();
-    let scores = backtest_many(&specs, train, &Plan::new(horizon, level, windows, 1));
-    let backtest_s = t.elapsed().as_secs_f64() / specs.len() as f64;
+    let (specs, scores, backtest_s) = backtest_candidates(train, level, windows, horizon)?;
     let mut out = Vec::new();
     for (spec, bt) in specs.into_iter().zip(scores) {
         let bt = bt?;
@@ -75,30 +68,145 @@ pub fn evaluate(
             times.push(t.elapsed().as_secs_f64());
             forecast = Some(f);
         }
-        times.sort_by(f64::total_cmp);
-        let Some(mut f) = forecast else { continue };
-        let raw_coverage = metrics::coverage(test, &f.lower, &f.upper);
+        let Some(raw) = forecast else { continue };
+        let mut f = raw.clone();
         f.calibrate(&bt.calibration());
-        out.push(Evaluation {
-            model: format!("gras:{spec}"),
-            spec,
-            selected: false,
-            backtest: bt,
-            mase: metrics::mase(test, &f.point, train, WEEK),
-            smape: metrics::smape(test, &f.point),
-            mape: metrics::mape(test, &f.point),
-            coverage: metrics::coverage(test, &f.lower, &f.upper),
-            first_day_coverage: metrics::coverage(&test[..day], &f.lower[..day], &f.upper[..day]),
-            raw_coverage,
-            fit_predict_s: times[times.len() / 2],
-            backtest_s,
+        out.push(score(spec, bt, train, test, &raw, &f, times, backtest_s));
+    }
+    mark_selected(&mut out);
+    Ok(out)
+}
+
+/// Evaluates every candidate as deployed: training's procedure (backtest with `horizon`,
+/// training's horizon, selection, calibration) runs once on `train`; then from the start of
+/// `test` and every `every` steps after, each candidate is re-fitted on `train` plus the
+/// actuals of `test` before that origin (as inference re-fits the trained spec on the newest
+/// data) and forecasts the `every` steps up to the next origin, with the calibration learned
+/// in training times the online factor ([`super::online`], adaptation `rate`; 0: off) that
+/// the actuals of the earlier pieces have moved. The hold-out is scored on those pieces
+/// together; `fit_predict_s` is the median over the origins.
+pub fn evaluate_refreshed(
+    train: &[f64],
+    test: &[f64],
+    level: f64,
+    windows: usize,
+    horizon: usize,
+    every: usize,
+    rate: f64,
+) -> Result<Vec<Evaluation>, ForecastError> {
+    if every == 0 || every > horizon {
+        return Err(ForecastError::InvalidParameter(format!(
+            "refresh interval {every} must be between 1 and the horizon {horizon}"
+        )));
+    }
+    let (specs, scores, backtest_s) = backtest_candidates(train, level, windows, horizon)?;
+    let history: Vec<f64> = train.iter().chain(test).copied().collect();
+    let mut out = Vec::new();
+    for (spec, bt) in specs.into_iter().zip(scores) {
+        let bt = bt?;
+        let (mut raw, mut f, mut times) = (empty(test.len()), empty(test.len()), Vec::new());
+        let mut online = 1.0;
+        for origin in (0..test.len()).step_by(every) {
+            let steps = every.min(test.len() - origin);
+            let t = Instant::now();
+            let piece = fit_predict(&spec, &history[..train.len() + origin], steps, level)?;
+            times.push(t.elapsed().as_secs_f64());
+            raw.point.extend(&piece.point);
+            raw.lower.extend(&piece.lower);
+            raw.upper.extend(&piece.upper);
+            let mut piece = piece;
+            piece.calibrate(&bt.calibration().scaled(online));
+            // The piece's actuals arrive: the online factor counts them, as inference does.
+            let misses = (0..steps)
+                .filter(|&i| {
+                    let a = test[origin + i];
+                    a < piece.lower[i] || a > piece.upper[i]
+                })
+                .count();
+            online = super::online::adapt(online, misses, steps, steps, level, rate);
+            f.point.extend(piece.point);
+            f.lower.extend(piece.lower);
+            f.upper.extend(piece.upper);
+        }
+        out.push(score(spec, bt, train, test, &raw, &f, times, backtest_s));
+    }
+    mark_selected(&mut out);
+    Ok(out)
+}
+
+/// Training's candidates for `train`, their backtests on `windows` windows of `horizon`
+/// (all at once, as training runs them: models the candidates share are fitted once), and
+/// the backtest's seconds per candidate.
+type Backtests = (
+    Vec<ModelSpec>,
+    Vec<Result<BacktestScore, ForecastError>>,
+    f64,
+);
+
+fn backtest_candidates(
+    train: &[f64],
+    level: f64,
+    windows: usize,
+    horizon: usize,
+) -> Result<Backtests, ForecastError> {
+    let specs = candidates(train.len().saturating_sub(windows * horizon), 1);
+    if specs.is_empty() {
+        return Err(ForecastError::TooShort {
+            spec: "any candidate".into(),
+            need: windows * horizon + 26,
+            got: train.len(),
         });
     }
+    let t = Instant::now();
+    let scores = backtest_many(&specs, train, &Plan::new(horizon, level, windows, 1));
+    let backtest_s = t.elapsed().as_secs_f64() / specs.len() as f64;
+    Ok((specs, scores, backtest_s))
+}
+
+fn empty(capacity: usize) -> Forecast {
+    Forecast {
+        point: Vec::with_capacity(capacity),
+        lower: Vec::with_capacity(capacity),
+        upper: Vec::with_capacity(capacity),
+    }
+}
+
+/// Scores one candidate's forecast of `test` (`raw`: the model's own bounds, `f`: calibrated).
+#[allow(clippy::too_many_arguments)]
+fn score(
+    spec: ModelSpec,
+    backtest: BacktestScore,
+    train: &[f64],
+    test: &[f64],
+    raw: &Forecast,
+    f: &Forecast,
+    mut times: Vec<f64>,
+    backtest_s: f64,
+) -> Evaluation {
+    times.sort_by(f64::total_cmp);
+    let day = DAY.min(test.len());
+    Evaluation {
+        model: format!("gras:{spec}"),
+        spec,
+        selected: false,
+        backtest,
+        mase: metrics::mase(test, &f.point, train, WEEK),
+        smape: metrics::smape(test, &f.point),
+        mape: metrics::mape(test, &f.point),
+        coverage: metrics::coverage(test, &f.lower, &f.upper),
+        first_day_coverage: metrics::coverage(&test[..day], &f.lower[..day], &f.upper[..day]),
+        raw_coverage: metrics::coverage(test, &raw.lower, &raw.upper),
+        fit_predict_s: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
+        backtest_s,
+    }
+}
+
+/// Marks the candidate with the lowest backtest MASE as selected.
+fn mark_selected(out: &mut [Evaluation]) {
     let scores: Vec<BacktestScore> = out.iter().map(|e| e.backtest).collect();
     if let Some(i) = super::backtest::select(&scores) {
         out[i].selected = true;
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -129,5 +237,49 @@ mod tests {
             assert!((0.0..=1.0).contains(&e.coverage));
         }
         assert!(evaluate(&y[..100], &y[100..268], 0.9, 3, 1).is_err());
+    }
+
+    /// Refreshed daily, each piece is a fresh 24-step forecast from the data so far; the
+    /// online factor moves the bounds only when its rate is positive, never the points.
+    #[test]
+    fn refreshed_evaluation_refits_every_piece_and_adapts_only_the_bounds() {
+        let y: Vec<f64> = (0..24 * 7 * 9)
+            .map(|t| {
+                100.0
+                    + 20.0 * ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()
+                    + ((t * 7919) % 11) as f64
+                    // Rougher after the training part: the trained bounds under-cover.
+                    + if t >= 24 * 7 * 7 { ((t * 104_729) % 41) as f64 - 20.0 } else { 0.0 }
+            })
+            .collect();
+        let (train, test) = y.split_at(24 * 7 * 7);
+        let fixed = evaluate_refreshed(train, test, 0.9, 3, 168, 24, 0.0).expect("evaluate");
+        let adapted = evaluate_refreshed(train, test, 0.9, 3, 168, 24, 0.05).expect("evaluate");
+        assert_eq!(fixed.len(), 3);
+        for (f, a) in fixed.iter().zip(&adapted) {
+            assert_eq!((f.mase, f.smape, f.selected), (a.mase, a.smape, a.selected));
+            assert!(
+                a.coverage > f.coverage,
+                "{}: adapted {} vs fixed {}",
+                f.model,
+                a.coverage,
+                f.coverage
+            );
+        }
+        // The weekly naive refreshed daily forecasts each hour with the actual a week
+        // before it, which only a re-fit on the data so far can know for the second week.
+        let lagged: Vec<f64> = (0..test.len()).map(|t| y[train.len() + t - 168]).collect();
+        let want = metrics::mase(test, &lagged, train, WEEK);
+        let naive = fixed
+            .iter()
+            .find(|e| e.model.contains("seasonal_naive"))
+            .expect("naive");
+        assert!(
+            (naive.mase - want).abs() < 1e-12,
+            "{} vs {want}",
+            naive.mase
+        );
+        assert!(evaluate_refreshed(train, test, 0.9, 3, 168, 0, 0.05).is_err());
+        assert!(evaluate_refreshed(train, test, 0.9, 3, 168, 169, 0.05).is_err());
     }
 }
