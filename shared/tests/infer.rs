@@ -9,7 +9,7 @@ use gras_shared::config::Frequency;
 use gras_shared::contract::predictions_key;
 use gras_shared::forecast;
 use gras_shared::metrics::{MemoryMetrics, NoMetrics};
-use gras_shared::pipeline::infer::Inferencer;
+use gras_shared::pipeline::infer::{AnalyzeLimits, Inferencer};
 use gras_shared::pipeline::train::{load_artifact, load_history, Artifact, SeriesHistory, Trainer};
 use gras_shared::predictions::{Prediction, PREDICTIONS};
 use gras_shared::queue::MemoryQueue;
@@ -600,12 +600,26 @@ async fn actuals_inside_their_bounds_narrow_the_next_forecasts_once() {
             .filter(|p| p.ts.timestamp_micros() > h2.ts_us(last))
             .collect();
         assert_eq!(points.len(), 24);
+        let half =
+            |step: usize| (raw.upper[step] - raw.point[step]) * artifact.near_interval_scale * got;
         for (step, p) in points.iter().enumerate() {
-            let half = (raw.upper[step] - raw.point[step]) * artifact.near_interval_scale * got;
             assert!(
-                ((p.upper - p.value) - half).abs() <= 1e-9 * half.abs().max(1.0),
-                "step {step}: {} vs {half}",
-                p.upper - p.value
+                ((p.upper - p.value) - half(step)).abs() <= 1e-9 * half(step).abs().max(1.0),
+                "step {step}: {} vs {}",
+                p.upper - p.value,
+                half(step)
+            );
+        }
+        // "Analyze now" applies it too.
+        let analysis = inf
+            .analyze("G", Some(&h2.key), Some(24), AnalyzeLimits::default())
+            .await
+            .expect("analyze");
+        assert_eq!(analysis.predictions.len(), 24);
+        for (step, p) in analysis.predictions.iter().enumerate() {
+            assert!(
+                ((p.upper - p.value) - half(step)).abs() <= 1e-9 * half(step).abs().max(1.0),
+                "analyze step {step}"
             );
         }
 
