@@ -262,6 +262,7 @@ struct DemoRow {
     backtest_coverage: Option<f64>,
     live_mase: Option<f64>,
     live_coverage: Option<f64>,
+    interval_adapt: Option<f64>,
     predictions: u64,
     alerts: u64,
     plot: crate::plot::PlotSummary,
@@ -386,6 +387,7 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
             backtest_coverage: model.as_ref().map(|m| m.metrics.coverage),
             live_mase: report.and_then(|r| r.live.as_ref()).map(|l| l.mase),
             live_coverage: report.and_then(|r| r.live.as_ref()).map(|l| l.coverage),
+            interval_adapt: report.and_then(|r| r.interval_adapt),
             predictions: report.map_or(0, |r| r.predictions),
             alerts: first_alerts + report.map_or(0, |r| r.alerts),
             plot,
@@ -408,18 +410,27 @@ async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitC
                 .map_or("-".to_string(), |x| format!("{x:.3}"))
         };
         println!(
-            "{:<6} {:<22} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6}  plot",
-            "metric", "model", "MASE", "cover", "live MASE", "live cov", "points", "alerts"
+            "{:<6} {:<22} {:>8} {:>8} {:>9} {:>9} {:>6} {:>7} {:>6}  plot",
+            "metric",
+            "model",
+            "MASE",
+            "cover",
+            "live MASE",
+            "live cov",
+            "adapt",
+            "points",
+            "alerts"
         );
         for r in &rows {
             println!(
-                "{:<6} {:<22} {:>8} {:>8} {:>9} {:>9} {:>7} {:>6}  {}",
+                "{:<6} {:<22} {:>8} {:>8} {:>9} {:>9} {:>6} {:>7} {:>6}  {}",
                 r.metric,
                 r.model_kind.as_deref().unwrap_or("(none)"),
                 f(r.backtest_mase),
                 f(r.backtest_coverage),
                 f(r.live_mase),
                 f(r.live_coverage),
+                f(r.interval_adapt),
                 r.predictions,
                 r.alerts,
                 r.plot.path.display()

@@ -110,12 +110,13 @@ impl fmt::Display for InferReport {
         match &self.version {
             Some(v) => write!(
                 f,
-                "metric={} version={} series={} skipped={} predictions={} key={}",
+                "metric={} version={} series={} skipped={} predictions={} interval_adapt={:.3} key={}",
                 self.metric,
                 v,
                 self.series,
                 self.skipped,
                 self.predictions,
+                self.interval_adapt.unwrap_or(1.0),
                 self.key.as_deref().unwrap_or("")
             ),
             None => write!(
