@@ -251,6 +251,11 @@ impl Inferencer {
     /// Stores the live score and online interval state of a version in `gras_state`
     /// (`eval#<M>` / `<version>`) and publishes them to CloudWatch (`LiveMASE`, `LiveMAPE`,
     /// `LiveCoverage`, `IntervalAdapt` per metric and version).
+    ///
+    /// The put is unconditional: two runs that overlap (the schedule is hourly and a run
+    /// takes seconds, so only a retried or manual run can) read the same state, and the
+    /// later write wins; actuals only the other one counted are then counted once more by
+    /// the next run, one small extra step of the factor.
     async fn record_live(
         &self,
         metric: &MetricId,
