@@ -88,6 +88,28 @@ async fn stored(stores: &Stores, pk: &str) -> Vec<Prediction> {
         .collect()
 }
 
+/// The raw forecast of `horizon` steps that inference makes for series `key` of `metric`
+/// with `spec` (its hourly history to 2024-01-18, trimmed and gap-filled as inference does),
+/// and the series' newest bucket (µs).
+async fn refit_as_inference(
+    stores: &Stores,
+    metric: &MetricId,
+    key: &str,
+    spec: &forecast::ModelSpec,
+    horizon: usize,
+) -> (forecast::Forecast, i64) {
+    let history = history_to_jan_18(stores, metric, 1, Frequency::HOURLY.micros()).await;
+    let h = history
+        .iter()
+        .find(|h| h.key.as_str() == key)
+        .expect("series");
+    let first = h.values.iter().position(Option::is_some).expect("values");
+    let last = h.values.iter().rposition(Option::is_some).expect("values");
+    let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK);
+    let raw = forecast::fit_predict(spec, &filled, horizon, 0.9).expect("fit");
+    (raw, h.ts_us(last))
+}
+
 /// Stores one prediction item.
 async fn store_prediction(stores: &Stores, p: &Prediction) {
     stores
@@ -480,15 +502,7 @@ async fn the_first_day_of_a_forecast_gets_its_own_interval_scale() {
         .expect("run")[0];
     assert_eq!((r.series, r.skipped, r.predictions), (3, 0, 3 * 48));
 
-    let history = history_to_jan_18(&stores, &g, 1, Frequency::HOURLY.micros()).await;
-    let h = history
-        .iter()
-        .find(|h| h.key.as_str() == "store-0001")
-        .expect("series");
-    let first = h.values.iter().position(Option::is_some).expect("values");
-    let last = h.values.iter().rposition(Option::is_some).expect("values");
-    let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK);
-    let raw = forecast::fit_predict(&artifact.spec, &filled, 48, 0.9).expect("fit");
+    let (raw, _) = refit_as_inference(&stores, &g, "store-0001", &artifact.spec, 48).await;
     let mut want = raw.clone();
     want.calibrate(&calibration);
     want.clip_at_zero();
@@ -585,19 +599,12 @@ async fn actuals_inside_their_bounds_narrow_the_next_forecasts_once() {
         // The forecasts just written carry it: each bound is the model's half-width times
         // the trained first-day factor times the online one (store-0002, never clipped
         // here: checked below against a re-fit).
-        let all = history_to_jan_18(&stores, &g, 1, Frequency::HOURLY.micros()).await;
-        let h2 = all
-            .iter()
-            .find(|h| h.key.as_str() == "store-0002")
-            .expect("series");
-        let first = h2.values.iter().position(Option::is_some).expect("values");
-        let last = h2.values.iter().rposition(Option::is_some).expect("values");
-        let filled = forecast::fill_gaps(&h2.values[first..=last], forecast::WEEK);
-        let raw = forecast::fit_predict(&artifact.spec, &filled, 24, 0.9).expect("fit");
+        let (raw, newest_us) =
+            refit_as_inference(&stores, &g, "store-0002", &artifact.spec, 24).await;
         let points = stored(&stores, "G#store-0002").await;
         let points: Vec<&Prediction> = points
             .iter()
-            .filter(|p| p.ts.timestamp_micros() > h2.ts_us(last))
+            .filter(|p| p.ts.timestamp_micros() > newest_us)
             .collect();
         assert_eq!(points.len(), 24);
         let half =
@@ -612,7 +619,12 @@ async fn actuals_inside_their_bounds_narrow_the_next_forecasts_once() {
         }
         // "Analyze now" applies it too.
         let analysis = inf
-            .analyze("G", Some(&h2.key), Some(24), AnalyzeLimits::default())
+            .analyze(
+                "G",
+                Some(&SeriesKey::new("store-0002").expect("key")),
+                Some(24),
+                AnalyzeLimits::default(),
+            )
             .await
             .expect("analyze");
         assert_eq!(analysis.predictions.len(), 24);
