@@ -6,6 +6,12 @@
 #
 #   bash bench/forecast_origins.sh [HORIZON] [STEP]     (defaults 168 and 24)
 #   SERIES=vic bash bench/forecast_origins.sh 168 72    (the second real series)
+#   REFRESH=24 bash bench/forecast_origins.sh 168 24    (scored as deployed, see below)
+#
+# With REFRESH=N each origin's HORIZON hours are scored as the deployed system sees them
+# (`gras holdout --refresh-every N`, `forecast_peers.py --refresh-every N`): trained once at
+# the origin, then re-fitted and re-forecast every N hours, each piece N hours ahead. The
+# table then also lists every gras candidate, selected or not.
 #
 # The final 336 hours (the hold-out of forecast_bench.sh) are never read. Origins run from
 # the last one that leaves HORIZON hours before that hold-out back to the first one with
@@ -23,14 +29,20 @@ source bench/forecast_setup.sh
 ROWS=$(($(wc -l < "$TMP/series.csv") - 1))
 TRAIN=$((ROWS - 336))
 FIRST=$((337 + 3 * HORIZON))
+REFRESH=${REFRESH:-0}
+GRAS_REFRESH=()
+if ((REFRESH > 0)); then
+    GRAS_REFRESH=(--refresh-every "$REFRESH" --horizon "$HORIZON")
+fi
 for ((o = TRAIN - HORIZON; o >= FIRST; o -= STEP)); do
     head -n $((o + HORIZON + 1)) "$TMP/series.csv" > "$TMP/cut.csv"
     "$GRAS" holdout --csv "$TMP/cut.csv" --holdout "$HORIZON" --level 0.9 --runs 1 --json \
-        | sed "s/^{/{\"origin\":$o,\"side\":\"gras\",/" >> "$TMP/all.jsonl"
+        "${GRAS_REFRESH[@]}" | sed "s/^{/{\"origin\":$o,\"side\":\"gras\",/" >> "$TMP/all.jsonl"
     "$VENV/bin/python" bench/forecast_peers.py --csv "$TMP/cut.csv" --holdout "$HORIZON" \
-        --level 0.9 --runs 1 2>/dev/null | sed "s/^{/{\"origin\":$o,\"side\":\"peer\",/" >> "$TMP/all.jsonl"
+        --level 0.9 --runs 1 --refresh-every "$REFRESH" 2>/dev/null \
+        | sed "s/^{/{\"origin\":$o,\"side\":\"peer\",/" >> "$TMP/all.jsonl"
 done
-python3 - "$TMP/all.jsonl" "$HORIZON" "$STEP" <<'PY'
+python3 - "$TMP/all.jsonl" "$HORIZON" "$STEP" "$REFRESH" <<'PY'
 import json, sys
 from collections import defaultdict
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -39,12 +51,15 @@ for r in rows:
     name = r["model"] if r["side"] == "peer" else ("gras: selected" if r["selected"] else None)
     if name:
         by[name][r["origin"]] = r
+    if r["side"] == "gras" and sys.argv[4] != "0":
+        by[r["model"] + " (always)"][r["origin"]] = r
 origins = sorted(by["gras: selected"])
 picked = defaultdict(int)
 for r in rows:
     if r["side"] == "gras" and r["selected"]:
         picked[r["model"]] += 1
-print(f"{len(origins)} origins (hours {origins[0]}..{origins[-1]}, every {sys.argv[3]} h), horizon {sys.argv[2]} h, nominal 0.90")
+how = f"re-forecast every {sys.argv[4]} h" if sys.argv[4] != "0" else "in one go"
+print(f"{len(origins)} origins (hours {origins[0]}..{origins[-1]}, every {sys.argv[3]} h), horizon {sys.argv[2]} h {how}, nominal 0.90")
 print("gras picked: " + ", ".join(f"{m} x{n}" for m, n in sorted(picked.items())))
 print()
 print("| model | mean MASE | mean sMAPE | mean coverage | mean abs(coverage - 0.90) | mean first-day coverage | origins where gras's MASE is lower |")

@@ -184,6 +184,7 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
             "mape",
             "smape",
             "mase",
+            "near_mase",
             "coverage",
             "created_at",
         ] {
@@ -214,7 +215,7 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
         names.dedup();
         assert_eq!(
             names,
-            vec!["ModelCoverage", "ModelMAPE", "ModelMASE"],
+            vec!["ModelCoverage", "ModelMAPE", "ModelMASE", "ModelNearMASE"],
             "{m}"
         );
     }

@@ -659,17 +659,27 @@ async fn run_models(
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<6} {:<24} {:<16} {:<14} {:>8} {:>8} {:>8} {:>8} {:>7}",
-        "metric", "version", "status", "kind", "MASE", "MAPE", "sMAPE", "cover", "series"
+        "{:<6} {:<24} {:<16} {:<14} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "metric",
+        "version",
+        "status",
+        "kind",
+        "MASE",
+        "MASE-d1",
+        "MAPE",
+        "sMAPE",
+        "cover",
+        "series"
     );
     for r in &all {
         println!(
-            "{:<6} {:<24} {:<16} {:<14} {:>8.4} {:>8.4} {:>8.4} {:>8.3} {:>7}",
+            "{:<6} {:<24} {:<16} {:<14} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.3} {:>7}",
             r.metric_id.as_str(),
             r.version.as_str(),
             r.status.as_str(),
             r.model_kind,
             r.metrics.mase,
+            r.metrics.near_mase,
             r.metrics.mape,
             r.metrics.smape,
             r.metrics.coverage,

@@ -172,7 +172,8 @@ impl Default for TrainingConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ApprovalPolicy {
     /// Relative MASE improvement over the approved version required to auto-approve
-    /// (0.02: at least 2% lower MASE on the same backtest).
+    /// (0.02: at least 2% lower MASE on the same backtest; the first day's MASE, as
+    /// selection ranks, see [`ApprovalPolicy::decide`](crate::registry::ApprovalPolicy)).
     pub margin: f64,
     /// Largest |coverage - nominal| that auto-approval accepts (0.05: five points).
     pub coverage_tolerance: f64,

@@ -113,7 +113,8 @@ pub fn live_score(points: &[Scored]) -> Option<LiveScore> {
 }
 
 /// Forecast-accuracy drift: at least `min_points` scored and the live MASE above `multiple`
-/// times the version's backtest MASE.
+/// times the version's backtest MASE (inference passes the first day's, the lead at which
+/// live points were forecast).
 pub fn accuracy_drift(
     live: &LiveScore,
     backtest_mase: f64,

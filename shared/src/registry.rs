@@ -45,6 +45,8 @@ pub mod attr {
     pub const SMAPE: &str = "smape";
     /// Backtest MASE.
     pub const MASE: &str = "mase";
+    /// Backtest MASE of the first day of the horizon (what selection and approval rank by).
+    pub const NEAR_MASE: &str = "near_mase";
     /// Backtest interval coverage.
     pub const COVERAGE: &str = "coverage";
     /// First bucket of the training window (RFC 3339).
@@ -119,9 +121,31 @@ pub struct BacktestMetrics {
     /// Mean absolute scaled error (seasonal period 168).
     #[serde(deserialize_with = "nullable_f64")]
     pub mase: f64,
+    /// MASE of the first day of the horizon only, where the deployed system's forecasts
+    /// meet their actuals (see [`crate::forecast::backtest::select`]); selection and the
+    /// approval margin rank by it. NaN for versions registered before it was recorded.
+    #[serde(default = "nan", deserialize_with = "nullable_f64")]
+    pub near_mase: f64,
     /// Share of actuals inside the forecast interval.
     #[serde(deserialize_with = "nullable_f64")]
     pub coverage: f64,
+}
+
+impl BacktestMetrics {
+    /// What selection and the approval margin rank by: [`near_mase`](Self::near_mase) when
+    /// finite, else [`mase`](Self::mase) (versions registered before the first day's MASE
+    /// was recorded).
+    pub fn selection_mase(&self) -> f64 {
+        if self.near_mase.is_finite() {
+            self.near_mase
+        } else {
+            self.mase
+        }
+    }
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// Reads a number, or `null` as NaN (serde_json writes non-finite floats as `null`).
@@ -178,6 +202,10 @@ impl ModelRecord {
         i.insert(attr::SMAPE.into(), Attr::opt_n(Some(self.metrics.smape)));
         i.insert(attr::MASE.into(), Attr::opt_n(Some(self.metrics.mase)));
         i.insert(
+            attr::NEAR_MASE.into(),
+            Attr::opt_n(Some(self.metrics.near_mase)),
+        );
+        i.insert(
             attr::COVERAGE.into(),
             Attr::opt_n(Some(self.metrics.coverage)),
         );
@@ -213,6 +241,7 @@ impl ModelRecord {
                 mape: n(attr::MAPE),
                 smape: n(attr::SMAPE),
                 mase: n(attr::MASE),
+                near_mase: n(attr::NEAR_MASE),
                 coverage: n(attr::COVERAGE),
             },
             train_start: t(attr::TRAIN_START)?,
@@ -280,7 +309,8 @@ pub enum Decision {
 
 impl ApprovalPolicy {
     /// Decides on a candidate with `new` metrics, given the approved version's metrics on
-    /// the same backtest (if any) and the nominal interval coverage.
+    /// the same backtest (if any) and the nominal interval coverage. The margin is on the
+    /// first day's MASE, as selection ranks (the whole horizon's when either lacks one).
     pub fn decide(
         &self,
         new: &BacktestMetrics,
@@ -297,20 +327,26 @@ impl ApprovalPolicy {
                 new.coverage, gap, nominal, self.coverage_tolerance
             ));
         }
-        match current {
-            None => Decision::Approve("no approved version yet; coverage within tolerance".into()),
-            Some(cur) if new.mase <= cur.mase * (1.0 - self.margin) => Decision::Approve(format!(
-                "MASE {:.4} beats the approved {:.4} by at least {:.0}%",
-                new.mase,
-                cur.mase,
+        let Some(cur) = current else {
+            return Decision::Approve("no approved version yet; coverage within tolerance".into());
+        };
+        // The first day's MASE when both have one (what selection ranks by), else the whole
+        // horizon's.
+        let (what, new_m, cur_m) = if new.near_mase.is_finite() && cur.near_mase.is_finite() {
+            ("first-day MASE", new.near_mase, cur.near_mase)
+        } else {
+            ("MASE", new.mase, cur.mase)
+        };
+        if new_m <= cur_m * (1.0 - self.margin) {
+            Decision::Approve(format!(
+                "{what} {new_m:.4} beats the approved {cur_m:.4} by at least {:.0}%",
                 self.margin * 100.0
-            )),
-            Some(cur) => Decision::WaitForPerson(format!(
-                "MASE {:.4} does not beat the approved {:.4} by {:.0}%",
-                new.mase,
-                cur.mase,
+            ))
+        } else {
+            Decision::WaitForPerson(format!(
+                "{what} {new_m:.4} does not beat the approved {cur_m:.4} by {:.0}%",
                 self.margin * 100.0
-            )),
+            ))
         }
     }
 }
@@ -547,6 +583,7 @@ pub mod checks {
                 mape: 0.1,
                 smape: 0.1,
                 mase,
+                near_mase: mase * 0.5,
                 coverage: 0.9,
             },
             train_start: t0,
@@ -669,8 +706,40 @@ mod tests {
             mape: 0.1,
             smape: 0.1,
             mase,
+            near_mase: f64::NAN,
             coverage,
         }
+    }
+
+    fn with_near(mut b: BacktestMetrics, near_mase: f64) -> BacktestMetrics {
+        b.near_mase = near_mase;
+        b
+    }
+
+    #[test]
+    fn the_margin_is_on_the_first_days_mase_when_both_have_one() {
+        let p = ApprovalPolicy::default();
+        // Worse over the whole horizon, 5% better on the first day: approved.
+        let new = with_near(m(1.1, 0.9), 0.57);
+        let cur = with_near(m(1.0, 0.9), 0.60);
+        match p.decide(&new, Some(&cur), 0.9) {
+            Decision::Approve(why) => assert!(why.starts_with("first-day MASE 0.5700"), "{why}"),
+            d => panic!("{d:?}"),
+        }
+        // Better over the whole horizon, 1% better on the first day: waits.
+        let new = with_near(m(0.8, 0.9), 0.594);
+        assert!(matches!(
+            p.decide(&new, Some(&cur), 0.9),
+            Decision::WaitForPerson(_)
+        ));
+        // An approved version registered before the first day's MASE: the whole horizon's.
+        let new = with_near(m(0.97, 0.9), 2.0);
+        match p.decide(&new, Some(&m(1.0, 0.9)), 0.9) {
+            Decision::Approve(why) => assert!(why.starts_with("MASE 0.9700"), "{why}"),
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(with_near(m(0.9, 0.9), 0.4).selection_mase(), 0.4);
+        assert_eq!(m(0.9, 0.9).selection_mase(), 0.9);
     }
 
     #[test]
@@ -707,7 +776,18 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let r = checks::pending("G", "v20240101000000-abc", 0.8);
-        assert_eq!(ModelRecord::from_item(&r.to_item()), Some(r));
+        assert_eq!(r.to_item().get(attr::NEAR_MASE), Some(&Attr::N(0.4)));
+        assert_eq!(ModelRecord::from_item(&r.to_item()), Some(r.clone()));
+        // An item registered before the first day's MASE was recorded reads it as NaN.
+        let mut old = r.to_item();
+        old.remove(attr::NEAR_MASE);
+        let read = ModelRecord::from_item(&old).expect("record");
+        assert!(read.metrics.near_mase.is_nan());
+        assert_eq!(read.metrics.selection_mase(), 0.8);
+        // And so does the JSON the API and the artifacts carried.
+        let json = r#"{"mape":0.1,"smape":0.1,"mase":0.8,"coverage":0.9}"#;
+        let b: BacktestMetrics = serde_json::from_str(json).expect("json");
+        assert!(b.near_mase.is_nan());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

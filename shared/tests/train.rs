@@ -94,12 +94,21 @@ async fn first_version_is_the_best_candidate_and_auto_approved_then_a_tie_waits(
     let best = art
         .backtest
         .iter()
-        .map(|c| c.metrics.mase)
+        .map(|c| c.metrics.near_mase)
         .fold(f64::INFINITY, f64::min);
     assert_eq!(
-        rec.metrics.mase, best,
-        "the selected model has the lowest MASE"
+        rec.metrics.near_mase, best,
+        "the selected model has the lowest first-day MASE"
     );
+    // A one-day horizon: the first day is the whole window, and the extra first-day
+    // origins are the windows' own, so both MASEs agree.
+    for c in &art.backtest {
+        assert!(c.metrics.near_mase.is_finite() && c.metrics.near_mase > 0.0);
+        assert!(
+            (c.metrics.near_mase - c.metrics.mase).abs() < 1e-12,
+            "{c:?}"
+        );
+    }
     assert!(art
         .backtest
         .iter()
@@ -110,7 +119,7 @@ async fn first_version_is_the_best_candidate_and_auto_approved_then_a_tie_waits(
 
     // Quality metrics went to the metrics sink.
     let names: Vec<String> = metrics.all().into_iter().map(|(_, d)| d.name).collect();
-    for want in ["ModelMASE", "ModelMAPE", "ModelCoverage"] {
+    for want in ["ModelMASE", "ModelNearMASE", "ModelMAPE", "ModelCoverage"] {
         assert!(
             names.iter().any(|n| n == want),
             "{want} missing from {names:?}"

@@ -32,6 +32,14 @@ pub struct BacktestScore {
     pub smape: f64,
     /// Mean absolute scaled error (seasonal period [`Plan::season`]).
     pub mase: f64,
+    /// MASE of the first [`Plan::near`] steps (a day) only: the mean over the windows'
+    /// first days and those of the [`NEAR_ORIGINS`] extra origins, each scaled on its own
+    /// training part. That is the lead at which the deployed system's forecasts meet their
+    /// actuals (inference re-forecasts from every new day of data), and what [`select`]
+    /// ranks by. Equal to `mase` without a near band. Backtests stored before it existed
+    /// read as NaN.
+    #[serde(default = "nan")]
+    pub near_mase: f64,
     /// Fraction of actuals inside the calibrated bounds (cross-fitted, see the module docs).
     pub coverage: f64,
     /// Fraction of actuals inside the model's own (uncalibrated) bounds.
@@ -48,7 +56,22 @@ pub struct BacktestScore {
     pub windows: usize,
 }
 
+fn nan() -> f64 {
+    f64::NAN
+}
+
 impl BacktestScore {
+    /// The score [`select`] ranks by: [`near_mase`](Self::near_mase) when finite, else
+    /// [`mase`](Self::mase) (a first day without a seasonal-naive scale, such as a flat
+    /// stretch, has no MASE of its own).
+    pub fn selection_mase(&self) -> f64 {
+        if self.near_mase.is_finite() {
+            self.near_mase
+        } else {
+            self.mase
+        }
+    }
+
     /// The calibration to apply to this model's forecasts.
     pub fn calibration(&self) -> Calibration {
         Calibration {
@@ -216,6 +239,8 @@ fn backtest_with(
         });
     }
     let (mut mape, mut mape_n, mut smape, mut mase, mut raw) = (0.0, 0usize, 0.0, 0.0, 0.0);
+    // MASE of each forecast's first `near` steps (the windows', then the extra origins').
+    let mut near_mases: Vec<f64> = Vec::with_capacity(windows + NEAR_ORIGINS);
     // Conformity scores per window: the first `near` steps, and the rest.
     let mut near_scores: Vec<Vec<f64>> = Vec::with_capacity(windows);
     let mut far_scores: Vec<Vec<f64>> = Vec::with_capacity(windows);
@@ -232,6 +257,14 @@ fn backtest_with(
         smape += metrics::smape(actual, &f.point);
         mase += metrics::mase(actual, &f.point, train, season);
         raw += metrics::coverage(actual, &f.lower, &f.upper);
+        if near > 0 {
+            near_mases.push(metrics::mase(
+                &actual[..near],
+                &f.point[..near],
+                train,
+                season,
+            ));
+        }
         let mut s: Vec<f64> = (0..horizon)
             .map(|i| conformity(actual[i], f.point[i], f.lower[i], f.upper[i]))
             .collect();
@@ -253,6 +286,12 @@ fn backtest_with(
             let Ok(f) = forecast(origin) else {
                 continue;
             };
+            near_mases.push(metrics::mase(
+                &history[origin..origin + near],
+                &f.point[..near],
+                &history[..origin],
+                season,
+            ));
             extra.extend(
                 (0..near)
                     .map(|i| conformity(history[origin + i], f.point[i], f.lower[i], f.upper[i])),
@@ -295,6 +334,11 @@ fn backtest_with(
         },
         smape: smape / k,
         mase: mase / k,
+        near_mase: if near_mases.is_empty() {
+            mase / k
+        } else {
+            near_mases.iter().sum::<f64>() / near_mases.len() as f64
+        },
         coverage: cov / k,
         raw_coverage: raw / k,
         interval_scale,
@@ -304,13 +348,24 @@ fn backtest_with(
     })
 }
 
-/// Index of the best score by MASE (lowest finite; ties keep the earlier entry), if any.
+/// Index of the best score by [`BacktestScore::selection_mase`], the first day's MASE
+/// (lowest finite; ties keep the earlier entry), if any.
+///
+/// Why the first day and not the whole horizon: the deployed system re-forecasts from
+/// every new day of data, so each actual meets a forecast made at most a day before it, and
+/// alerts, the live score and the online interval factor all judge those. Over rolling
+/// training origins on two real hourly demand series (BENCHMARKS.md), ranking by the
+/// whole-horizon MASE picked the weekly seasonal naive at 5 of 28 and 3 of 32 origins, a
+/// model that re-fitting each day does not improve; ranking by the first day brought the
+/// mean MASE of the forecasts as deployed from 0.772 to 0.604 and from 0.568 to 0.521,
+/// while the whole-horizon MASE of one forecast from the origin moved by +1.0% and -1.7%.
 pub fn select(scores: &[BacktestScore]) -> Option<usize> {
     scores
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.mase.is_finite())
-        .min_by(|(i, a), (j, b)| a.mase.total_cmp(&b.mase).then(i.cmp(j)))
+        .map(|(i, s)| (i, s.selection_mase()))
+        .filter(|(_, m)| m.is_finite())
+        .min_by(|(i, a), (j, b)| a.total_cmp(b).then(i.cmp(j)))
         .map(|(i, _)| i)
 }
 
@@ -329,11 +384,12 @@ mod tests {
         }
     }
 
-    fn score(mase: f64) -> BacktestScore {
+    fn score(mase: f64, near_mase: f64) -> BacktestScore {
         BacktestScore {
             mape: 0.1,
             smape: 0.1,
             mase,
+            near_mase,
             coverage: 0.9,
             raw_coverage: 0.9,
             interval_scale: 1.0,
@@ -344,12 +400,23 @@ mod tests {
     }
 
     #[test]
-    fn select_takes_lowest_finite_mase_first_on_ties() {
+    fn select_takes_lowest_finite_first_day_mase_first_on_ties() {
+        let nan = f64::NAN;
         assert_eq!(
-            select(&[score(1.2), score(f64::NAN), score(0.8), score(0.8)]),
+            select(&[
+                score(1.2, 1.2),
+                score(nan, nan),
+                score(0.8, 0.8),
+                score(0.8, 0.8)
+            ]),
             Some(2)
         );
-        assert_eq!(select(&[score(f64::NAN)]), None);
+        // The first day decides, not the whole horizon.
+        assert_eq!(select(&[score(0.7, 0.9), score(0.8, 0.6)]), Some(1));
+        // Without a first-day MASE, the whole horizon's.
+        assert_eq!(score(0.7, nan).selection_mase(), 0.7);
+        assert_eq!(select(&[score(0.7, nan), score(0.8, nan)]), Some(0));
+        assert_eq!(select(&[score(nan, nan)]), None);
         assert_eq!(select(&[]), None);
     }
 
@@ -461,15 +528,34 @@ mod tests {
                 .map(|i| conformity(h[origin + i], f.point[i], f.lower[i], f.upper[i]))
                 .collect()
         };
+        // The MASE of an origin's first 4 steps, scaled on everything before it.
+        let first_mase = |origin: usize| -> f64 {
+            let f = fit_predict(&spec, &h[..origin], 4, 0.9).expect("fit");
+            metrics::mase(&h[origin..origin + 4], &f.point, &h[..origin], WEEK)
+        };
         let mut near = Vec::new();
         let mut far = Vec::new();
+        let mut near_mases = Vec::new();
         for origin in [264, 276, 288] {
             near.extend(scores(origin, 0..4));
             far.extend(scores(origin, 4..12));
+            near_mases.push(first_mase(origin));
         }
         for origin in [296, 292, 288] {
             near.extend(scores(origin, 0..4));
+            near_mases.push(first_mase(origin));
         }
+        let want = near_mases.iter().sum::<f64>() / 6.0;
+        assert!(
+            (s.near_mase - want).abs() < 1e-12,
+            "{} vs {want}",
+            s.near_mase
+        );
+        assert!(
+            (s.near_mase - s.mase).abs() > 1e-3,
+            "a different figure: {s:?}"
+        );
+        assert_eq!(s.selection_mase(), s.near_mase);
         assert_eq!(s.near_steps, 4);
         assert_eq!(s.near_scale, conformal_scale(&near, 0.9));
         assert_eq!(s.interval_scale, conformal_scale(&far, 0.9));
@@ -479,6 +565,7 @@ mod tests {
         // Without a near band (or with one as long as the horizon) there is one scale.
         let one = backtest(&spec, &h, &plan(12, 0)).expect("bt");
         assert_eq!(one.near_steps, 0);
+        assert_eq!(one.near_mase, one.mase);
         let pooled: Vec<f64> = [264, 276, 288]
             .into_iter()
             .flat_map(|o| scores(o, 0..12))

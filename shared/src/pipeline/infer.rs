@@ -468,9 +468,11 @@ impl Inferencer {
             self.record_live(metric, approved.version.as_str(), &live, &online, now)
                 .await?;
             report.live = Some(live);
+            // The live points were forecast at most a day ahead: the first day's backtest
+            // MASE is the promise they are held to.
             reasons.extend(accuracy_drift(
                 &live,
-                approved.metrics.mase,
+                approved.metrics.selection_mase(),
                 DRIFT_MASE_MULTIPLE,
                 DRIFT_MIN_POINTS,
             ));

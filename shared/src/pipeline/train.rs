@@ -227,7 +227,7 @@ pub struct CandidateScore {
 }
 
 /// Sums over series of one spec's scores, indexed by the `S_*` constants.
-const NSUMS: usize = 8;
+const NSUMS: usize = 9;
 const S_MAPE: usize = 0;
 const S_SMAPE: usize = 1;
 const S_MASE: usize = 2;
@@ -238,13 +238,18 @@ const S_SCALE: usize = 5;
 const S_MAPE_N: usize = 6;
 /// The first day's calibration factor.
 const S_NEAR_SCALE: usize = 7;
+/// The first day's MASE ([`BacktestScore::selection_mase`]: the whole horizon's where a
+/// series' first days have none), what selection ranks by.
+const S_NEAR_MASE: usize = 8;
 
 /// A spec with its score sums and the number of series summed.
 type ScoreSums = (ModelSpec, [f64; NSUMS], u64);
 
-/// Reads a shard's sums, also as written before the first day had its own calibration
-/// factor (7 sums, no `S_NEAR_SCALE`): a run that spans an upgrade then calibrates the first
-/// day with the single factor, as that release did, instead of failing.
+/// Reads a shard's sums, also as written by the two releases before: without the first
+/// day's MASE (8 sums, no `S_NEAR_MASE`) and before the first day had its own calibration
+/// factor either (7 sums, no `S_NEAR_SCALE`). A run that spans an upgrade then ranks by the
+/// whole horizon's MASE and calibrates the first day with the single factor where those
+/// releases did, instead of failing.
 fn sums_of_any_release<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, ScoreSums>, D::Error> {
@@ -254,10 +259,16 @@ fn sums_of_any_release<'de, D: serde::Deserializer<'de>>(
             let mut sums = [0.0; NSUMS];
             match v.len() {
                 NSUMS => sums.copy_from_slice(&v),
-                // The previous release's sums stop just before the first day's factor.
+                // The previous release's sums stop just before the first day's MASE.
+                S_NEAR_MASE => {
+                    sums[..S_NEAR_MASE].copy_from_slice(&v);
+                    sums[S_NEAR_MASE] = sums[S_MASE];
+                }
+                // The one before, just before the first day's factor.
                 S_NEAR_SCALE => {
                     sums[..S_NEAR_SCALE].copy_from_slice(&v);
                     sums[S_NEAR_SCALE] = sums[S_SCALE];
+                    sums[S_NEAR_MASE] = sums[S_MASE];
                 }
                 k => {
                     return Err(serde::de::Error::custom(format!(
@@ -268,6 +279,18 @@ fn sums_of_any_release<'de, D: serde::Deserializer<'de>>(
             Ok((label, (spec, sums, n)))
         })
         .collect()
+}
+
+/// The candidate (label `candidate:*`) with the lowest mean first-day MASE over its series
+/// (as [`crate::forecast::backtest::select`] ranks one series; ties keep the first label),
+/// if any has a finite one.
+fn best_candidate(sums: &BTreeMap<String, ScoreSums>) -> Option<&ScoreSums> {
+    sums.iter()
+        .filter(|(l, _)| l.starts_with("candidate:"))
+        .map(|(_, e)| (e, e.1[S_NEAR_MASE] / e.2 as f64))
+        .filter(|(e, m)| e.2 > 0 && m.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(e, _)| e)
 }
 
 /// Partial sums of one shard.
@@ -302,12 +325,13 @@ impl fmt::Display for TrainReport {
         match &self.registered {
             Some(r) => write!(
                 f,
-                "metric={} version={} kind={} status={} mase={:.4} mape={:.4} smape={:.4} coverage={:.3} series={} ({})",
+                "metric={} version={} kind={} status={} mase={:.4} near_mase={:.4} mape={:.4} smape={:.4} coverage={:.3} series={} ({})",
                 self.metric,
                 r.version,
                 r.model_kind,
                 r.status,
                 r.metrics.mase,
+                r.metrics.near_mase,
                 r.metrics.mape,
                 r.metrics.smape,
                 r.metrics.coverage,
@@ -456,6 +480,7 @@ fn mean_metrics(sums: &[f64; NSUMS], n: u64) -> BacktestMetrics {
         },
         smape: sums[S_SMAPE] / n,
         mase: sums[S_MASE] / n,
+        near_mase: sums[S_NEAR_MASE] / n,
         coverage: sums[S_COVERAGE] / n,
     }
 }
@@ -776,26 +801,11 @@ impl Trainer {
         current: Option<&ModelRecord>,
         run_id: &str,
     ) -> Result<(ModelRecord, String), TrainError> {
-        let candidates: Vec<(&String, &ScoreSums)> = total
-            .sums
-            .iter()
-            .filter(|(l, _)| l.starts_with("candidate:"))
-            .collect();
-        let best = candidates
-            .iter()
-            .filter(|(_, (_, s, n))| *n > 0 && (s[S_MASE] / *n as f64).is_finite())
-            .min_by(|a, b| {
-                let (ma, mb) = (
-                    a.1 .1[S_MASE] / a.1 .2 as f64,
-                    b.1 .1[S_MASE] / b.1 .2 as f64,
-                );
-                ma.total_cmp(&mb)
-            })
-            .ok_or_else(|| TrainError::NotEnoughData {
-                metric: metric.clone(),
-                reason: "no series long enough to backtest".into(),
-            })?;
-        let (spec, sums, n) = best.1;
+        let best = best_candidate(&total.sums).ok_or_else(|| TrainError::NotEnoughData {
+            metric: metric.clone(),
+            reason: "no series long enough to backtest".into(),
+        })?;
+        let (spec, sums, n) = best;
         let metrics_new = mean_metrics(sums, *n);
         let current_metrics = total
             .sums
@@ -832,7 +842,7 @@ impl Trainer {
                 series: *n,
             })
             .collect();
-        backtest.sort_by(|a, b| a.metrics.mase.total_cmp(&b.metrics.mase));
+        backtest.sort_by(|a, b| a.metrics.near_mase.total_cmp(&b.metrics.near_mase));
         let artifact = Artifact {
             metric_id: metric.to_string(),
             version: version.to_string(),
@@ -907,6 +917,12 @@ impl Trainer {
             Datum::new(
                 "ModelMASE",
                 metrics_new.mase,
+                Unit::None,
+                &[("Metric", metric.as_str()), ("Version", version.as_str())],
+            ),
+            Datum::new(
+                "ModelNearMASE",
+                metrics_new.near_mase,
                 Unit::None,
                 &[("Metric", metric.as_str()), ("Version", version.as_str())],
             ),
@@ -1017,6 +1033,7 @@ fn score_shard(
             }
             e.1[S_SMAPE] += score.smape;
             e.1[S_MASE] += score.mase;
+            e.1[S_NEAR_MASE] += score.selection_mase();
             e.1[S_COVERAGE] += score.coverage;
             e.1[S_RAW_COVERAGE] += score.raw_coverage;
             e.1[S_SCALE] += score.interval_scale;
@@ -1107,7 +1124,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shard_sums_of_the_previous_release_read_with_the_single_factor_for_the_first_day() {
+    fn the_candidate_with_the_lowest_mean_first_day_mase_wins() {
+        let naive = ModelSpec::SeasonalNaive { period: 168 };
+        let mstl = ModelSpec::MstlEts {
+            periods: vec![24, 168],
+            box_cox: true,
+        };
+        let entry = |spec: &ModelSpec, mase: f64, near: f64, n: u64| {
+            let mut s = [0.0; NSUMS];
+            s[S_MASE] = mase * n as f64;
+            s[S_NEAR_MASE] = near * n as f64;
+            (spec.clone(), s, n)
+        };
+        let mut sums = BTreeMap::new();
+        // The naive is better over the whole horizon, MSTL+ETS over the first day.
+        sums.insert("candidate:a".to_string(), entry(&naive, 0.9, 1.1, 4));
+        sums.insert("candidate:b".to_string(), entry(&mstl, 1.2, 0.6, 4));
+        // The approved version's re-score never competes, however good.
+        sums.insert("current".to_string(), entry(&naive, 0.1, 0.1, 4));
+        assert_eq!(best_candidate(&sums).map(|e| &e.0), Some(&mstl));
+        // A candidate without series or without a finite score is left out.
+        sums.insert("candidate:c".to_string(), entry(&naive, 0.1, 0.1, 0));
+        sums.insert("candidate:d".to_string(), entry(&naive, 0.1, f64::NAN, 4));
+        assert_eq!(best_candidate(&sums).map(|e| &e.0), Some(&mstl));
+        sums.retain(|l, _| l == "current");
+        assert_eq!(best_candidate(&sums), None);
+    }
+
+    #[test]
+    fn shard_sums_of_earlier_releases_read_with_the_whole_horizon_and_the_single_factor() {
         let spec = r#"{"kind":"seasonal_naive","period":168}"#;
         let old = format!(
             r#"{{"sums":{{"candidate:x":[{spec},[0.1,0.2,0.9,0.8,0.7,1.5,1.0],1]}},"series":1,"start_us":0,"end_us":0,"fingerprint":0}}"#
@@ -1116,6 +1161,12 @@ mod tests {
         let sums = r.sums["candidate:x"].1;
         assert_eq!(sums[S_SCALE], 1.5);
         assert_eq!(sums[S_NEAR_SCALE], 1.5);
+        assert_eq!(sums[S_NEAR_MASE], 0.9, "ranked by the whole horizon's MASE");
+        // The release before this one: its own first-day factor, no first-day MASE.
+        let previous = old.replace("1.5,1.0]", "1.5,1.0,2.5]");
+        let r8: ShardResult = serde_json::from_str(&previous).expect("previous shard result");
+        let sums = r8.sums["candidate:x"].1;
+        assert_eq!((sums[S_NEAR_SCALE], sums[S_NEAR_MASE]), (2.5, 0.9));
         // Written and read back by this release: unchanged.
         let mut now = r.clone();
         if let Some(e) = now.sums.get_mut("candidate:x") {
