@@ -11,7 +11,8 @@
 # With REFRESH=N each origin's HORIZON hours are scored as the deployed system sees them
 # (`gras holdout --refresh-every N`, `forecast_peers.py --refresh-every N`): trained once at
 # the origin, then re-fitted and re-forecast every N hours, each piece N hours ahead. The
-# table then also lists every gras candidate, selected or not.
+# table then also lists every gras candidate, selected or not. PEERS=0 leaves the Python
+# peers out (to compare two gras binaries quickly: GRAS=path/to/gras SKIP_BUILD=1).
 #
 # The final 336 hours (the hold-out of forecast_bench.sh) are never read. Origins run from
 # the last one that leaves HORIZON hours before that hold-out back to the first one with
@@ -38,6 +39,7 @@ for ((o = TRAIN - HORIZON; o >= FIRST; o -= STEP)); do
     head -n $((o + HORIZON + 1)) "$TMP/series.csv" > "$TMP/cut.csv"
     "$GRAS" holdout --csv "$TMP/cut.csv" --holdout "$HORIZON" --level 0.9 --runs 1 --json \
         "${GRAS_REFRESH[@]}" | sed "s/^{/{\"origin\":$o,\"side\":\"gras\",/" >> "$TMP/all.jsonl"
+    [[ ${PEERS:-1} == 0 ]] && continue
     "$VENV/bin/python" bench/forecast_peers.py --csv "$TMP/cut.csv" --holdout "$HORIZON" \
         --level 0.9 --runs 1 --refresh-every "$REFRESH" 2>/dev/null \
         | sed "s/^{/{\"origin\":$o,\"side\":\"peer\",/" >> "$TMP/all.jsonl"

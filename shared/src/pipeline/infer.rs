@@ -254,8 +254,9 @@ impl Inferencer {
     ///
     /// The put is unconditional: two runs that overlap (the schedule is hourly and a run
     /// takes seconds, so only a retried or manual run can) read the same state, and the
-    /// later write wins; actuals only the other one counted are then counted once more by
-    /// the next run, one small extra step of the factor.
+    /// later write wins. The factor and the newest bucket it counted are written together,
+    /// so the surviving state is one run's consistent update: actuals that only the
+    /// overwritten run had counted are not in it, and the next run counts them, once.
     async fn record_live(
         &self,
         metric: &MetricId,
