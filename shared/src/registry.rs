@@ -132,15 +132,10 @@ pub struct BacktestMetrics {
 }
 
 impl BacktestMetrics {
-    /// What selection and the approval margin rank by: [`near_mase`](Self::near_mase) when
-    /// finite, else [`mase`](Self::mase) (versions registered before the first day's MASE
-    /// was recorded).
+    /// What selection ranks by, and accuracy drift compares with
+    /// ([`crate::forecast::backtest::selection_mase`] of these metrics).
     pub fn selection_mase(&self) -> f64 {
-        if self.near_mase.is_finite() {
-            self.near_mase
-        } else {
-            self.mase
-        }
+        crate::forecast::backtest::selection_mase(self.near_mase, self.mase)
     }
 }
 

@@ -60,16 +60,23 @@ fn nan() -> f64 {
     f64::NAN
 }
 
+/// The MASE that model selection ranks by: the first day's `near_mase` when finite, else
+/// the whole horizon's `mase` (a first day without a seasonal-naive scale, such as a flat
+/// stretch, has no MASE of its own; a version registered before the first day's MASE was
+/// recorded has none either). Shared by [`BacktestScore::selection_mase`] and the
+/// registry's `BacktestMetrics::selection_mase`.
+pub fn selection_mase(near_mase: f64, mase: f64) -> f64 {
+    if near_mase.is_finite() {
+        near_mase
+    } else {
+        mase
+    }
+}
+
 impl BacktestScore {
-    /// The score [`select`] ranks by: [`near_mase`](Self::near_mase) when finite, else
-    /// [`mase`](Self::mase) (a first day without a seasonal-naive scale, such as a flat
-    /// stretch, has no MASE of its own).
+    /// The score [`select`] ranks by ([`selection_mase`] of this backtest).
     pub fn selection_mase(&self) -> f64 {
-        if self.near_mase.is_finite() {
-            self.near_mase
-        } else {
-            self.mase
-        }
+        selection_mase(self.near_mase, self.mase)
     }
 
     /// The calibration to apply to this model's forecasts.
