@@ -31,18 +31,27 @@ if ! rustup target list --installed | grep -q aarch64-unknown-linux-gnu; then
 fi
 cargo --version; cargo lambda -V; python3 -c 'import moto; print("moto", moto.__version__)'
 
-step "moto server on 127.0.0.1"
-moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+step "moto servers on 127.0.0.1 (threaded; single-threaded for transaction races)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+moto_port=$(free_port)
 moto_log=$(mktemp)
 moto_server -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break
-  sleep 0.2
+# Threaded moto does not isolate concurrent TransactWriteItems; the approval race test runs
+# on this serial one, as DynamoDB serializes conflicting transactions (scripts/moto_serial.py).
+moto_serial_port=$(free_port)
+python3 scripts/moto_serial.py "$moto_serial_port" >"$moto_log.serial" 2>&1 &
+moto_serial_pid=$!
+trap 'kill $moto_pid $moto_serial_pid 2>/dev/null || true; wait $moto_pid $moto_serial_pid 2>/dev/null || true' EXIT
+for port in "$moto_port" "$moto_serial_port"; do
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.2
+  done
 done
 export GRAS_TEST_AWS_ENDPOINT="http://127.0.0.1:$moto_port"
-echo "moto at $GRAS_TEST_AWS_ENDPOINT"
+export GRAS_TEST_AWS_SERIAL_ENDPOINT="http://127.0.0.1:$moto_serial_port"
+echo "moto at $GRAS_TEST_AWS_ENDPOINT, serial moto at $GRAS_TEST_AWS_SERIAL_ENDPOINT"
 
 step "format"
 cargo fmt --all -- --check

@@ -1,5 +1,9 @@
 //! The approval state machine on DynamoDB (moto): conditional transactions keep at most one
 //! `Approved` version per metric, even when approvals race.
+//!
+//! Runs on the single-threaded moto ([`Moto::start_serial`]): threaded moto lets two
+//! concurrent TransactWriteItems commit on the same condition, which DynamoDB never does, so
+//! the race's outcome there is moto's, not DynamoDB's.
 
 use std::sync::Arc;
 
@@ -10,7 +14,7 @@ use gras_shared::storage::aws::DynamoTableStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_approvals_leave_one_approved_version() {
-    let moto = Moto::start();
+    let moto = Moto::start_serial();
     let prefix = format!("reg{}_", rand::random::<u32>() % 1_000_000);
     let settings = moto.settings(&prefix).await;
     for t in [STATE, MODELS] {

@@ -2,8 +2,9 @@
 //! resources on it (bucket with notifications to SQS, queues with a dead-letter queue,
 //! DynamoDB tables).
 //!
-//! The test script starts moto and exports `GRAS_TEST_AWS_ENDPOINT`; without it, the tests
-//! start `moto_server` themselves (installed by `scripts/test.sh`).
+//! The test script starts moto and exports `GRAS_TEST_AWS_ENDPOINT` (and a single-threaded
+//! moto for transaction races, `GRAS_TEST_AWS_SERIAL_ENDPOINT`); without them, the tests start
+//! the servers themselves (moto is installed by `scripts/test.sh`).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +28,10 @@ pub mod worker;
 /// Environment variable naming a running emulator's endpoint.
 pub const ENV_ENDPOINT: &str = "GRAS_TEST_AWS_ENDPOINT";
 
+/// Environment variable naming a running single-threaded emulator (`scripts/moto_serial.py`),
+/// used by [`Moto::start_serial`].
+pub const ENV_SERIAL_ENDPOINT: &str = "GRAS_TEST_AWS_SERIAL_ENDPOINT";
+
 /// A moto server, started here or already running.
 #[derive(Debug)]
 pub struct Moto {
@@ -38,7 +43,24 @@ pub struct Moto {
 impl Moto {
     /// Uses `GRAS_TEST_AWS_ENDPOINT`, or starts `moto_server` on a free loopback port.
     pub fn start() -> Self {
-        if let Ok(endpoint) = std::env::var(ENV_ENDPOINT) {
+        Self::from_env_or_spawn(ENV_ENDPOINT, "moto_server", &["-H", "127.0.0.1", "-p"])
+    }
+
+    /// A moto that serves one request at a time: `GRAS_TEST_AWS_SERIAL_ENDPOINT`, or
+    /// `scripts/moto_serial.py` started on a free loopback port.
+    ///
+    /// For races between conditional transactions only: threaded moto does not isolate
+    /// concurrent TransactWriteItems calls (two can commit on the same condition), which
+    /// DynamoDB never allows; serialized requests give DynamoDB's outcome. Not for SQS
+    /// long polls, which would hold the server.
+    pub fn start_serial() -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto_serial.py");
+        Self::from_env_or_spawn(ENV_SERIAL_ENDPOINT, "python3", &[script])
+    }
+
+    /// The endpoint in `env`, else `program args... <free port>` waited for until it listens.
+    fn from_env_or_spawn(env: &str, program: &str, args: &[&str]) -> Self {
+        if let Ok(endpoint) = std::env::var(env) {
             if !endpoint.is_empty() {
                 return Self {
                     endpoint,
@@ -50,20 +72,21 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("free port");
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(program)
+            .args(args)
+            .arg(port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start moto_server ({e}): run `bash scripts/test.sh`, or `pip install 'moto[server]'`, or set {ENV_ENDPOINT}")
+                panic!("cannot start {program} ({e}): run `bash scripts/test.sh`, or `pip install 'moto[server]'`, or set {env}")
             });
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen on {addr} within 30s"
+                "{program} did not listen on {addr} within 30s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
