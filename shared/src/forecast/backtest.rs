@@ -134,8 +134,11 @@ pub const NEAR_ORIGINS: usize = 3;
 /// Bounds on a calibration factor (a degenerate backtest must not produce absurd intervals).
 pub const SCALE_RANGE: (f64, f64) = (0.05, 20.0);
 
-/// Conformity score of an actual: 0 at the point, 1 on the bound, in half-widths beyond.
-fn conformity(actual: f64, point: f64, lower: f64, upper: f64) -> f64 {
+/// Conformity score of an actual against a forecast step: its distance from the point in
+/// units of the bound's distance on its side (0 at the point, 1 on the bound, above 1
+/// outside; infinite when that bound sits on the point and the actual does not). The
+/// calibration factors are conformal quantiles of these scores.
+pub fn conformity(actual: f64, point: f64, lower: f64, upper: f64) -> f64 {
     let (dist, half) = if actual >= point {
         (actual - point, upper - point)
     } else {
