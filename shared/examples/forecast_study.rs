@@ -276,26 +276,14 @@ fn selection(v: &[f64], origins: &[usize], h: usize) -> Result<(), Error> {
     for &o in origins {
         let (train, test) = (&v[..o], &v[o..o + h]);
         let ev = evaluate_refreshed(train, test, LEVEL, 3, h, DAY, DEFAULT_RATE)?;
-        let mut fits: HashMap<(ModelSpec, usize), Forecast> = HashMap::new();
+        // Each candidate fitted as training fits it (a mean re-fits its members: a few
+        // more fits, and no second copy of how a mean forecasts).
         let mut d14 = Vec::with_capacity(ev.len());
         for e in &ev {
             let mut sum = 0.0;
             for d in 1..=14 {
                 let org = o - DAY * d;
-                let members = match &e.spec {
-                    ModelSpec::Mean { members } => members.clone(),
-                    s => vec![s.clone()],
-                };
-                let mut fs = Vec::new();
-                for m in members {
-                    let f = match fits.get(&(m.clone(), org)) {
-                        Some(f) => f.clone(),
-                        None => fit_predict(&m, &train[..org], DAY, LEVEL)?,
-                    };
-                    fits.insert((m, org), f.clone());
-                    fs.push(f);
-                }
-                let f = Forecast::mean(&fs);
+                let f = fit_predict(&e.spec, &train[..org], DAY, LEVEL)?;
                 sum += metrics::mase(&train[org..org + DAY], &f.point, &train[..org], WEEK);
             }
             d14.push(sum / 14.0);
