@@ -12,6 +12,9 @@
 # printed. Exit status: 0 when the silver layers agree, 1 when they differ, 2 on errors.
 # KEEP=1 keeps the working folder (printed at the end) for inspection. GRAS=path and
 # SKIP_BUILD=1 run another binary without building (to test this script itself).
+# FLOOR=1 also runs, after each gras run, the I/O floor (shared/examples/io_floor.rs: the
+# same bronze decoding and silver encoding with nothing between them) and reports how much
+# of the job's time it is and the throughput ratio a job of that time alone would reach.
 set -euo pipefail
 
 DAYS=${1:-30}
@@ -43,6 +46,15 @@ fi
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     step "cargo build --release -p gras-cli"
     cargo build --release --quiet -p gras-cli
+    if [[ "${FLOOR:-0}" == 1 ]]; then
+        step "cargo build --release -p gras-shared --example io_floor"
+        cargo build --release --quiet -p gras-shared --example io_floor
+    fi
+fi
+FLOOR_BIN=$(dirname "$GRAS")/examples/io_floor
+if [[ "${FLOOR:-0}" == 1 && ! -x $FLOOR_BIN ]]; then
+    echo "$FLOOR_BIN was not built" >&2
+    exit 2
 fi
 [[ -x $GRAS ]] || { echo "$GRAS was not built" >&2; exit 2; }
 
@@ -70,6 +82,13 @@ for ((i = 1; i <= RUNS; i++)); do
     step "run $i/$RUNS: gras"
     rm -rf "$TMP/lake" && cp -a "$TMP/pristine" "$TMP/lake"
     timed gras "$TMP/gras.out" "$GRAS" features --lake "$TMP/lake" --config "$CONFIG"
+    if [[ "${FLOOR:-0}" == 1 ]]; then
+        step "run $i/$RUNS: I/O floor"
+        "$FLOOR_BIN" "$TMP/lake" 1 >"$TMP/floor.out"
+        # "median: read R s, write_zstd Z s, write_snappy S s; ..." -> two pseudo-tools.
+        awk '/^median:/ { gsub(/,|;/, ""); printf "floor_zstd %.3f 0\nfloor_snappy %.3f 0\n", $3 + $6, $3 + $9 }' \
+            "$TMP/floor.out" >>"$TMP/times"
+    fi
     step "run $i/$RUNS: pandas"
     rm -rf "$TMP/pandas_out"
     timed pandas "$TMP/pandas.out" python3 bench/pandas_features.py --lake "$TMP/lake" --config "$CONFIG" --out "$TMP/pandas_out"
@@ -127,6 +146,12 @@ print()
 print(f"- throughput gras/pandas: **{g[1] / p[1]:.1f}x**")
 print(f"- peak RSS gras/pandas: **{g[2] / p[2]:.2f}x**")
 print(f"- silver identical (rel 1e-9): **{'yes' if compare == 0 else 'NO'}**")
+for tool, codec in (("floor_zstd", "zstd"), ("floor_snappy", "snappy")):
+    if tool in times:
+        f = statistics.median(s for s, _ in times[tool])
+        print(f"- I/O floor with {codec} silver (bronze read + silver write, nothing between): "
+              f"median {f:.3f} s, {f / g[0]:.0%} of gras's time; a job of that time alone would be "
+              f"**{p[0] / f:.1f}x** pandas")
 print(f"- all runs (seconds, peak KiB): " + "; ".join(
     f"{t}: " + ", ".join(f"{s:.2f}/{k}" for s, k in v) for t, v in times.items()))
 print(f"- machine: {version(['nproc'])} CPUs, {version(['uname', '-m'])}; "
@@ -137,7 +162,7 @@ print()
 print("Command:")
 print()
 print("```sh")
-print(f"bash bench/features_bench.sh {days} {series} {runs}")
+print(f"{'FLOOR=1 ' if 'floor_zstd' in times else ''}bash bench/features_bench.sh {days} {series} {runs}")
 print("# per run:")
 print("target/release/gras features --lake $TMP/lake --config config/gras.toml")
 print("python3 bench/pandas_features.py --lake $TMP/lake --config config/gras.toml --out $TMP/pandas_out")

@@ -162,6 +162,14 @@ pub fn write_parquet(rows: &SilverRows) -> Result<Bytes, SilverError> {
 pub fn write_parquet_chunks(chunks: &[&SilverRows]) -> Result<Bytes, SilverError> {
     let batch = to_batch_chunks(chunks)?;
     let rows: usize = chunks.iter().map(|c| c.len()).sum();
+    encode_batch(&batch, rows, writer_properties())
+}
+
+/// The properties every silver file is written with: zstd (level 1), statistics on, one
+/// row group per 128k rows, no dictionary for the float and timestamp columns (nearly all
+/// distinct: a dictionary would only cost hashing), and the rules-version key in the file's
+/// metadata.
+pub fn writer_properties() -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(Default::default()))
         .set_max_row_group_row_count(Some(128 * 1024))
@@ -170,17 +178,25 @@ pub fn write_parquet_chunks(chunks: &[&SilverRows]) -> Result<Bytes, SilverError
             OBSERVED_RULES_KEY.to_string(),
             OBSERVED_RULES_VERSION.to_string(),
         )]));
-    // Floats and timestamps are nearly all distinct: a dictionary only costs hashing.
     for name in [col::TS, col::VALUE]
         .into_iter()
         .chain(col::FLOAT_FEATURES.iter().copied())
     {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
-    let props = props.build();
+    props.build()
+}
+
+/// Encodes a batch of the silver schema (of `rows` rows, for sizing the buffer) as one
+/// Parquet file with `props`; [`write_parquet_chunks`] passes [`writer_properties`].
+pub fn encode_batch(
+    batch: &RecordBatch,
+    rows: usize,
+    props: WriterProperties,
+) -> Result<Bytes, SilverError> {
     let mut buf = Vec::with_capacity(rows * 40 + 4096);
     let mut writer = ArrowWriter::try_new(&mut buf, schema(), Some(props))?;
-    writer.write(&batch)?;
+    writer.write(batch)?;
     writer.close()?;
     Ok(Bytes::from(buf))
 }
