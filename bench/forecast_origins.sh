@@ -18,9 +18,10 @@
 # the last one that leaves HORIZON hours before that hold-out back to the first one with
 # enough history for 3 backtest windows of HORIZON (337 + 3 * HORIZON hours), every STEP
 # hours; at each origin every model fits on everything before it and forecasts HORIZON
-# hours at nominal 90%. Prints per model the mean MASE, sMAPE, coverage and mean absolute
-# coverage error over the origins, and on how many origins gras's selected model has the
-# lower MASE than each peer.
+# hours at nominal 90%. Prints per model the mean MASE, sMAPE, coverage, mean absolute
+# coverage error over the origins, on how many origins the coverage alone is within 0.05
+# of nominal (the issue's goal for the one hold-out), and on how many origins gras's
+# selected model has the lower MASE than each peer.
 set -euo pipefail
 HORIZON=${1:-168}
 STEP=${2:-24}
@@ -64,13 +65,15 @@ how = f"re-forecast every {sys.argv[4]} h" if sys.argv[4] != "0" else "in one go
 print(f"{len(origins)} origins (hours {origins[0]}..{origins[-1]}, every {sys.argv[3]} h), horizon {sys.argv[2]} h {how}, nominal 0.90")
 print("gras picked: " + ", ".join(f"{m} x{n}" for m, n in sorted(picked.items())))
 print()
-print("| model | mean MASE | mean sMAPE | mean coverage | mean abs(coverage - 0.90) | mean first-day coverage | origins where gras's MASE is lower |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| model | mean MASE | mean sMAPE | mean coverage | mean abs(coverage - 0.90) | origins with coverage within 0.05 of 0.90 | mean first-day coverage | origins where gras's MASE is lower |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 g = by["gras: selected"]
 for name, res in by.items():
     n = len(res)
     mean = lambda k: sum(res[o][k] for o in res) / n
     cov_err = sum(abs(res[o]["coverage"] - 0.9) for o in res) / n
+    # The issue's coverage goal, applied to each origin's horizon as to the one hold-out.
+    within = sum(abs(res[o]["coverage"] - 0.9) <= 0.05 + 1e-9 for o in res)
     wins = "-" if name.startswith("gras") else f'{sum(g[o]["mase"] < res[o]["mase"] for o in res if o in g)} of {n}'
-    print(f"| {name} | {mean('mase'):.4f} | {mean('smape'):.4f} | {mean('coverage'):.3f} | {cov_err:.3f} | {mean('first_day_coverage'):.3f} | {wins} |")
+    print(f"| {name} | {mean('mase'):.4f} | {mean('smape'):.4f} | {mean('coverage'):.3f} | {cov_err:.3f} | {within} of {n} | {mean('first_day_coverage'):.3f} | {wins} |")
 PY
