@@ -9,11 +9,12 @@
 //! ```
 //!
 //! Each run, on all cores ([`map_balanced`], as the job spreads these steps):
-//! - `read`: every `*.parquet` under `LAKE/bronze/` read from disk and decoded by
+//! - `read`: every bronze object of the lake (the keys [`BronzeKey::parse`] accepts, as the
+//!   job lists them) fetched through the job's [`LocalBlobStore`] and decoded by
 //!   [`read_bronze`] (the needed columns only, step 1 of the cleansing included);
-//! - `write_zstd`: every silver partition under `LAKE/silver/`, decoded into Arrow batches
-//!   before the clock starts, encoded with the job's [`silver::writer_properties`] and
-//!   written to a scratch folder; `write_snappy`: the same with snappy instead of zstd.
+//! - `write_zstd`: every silver partition, decoded into Arrow batches before the clock
+//!   starts, encoded with the job's [`silver::writer_properties`] and written to a scratch
+//!   folder; `write_snappy`: the same with snappy instead of zstd.
 //!
 //! Prints one line per run and the medians. The job cannot finish faster than `read` plus
 //! the write of its codec: both steps are in its critical path for every metric. Files go
@@ -24,11 +25,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
-use bytes::Bytes;
 use gras_shared::bronze::read_bronze;
-use gras_shared::ids::MetricId;
+use gras_shared::contract::{parse_silver_key, BronzeKey, BRONZE_PREFIX, SILVER_PREFIX};
 use gras_shared::parallel::map_balanced;
 use gras_shared::silver;
+use gras_shared::storage::fs::LocalBlobStore;
+use gras_shared::storage::BlobStore;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -59,17 +61,23 @@ fn usage() -> ExitCode {
 }
 
 fn run(lake: &Path, runs: usize) -> Result<(), Error> {
-    let mut bronze = Vec::new();
-    for path in parquet_files(&lake.join("bronze"))? {
-        let metric = path
-            .components()
-            .filter_map(|c| c.as_os_str().to_str()?.strip_prefix("metric="))
-            .next()
-            .ok_or_else(|| format!("no metric= in {}", path.display()))?;
-        bronze.push((path.clone(), MetricId::new(metric)?));
-    }
-    let silver_files = parquet_files(&lake.join("silver"))?;
-    if bronze.is_empty() || silver_files.is_empty() {
+    let rt = tokio::runtime::Runtime::new()?;
+    let store = LocalBlobStore::new(lake);
+    let bronze: Vec<(String, BronzeKey)> = rt
+        .block_on(store.list(BRONZE_PREFIX))?
+        .into_iter()
+        .filter_map(|meta| {
+            let bk = BronzeKey::parse(&meta.key).ok()?;
+            Some((meta.key, bk))
+        })
+        .collect();
+    let silver_keys: Vec<String> = rt
+        .block_on(store.list(SILVER_PREFIX))?
+        .into_iter()
+        .filter(|meta| parse_silver_key(&meta.key).is_some())
+        .map(|meta| meta.key)
+        .collect();
+    if bronze.is_empty() || silver_keys.is_empty() {
         return Err(format!(
             "{} needs bronze and silver files (run `gras features` on it first)",
             lake.display()
@@ -77,10 +85,10 @@ fn run(lake: &Path, runs: usize) -> Result<(), Error> {
         .into());
     }
     // The silver to write, as Arrow batches: decoding them is not part of the floor.
-    let mut batches: Vec<(RecordBatch, usize)> = Vec::new();
-    for path in &silver_files {
-        let rows = silver::read_parquet(Bytes::from(std::fs::read(path)?))?;
-        batches.push((silver::to_batch(&rows)?, rows.len()));
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    for key in &silver_keys {
+        let rows = silver::read_parquet(rt.block_on(store.get(key))?)?;
+        batches.push(silver::to_batch(&rows)?);
     }
     let scratch = lake.join(".io_floor");
     std::fs::create_dir_all(&scratch)?;
@@ -95,15 +103,15 @@ fn run(lake: &Path, runs: usize) -> Result<(), Error> {
         "{} bronze files, {} silver partitions ({} rows), {} threads",
         bronze.len(),
         batches.len(),
-        batches.iter().map(|(_, n)| n).sum::<usize>(),
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
         gras_shared::parallel::worker_threads()
     );
     let (mut reads, mut zstds, mut snappys) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         let start = Instant::now();
-        let rows = map_balanced(&bronze, |(path, metric)| -> Result<usize, Error> {
-            let body = Bytes::from(std::fs::read(path)?);
-            Ok(read_bronze(body, metric, true)?.rows.len())
+        let rows = map_balanced(&bronze, |(key, bk)| -> Result<usize, Error> {
+            let body = rt.block_on(store.get(key))?;
+            Ok(read_bronze(body, &bk.metric, true)?.rows.len())
         })
         .into_iter()
         .sum::<Result<usize, Error>>()?;
@@ -130,39 +138,17 @@ fn run(lake: &Path, runs: usize) -> Result<(), Error> {
 }
 
 /// Encodes and writes every batch with `props` on all cores; the wall seconds it took.
-fn write_all(
-    batches: &[(RecordBatch, usize)],
-    props: &WriterProperties,
-    dir: &Path,
-) -> Result<f64, Error> {
-    let indexed: Vec<(usize, &(RecordBatch, usize))> = batches.iter().enumerate().collect();
+fn write_all(batches: &[RecordBatch], props: &WriterProperties, dir: &Path) -> Result<f64, Error> {
+    let indexed: Vec<(usize, &RecordBatch)> = batches.iter().enumerate().collect();
     let start = Instant::now();
-    map_balanced(&indexed, |(i, (batch, rows))| -> Result<(), Error> {
-        let body = silver::encode_batch(batch, *rows, props.clone())?;
+    map_balanced(&indexed, |(i, batch)| -> Result<(), Error> {
+        let body = silver::encode_batch(batch, props.clone())?;
         std::fs::write(dir.join(format!("{i}.parquet")), body)?;
         Ok(())
     })
     .into_iter()
     .collect::<Result<(), Error>>()?;
     Ok(start.elapsed().as_secs_f64())
-}
-
-/// Every `*.parquet` file under `dir`, sorted.
-fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -160,9 +160,7 @@ pub fn write_parquet(rows: &SilverRows) -> Result<Bytes, SilverError> {
 
 /// [`write_parquet`] of the concatenation of `chunks`, in order.
 pub fn write_parquet_chunks(chunks: &[&SilverRows]) -> Result<Bytes, SilverError> {
-    let batch = to_batch_chunks(chunks)?;
-    let rows: usize = chunks.iter().map(|c| c.len()).sum();
-    encode_batch(&batch, rows, writer_properties())
+    encode_batch(&to_batch_chunks(chunks)?, writer_properties())
 }
 
 /// The properties every silver file is written with: zstd (level 1), statistics on, one
@@ -187,14 +185,10 @@ pub fn writer_properties() -> WriterProperties {
     props.build()
 }
 
-/// Encodes a batch of the silver schema (of `rows` rows, for sizing the buffer) as one
-/// Parquet file with `props`; [`write_parquet_chunks`] passes [`writer_properties`].
-pub fn encode_batch(
-    batch: &RecordBatch,
-    rows: usize,
-    props: WriterProperties,
-) -> Result<Bytes, SilverError> {
-    let mut buf = Vec::with_capacity(rows * 40 + 4096);
+/// Encodes a batch of the silver schema as one Parquet file with `props`;
+/// [`write_parquet_chunks`] passes [`writer_properties`].
+pub fn encode_batch(batch: &RecordBatch, props: WriterProperties) -> Result<Bytes, SilverError> {
+    let mut buf = Vec::with_capacity(batch.num_rows() * 40 + 4096);
     let mut writer = ArrowWriter::try_new(&mut buf, schema(), Some(props))?;
     writer.write(batch)?;
     writer.close()?;
