@@ -13,8 +13,9 @@
 # KEEP=1 keeps the working folder (printed at the end) for inspection. GRAS=path and
 # SKIP_BUILD=1 run another binary without building (to test this script itself).
 # FLOOR=1 also runs, after each gras run, the I/O floor (shared/examples/io_floor.rs: the
-# same bronze decoding and silver encoding with nothing between them) and reports how much
-# of the job's time it is and the throughput ratio a job of that time alone would reach.
+# same bronze decoding and silver encoding with nothing between them) and its counterpart in
+# pyarrow (bench/pyarrow_floor.py, the library under the pandas job), and reports how much of
+# gras's time each is and the throughput ratio a job of that time alone would reach.
 set -euo pipefail
 
 DAYS=${1:-30}
@@ -77,6 +78,16 @@ timed() {
     echo "$tool $(tail -n 1 "$TMP/time.txt")" >>"$TMP/times"
 }
 
+# The floors print "median: read R s, write_zstd Z s, ...": the seconds after NAME there.
+median_field() { # FILE NAME
+    awk -v name="$2" '/^median:/ { gsub(/,|;/, ""); for (i = 2; i < NF; i++) if ($i == name) print $(i + 1) }' "$1"
+}
+floor_line() { # TOOL FILE READ WRITE: "TOOL <read + write seconds> 0" into the times
+    local r w
+    r=$(median_field "$2" "$3"); w=$(median_field "$2" "$4")
+    [[ -n $r && -n $w ]] || { echo "no '$3'/'$4' on the median line of $2" >&2; cat "$2" >&2; exit 2; }
+    awk -v t="$1" -v r="$r" -v w="$w" 'BEGIN { printf "%s %.3f 0\n", t, r + w }' >>"$TMP/times"
+}
 : >"$TMP/times"
 for ((i = 1; i <= RUNS; i++)); do
     step "run $i/$RUNS: gras"
@@ -85,9 +96,12 @@ for ((i = 1; i <= RUNS; i++)); do
     if [[ "${FLOOR:-0}" == 1 ]]; then
         step "run $i/$RUNS: I/O floor"
         "$FLOOR_BIN" "$TMP/lake" 1 >"$TMP/floor.out"
-        # "median: read R s, write_zstd Z s, write_snappy S s; ..." -> two pseudo-tools.
-        awk '/^median:/ { gsub(/,|;/, ""); printf "floor_zstd %.3f 0\nfloor_snappy %.3f 0\n", $3 + $6, $3 + $9 }' \
-            "$TMP/floor.out" >>"$TMP/times"
+        floor_line floor_zstd "$TMP/floor.out" read write_zstd
+        floor_line floor_snappy "$TMP/floor.out" read write_snappy
+        step "run $i/$RUNS: I/O floor in pyarrow"
+        python3 bench/pyarrow_floor.py "$TMP/lake" 1 >"$TMP/pyfloor.out"
+        floor_line pyarrow_floor_zstd "$TMP/pyfloor.out" read write_zstd
+        floor_line pyarrow_floor_zstd_gras "$TMP/pyfloor.out" read write_zstd_gras
     fi
     step "run $i/$RUNS: pandas"
     rm -rf "$TMP/pandas_out"
@@ -146,10 +160,13 @@ print()
 print(f"- throughput gras/pandas: **{g[1] / p[1]:.1f}x**")
 print(f"- peak RSS gras/pandas: **{g[2] / p[2]:.2f}x**")
 print(f"- silver identical (rel 1e-9): **{'yes' if compare == 0 else 'NO'}**")
-for tool, codec in (("floor_zstd", "zstd"), ("floor_snappy", "snappy")):
+for tool, what in (("floor_zstd", "I/O floor, gras's reader and writer, zstd silver"),
+                   ("floor_snappy", "I/O floor, gras's reader and writer, snappy silver"),
+                   ("pyarrow_floor_zstd", "I/O floor in pyarrow, zstd silver as pandas_features.py writes it"),
+                   ("pyarrow_floor_zstd_gras", "I/O floor in pyarrow, zstd silver with gras's dictionary choices")):
     if tool in times:
         f = statistics.median(s for s, _ in times[tool])
-        print(f"- I/O floor with {codec} silver (bronze read + silver write, nothing between): "
+        print(f"- {what} (bronze read + silver write, nothing between): "
               f"median {f:.3f} s, {f / g[0]:.0%} of gras's time; a job of that time alone would be "
               f"**{p[0] / f:.1f}x** pandas")
 print(f"- all runs (seconds, peak KiB): " + "; ".join(
