@@ -124,7 +124,10 @@ pub struct BacktestMetrics {
     /// MASE of the first day of the horizon only, where the deployed system's forecasts
     /// meet their actuals (see [`crate::forecast::backtest::select`]); selection and the
     /// approval margin rank by it. NaN for versions registered before it was recorded.
-    #[serde(default = "nan", deserialize_with = "nullable_f64")]
+    #[serde(
+        default = "crate::forecast::backtest::nan",
+        deserialize_with = "nullable_f64"
+    )]
     pub near_mase: f64,
     /// Share of actuals inside the forecast interval.
     #[serde(deserialize_with = "nullable_f64")]
@@ -137,10 +140,6 @@ impl BacktestMetrics {
     pub fn selection_mase(&self) -> f64 {
         crate::forecast::backtest::selection_mase(self.near_mase, self.mase)
     }
-}
-
-fn nan() -> f64 {
-    f64::NAN
 }
 
 /// Reads a number, or `null` as NaN (serde_json writes non-finite floats as `null`).

@@ -56,7 +56,8 @@ pub struct BacktestScore {
     pub windows: usize,
 }
 
-fn nan() -> f64 {
+/// NaN: the serde default of a metric that older artifacts and registry items lack.
+pub(crate) fn nan() -> f64 {
     f64::NAN
 }
 

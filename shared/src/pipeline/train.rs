@@ -256,25 +256,20 @@ fn sums_of_any_release<'de, D: serde::Deserializer<'de>>(
     let raw = BTreeMap::<String, (ModelSpec, Vec<f64>, u64)>::deserialize(d)?;
     raw.into_iter()
         .map(|(label, (spec, v, n))| {
+            let k = v.len();
+            if !(S_NEAR_SCALE..=NSUMS).contains(&k) {
+                return Err(serde::de::Error::custom(format!(
+                    "{k} score sums for {label}, expected {NSUMS}"
+                )));
+            }
             let mut sums = [0.0; NSUMS];
-            match v.len() {
-                NSUMS => sums.copy_from_slice(&v),
-                // The previous release's sums stop just before the first day's MASE.
-                S_NEAR_MASE => {
-                    sums[..S_NEAR_MASE].copy_from_slice(&v);
-                    sums[S_NEAR_MASE] = sums[S_MASE];
-                }
-                // The one before, just before the first day's factor.
-                S_NEAR_SCALE => {
-                    sums[..S_NEAR_SCALE].copy_from_slice(&v);
-                    sums[S_NEAR_SCALE] = sums[S_SCALE];
-                    sums[S_NEAR_MASE] = sums[S_MASE];
-                }
-                k => {
-                    return Err(serde::de::Error::custom(format!(
-                        "{k} score sums for {label}, expected {NSUMS}"
-                    )))
-                }
+            sums[..k].copy_from_slice(&v);
+            // What an earlier release did not sum falls back to the whole horizon's figure.
+            if k <= S_NEAR_SCALE {
+                sums[S_NEAR_SCALE] = sums[S_SCALE];
+            }
+            if k <= S_NEAR_MASE {
+                sums[S_NEAR_MASE] = sums[S_MASE];
             }
             Ok((label, (spec, sums, n)))
         })
