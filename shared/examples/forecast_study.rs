@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release -p gras-shared --example forecast_study -- coverage CSV HORIZON STEP [MAX_ORIGINS] [WINDOWS]
 //! cargo run --release -p gras-shared --example forecast_study -- selection CSV HORIZON STEP
+//! cargo run --release -p gras-shared --example forecast_study -- leads CSV TRAIN_HOURS [HORIZON]
 //! ```
 //!
 //! Origins run from `len - HORIZON` back every STEP hours while 337 + max(3, WINDOWS) x
@@ -22,13 +23,25 @@
 //! - `selection`: each origin scored as deployed ([`evaluate_refreshed`], re-forecast every
 //!   24 h, online factor at its default rate) for every candidate, then the mean MASE of the
 //!   candidate each selection rule picks.
+//! - `leads`: MSTL+ETS trained once on the first TRAIN_HOURS (training's backtest and
+//!   calibration for HORIZON, default 168), then re-fitted every 24 h over the rest of the
+//!   CSV, each time forecasting HORIZON hours, as inference does. Every forecast issued is
+//!   scored at every lead day as the actuals arrive, with its bounds scaled by: training's
+//!   calibration times inference's online factor (one, moved by the actuals that meet the
+//!   newest forecast, its first day); training's times one online factor per lead day (moved
+//!   by the actuals that meet the forecasts made that many days before them), at the
+//!   default rate or at the rate divided by the lead day; a rolling conformal scale per lead
+//!   day (the quantile of the last 28 or 14 days' conformity scores of the raw bounds at
+//!   that lead day; training's calibration until 7 days of scores exist); and that 28-day
+//!   scale times a per-lead-day factor at rate / lead day. Prints per scheme the coverage
+//!   and the mean half-width per lead day.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 use gras_shared::forecast::backtest::{self, conformal_scale, Plan};
 use gras_shared::forecast::evaluate::{evaluate_refreshed, Evaluation};
-use gras_shared::forecast::online::DEFAULT_RATE;
+use gras_shared::forecast::online::{adapt, DEFAULT_RATE};
 use gras_shared::forecast::{
     fill_gaps, fit_predict, metrics, Calibration, Forecast, ModelSpec, DAY, WEEK,
 };
@@ -49,7 +62,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<(), Error> {
-    let usage = "usage: forecast_study coverage|selection CSV HORIZON STEP [MAX_ORIGINS] [WINDOWS]";
+    let usage = "usage: forecast_study coverage|selection CSV HORIZON STEP [MAX_ORIGINS] [WINDOWS]\n       \
+                 forecast_study leads CSV TRAIN_HOURS [HORIZON]";
+    if let [mode, csv, train, rest @ ..] = args {
+        if mode == "leads" {
+            let horizon: usize = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(WEEK);
+            return leads(&read_csv(csv)?, train.parse()?, horizon);
+        }
+    }
     let [mode, csv, horizon, step, rest @ ..] = args else {
         return Err(usage.into());
     };
@@ -307,6 +327,165 @@ fn selection(v: &[f64], origins: &[usize], h: usize) -> Result<(), Error> {
             "| {name} | {:.4} | {} |",
             total[r] / origins.len() as f64,
             p.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `raw`'s bounds with the half-width of step `i` multiplied by `factor(i)`.
+fn scaled(raw: &Forecast, factor: impl Fn(usize) -> f64) -> Forecast {
+    let mut f = raw.clone();
+    for i in 0..f.point.len() {
+        let (p, k) = (f.point[i], factor(i));
+        f.lower[i] = p - (p - raw.lower[i]) * k;
+        f.upper[i] = p + (raw.upper[i] - p) * k;
+    }
+    f
+}
+
+fn leads(v: &[f64], train_len: usize, h: usize) -> Result<(), Error> {
+    if h < DAY || !h.is_multiple_of(DAY) || train_len + DAY > v.len() {
+        return Err(
+            "HORIZON must be a positive multiple of 24, and TRAIN_HOURS leave at least a day of the CSV".into(),
+        );
+    }
+    let spec = ModelSpec::MstlEts {
+        periods: vec![DAY, WEEK],
+        box_cox: true,
+    };
+    let days = h / DAY;
+    let cal = backtest::backtest(&spec, &v[..train_len], &Plan::new(h, LEVEL, 3, 1))?.calibration();
+    let schemes = [
+        "one, from the first day (inference's)",
+        "one per lead day",
+        "one per lead day, rate / (lead day)",
+        "rolling conformal per lead day (last 28 days)",
+        "rolling conformal per lead day (last 14 days)",
+        "rolling conformal (28 days) x one per lead day, rate / (lead day)",
+    ];
+    const WINDOW_DAYS: usize = 28;
+    let (mut single, mut per_lead, mut per_lead_slow) = (1.0, vec![1.0; days], vec![1.0; days]);
+    let mut on_rolling = vec![1.0; days];
+    // Per lead day, the conformity scores of the raw bounds, newest last.
+    let mut scores: Vec<Vec<f64>> = vec![Vec::new(); days];
+    // Forecasts still reaching the coming day: (origin, raw, bounds per scheme).
+    let mut issued: Vec<(usize, Forecast, Vec<Forecast>)> = Vec::new();
+    let mut n = vec![0usize; days];
+    let mut inside = vec![vec![0usize; schemes.len()]; days];
+    let mut half = vec![vec![0.0f64; schemes.len()]; days];
+    let mut t = train_len;
+    while t + DAY <= v.len() {
+        let raw = fit_predict(&spec, &v[..t], h, LEVEL)?;
+        let rolling_over = |window_days: usize| -> Vec<f64> {
+            scores
+                .iter()
+                .map(|s| {
+                    if s.len() >= 7 * DAY {
+                        conformal_scale(&s[s.len().saturating_sub(window_days * DAY)..], LEVEL)
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect()
+        };
+        let (rolling, rolling14) = (rolling_over(WINDOW_DAYS), rolling_over(14));
+        let bounds = vec![
+            scaled(&raw, |i| cal.factor(i) * single),
+            scaled(&raw, |i| cal.factor(i) * per_lead[i / DAY]),
+            scaled(&raw, |i| cal.factor(i) * per_lead_slow[i / DAY]),
+            scaled(&raw, |i| {
+                let r = rolling[i / DAY];
+                if r.is_nan() {
+                    cal.factor(i) * single
+                } else {
+                    r
+                }
+            }),
+            scaled(&raw, |i| {
+                let r = rolling14[i / DAY];
+                if r.is_nan() {
+                    cal.factor(i) * single
+                } else {
+                    r
+                }
+            }),
+            scaled(&raw, |i| {
+                let r = rolling[i / DAY];
+                let base = if r.is_nan() {
+                    cal.factor(i) * single
+                } else {
+                    r
+                };
+                base * on_rolling[i / DAY]
+            }),
+        ];
+        issued.push((t, raw, bounds));
+        // The day [t, t + 24) arrives: every forecast reaching it is scored on it, and the
+        // factors move by what they judge (the bounds as they were issued).
+        for (o, raw, bounds) in &issued {
+            let lead = (t - o) / DAY;
+            let mut misses = vec![0usize; schemes.len()];
+            for j in 0..DAY {
+                let (i, actual) = (t - o + j, v[t + j]);
+                n[lead] += 1;
+                scores[lead].push(conformity(actual, raw, i));
+                for (k, f) in bounds.iter().enumerate() {
+                    if (f.lower[i]..=f.upper[i]).contains(&actual) {
+                        inside[lead][k] += 1;
+                    } else {
+                        misses[k] += 1;
+                    }
+                    half[lead][k] += (f.upper[i] - f.lower[i]) / 2.0;
+                }
+            }
+            if lead == 0 {
+                single = adapt(single, misses[0], DAY, DAY, LEVEL, DEFAULT_RATE);
+            }
+            per_lead[lead] = adapt(per_lead[lead], misses[1], DAY, DAY, LEVEL, DEFAULT_RATE);
+            per_lead_slow[lead] = adapt(
+                per_lead_slow[lead],
+                misses[2],
+                DAY,
+                DAY,
+                LEVEL,
+                DEFAULT_RATE / (lead + 1) as f64,
+            );
+            on_rolling[lead] = adapt(
+                on_rolling[lead],
+                misses[5],
+                DAY,
+                DAY,
+                LEVEL,
+                DEFAULT_RATE / (lead + 1) as f64,
+            );
+        }
+        issued.retain(|(o, ..)| o + h > t + DAY);
+        t += DAY;
+    }
+    println!(
+        "trained on {train_len} h (scales: first day {:.2}, after {:.2}), re-forecast every 24 h \
+         over {} h, horizon {h}",
+        cal.near_scale,
+        cal.scale,
+        t - train_len
+    );
+    println!("| online calibration | coverage by lead day | mean abs(coverage - {LEVEL}) over lead days | mean half-width by lead day |");
+    println!("|---|---|---:|---|");
+    for (k, name) in schemes.iter().enumerate() {
+        let cov: Vec<f64> = (0..days)
+            .map(|d| inside[d][k] as f64 / n[d].max(1) as f64)
+            .collect();
+        let err = cov.iter().map(|c| (c - LEVEL).abs()).sum::<f64>() / days as f64;
+        println!(
+            "| {name} | {} | {err:.3} | {} |",
+            cov.iter()
+                .map(|c| format!("{c:.3}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            (0..days)
+                .map(|d| format!("{:.0}", half[d][k] / n[d].max(1) as f64))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     Ok(())
