@@ -29,9 +29,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 TS = pa.timestamp("ns", "UTC")
-# gras's silver writer leaves dictionaries off for these (silver::writer_properties).
-NO_DICTIONARY = {"ts", "value", "lag_1h", "lag_24h", "lag_168h", "roll_mean_24h", "roll_std_24h",
-                 "roll_mean_168h", "roll_std_168h", "diff_24h", "pct_change_168h", "zscore_168h"}
+
+
+def dictionary_columns(path: Path) -> list[str]:
+    """The columns gras wrote dictionary-encoded in this silver file (silver::writer_properties
+    turns dictionaries off for the timestamp and float columns)."""
+    meta = pq.ParquetFile(path).metadata
+    group = meta.row_group(0)
+    return [group.column(j).path_in_schema for j in range(group.num_columns)
+            if any("DICTIONARY" in e for e in group.column(j).encodings)]
 
 
 def read(path: Path) -> int:
@@ -65,7 +71,7 @@ def main() -> int:
     tables = [pq.read_table(p) for p in silver]
     scratch = lake / ".pyarrow_floor"
     scratch.mkdir(exist_ok=True)
-    gras_dictionary = [n for n in tables[0].column_names if n not in NO_DICTIONARY]
+    gras_dictionary = dictionary_columns(silver[0])
     writers = {
         "write_zstd": dict(compression="zstd"),
         "write_zstd_gras": dict(compression="zstd", use_dictionary=gras_dictionary),

@@ -332,14 +332,10 @@ fn selection(v: &[f64], origins: &[usize], h: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// `raw`'s bounds with the half-width of step `i` multiplied by `factor(i)`.
+/// `raw` with the bounds of step `i` scaled by `factor(i)` ([`Forecast::scale_steps`]).
 fn scaled(raw: &Forecast, factor: impl Fn(usize) -> f64) -> Forecast {
     let mut f = raw.clone();
-    for i in 0..f.point.len() {
-        let (p, k) = (f.point[i], factor(i));
-        f.lower[i] = p - (p - raw.lower[i]) * k;
-        f.upper[i] = p + (raw.upper[i] - p) * k;
-    }
+    f.scale_steps(factor);
     f
 }
 
@@ -389,34 +385,22 @@ fn leads(v: &[f64], train_len: usize, h: usize) -> Result<(), Error> {
                 .collect()
         };
         let (rolling, rolling14) = (rolling_over(WINDOW_DAYS), rolling_over(14));
+        // A rolling scale where 7 days of scores exist, training's calibration before.
+        let or_training = |r: f64, i: usize| {
+            if r.is_nan() {
+                cal.factor(i) * single
+            } else {
+                r
+            }
+        };
         let bounds = vec![
             scaled(&raw, |i| cal.factor(i) * single),
             scaled(&raw, |i| cal.factor(i) * per_lead[i / DAY]),
             scaled(&raw, |i| cal.factor(i) * per_lead_slow[i / DAY]),
+            scaled(&raw, |i| or_training(rolling[i / DAY], i)),
+            scaled(&raw, |i| or_training(rolling14[i / DAY], i)),
             scaled(&raw, |i| {
-                let r = rolling[i / DAY];
-                if r.is_nan() {
-                    cal.factor(i) * single
-                } else {
-                    r
-                }
-            }),
-            scaled(&raw, |i| {
-                let r = rolling14[i / DAY];
-                if r.is_nan() {
-                    cal.factor(i) * single
-                } else {
-                    r
-                }
-            }),
-            scaled(&raw, |i| {
-                let r = rolling[i / DAY];
-                let base = if r.is_nan() {
-                    cal.factor(i) * single
-                } else {
-                    r
-                };
-                base * on_rolling[i / DAY]
+                or_training(rolling[i / DAY], i) * on_rolling[i / DAY]
             }),
         ];
         issued.push((t, raw, bounds));

@@ -176,8 +176,13 @@ impl Forecast {
     /// Multiplies each bound's distance from its point by the factor `calibration` gives
     /// its step ([`Calibration::factor`]).
     pub fn calibrate(&mut self, calibration: &Calibration) {
+        self.scale_steps(|i| calibration.factor(i));
+    }
+
+    /// Multiplies the distance of step `i`'s bounds from its point by `factor(i)`.
+    pub fn scale_steps(&mut self, factor: impl Fn(usize) -> f64) {
         for i in 0..self.point.len() {
-            let (p, factor) = (self.point[i], calibration.factor(i));
+            let (p, factor) = (self.point[i], factor(i));
             self.lower[i] = p - (p - self.lower[i]) * factor;
             self.upper[i] = p + (self.upper[i] - p) * factor;
         }
