@@ -298,6 +298,47 @@ async fn no_history_is_not_enough_data_and_is_acknowledged() {
     ));
 }
 
+/// A run that cannot name a valid model version (here: a clock past year 9999, so the
+/// version's timestamp is not 14 digits) is an invalid task, failed permanently so that the
+/// message reaches the dead-letter queue: it was once reported as "not enough data" and
+/// acknowledged, dropping the version silently.
+#[tokio::test]
+async fn a_run_that_cannot_name_its_version_fails_permanently_not_silently() {
+    let config = config(400);
+    let stores = lake_with_history(&config, 18, 3).await;
+    let far: Clock = Arc::new(|| {
+        DateTime::<Utc>::from_timestamp(253_402_300_800 + 86_400, 0).expect("year 10000")
+    });
+    let trainer = Trainer::new(
+        stores.clone(),
+        config.clone(),
+        Arc::new(MemoryMetrics::default()),
+        "s3://lake",
+    )
+    .with_clock(far);
+    let task = TrainTask {
+        metric: "G".into(),
+        shard: 0,
+        shards: 1,
+        run_id: "manual".into(),
+        reason: "t".into(),
+    };
+    let err = trainer.train(&task).await.expect_err("no valid version");
+    assert!(matches!(err, TrainError::InvalidId(_)), "{err:?}");
+    assert!(!err.is_retryable());
+    let failures = trainer
+        .train_messages(vec![Message {
+            id: "m".into(),
+            body: serde_json::to_string(&task).expect("json"),
+        }])
+        .await;
+    assert_eq!(failures.len(), 1, "the message must not be acknowledged");
+    assert_eq!(failures[0].kind, FailureKind::Permanent);
+    assert!(failures[0].reason.contains("model version"), "{}", failures[0].reason);
+    let g = MetricId::new("G").expect("id");
+    assert!(registry::list(&*stores.tables, &g).await.expect("list").is_empty());
+}
+
 fn event(name: &str) -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../events")

@@ -99,6 +99,10 @@ pub enum TrainError {
     /// The task is malformed (shard out of range).
     #[error("invalid training task: {0}")]
     InvalidTask(String),
+    /// The run cannot name a valid model version (its id or the clock is out of range):
+    /// permanent, so the message goes to the dead-letter queue instead of being dropped.
+    #[error("invalid training run: {0}")]
+    InvalidId(#[from] crate::ids::InvalidId),
     /// Another task of the run is finalizing it (retry later).
     #[error("run {run_id} of metric {metric} is being finalized by another task")]
     Finalizing {
@@ -630,6 +634,8 @@ impl Trainer {
             .metric_by_name(&task.metric)
             .ok_or_else(|| TrainError::UnknownMetric(task.metric.clone()))?;
         let (metric, cfg) = (metric.clone(), cfg.clone());
+        // Fails before any work when the run cannot name a version (finalize names it).
+        run_version(&task.run_id, &metric, (self.clock)())?;
         let tables = &*self.stores.tables;
         let Some(end) = newest_silver_date(&self.stores, &metric).await? else {
             return Err(TrainError::NotEnoughData {
@@ -808,10 +814,7 @@ impl Trainer {
             .map(|(_, s, n)| mean_metrics(s, *n));
         let now = (self.clock)();
         let fp = format!("{:016x}", total.fingerprint);
-        let version = run_version(run_id, metric, now).map_err(|e| TrainError::NotEnoughData {
-            metric: metric.clone(),
-            reason: e.to_string(),
-        })?;
+        let version = run_version(run_id, metric, now)?;
         // A retried finalization (an earlier attempt registered, then failed) keeps the
         // first attempt's creation time: the artifact is written again and must still
         // agree with the registry record, which is not.
