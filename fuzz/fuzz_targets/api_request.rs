@@ -77,7 +77,7 @@ fn at(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The lake of `shared/tests/api.rs`: features, training (auto-approved) and one inference
+/// The lake of `shared/tests/memory/api.rs`: features, training (auto-approved) and one inference
 /// run for `G`, then a pending copy of the approved version; `R` has silver but no model.
 fn build() -> Fixture {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,4 +1,4 @@
-"""Writes the crafted bronze files of `shared/tests/bronze_corrupt.rs` into this folder.
+"""Writes the crafted bronze files of `shared/tests/memory/bronze_corrupt.rs` into this folder.
 
 Each is a small, otherwise well-formed pyarrow file (uncompressed, page v1, no page
 checksums) with one count made huge, for the bugs of the `parquet` crate 60.1.0 that the

@@ -820,7 +820,7 @@ async fn storage_failures_are_5xx_without_internal_details() {
 #[tokio::test]
 async fn openapi_document_matches_the_router() {
     let doc: Value =
-        serde_json::from_str(include_str!("../../openapi.json")).expect("openapi.json");
+        serde_json::from_str(include_str!("../../../openapi.json")).expect("openapi.json");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     let mut documented = BTreeSet::new();
     for (path, ops) in doc["paths"].as_object().expect("paths") {

@@ -1,0 +1,12 @@
+//! The library's end-to-end tests on in-memory stores, one test binary (one link instead of
+//! seven): bronze reading, the incremental feature path, training, inference and the HTTP
+//! router, each module one part of the pipeline. `tests/span.rs` stays a binary of its own:
+//! it installs a process-wide tracing subscriber.
+
+mod api;
+mod bronze_corrupt;
+mod bronze_types;
+mod incremental;
+mod infer;
+mod observed_rules;
+mod train;
