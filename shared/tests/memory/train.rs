@@ -334,9 +334,16 @@ async fn a_run_that_cannot_name_its_version_fails_permanently_not_silently() {
         .await;
     assert_eq!(failures.len(), 1, "the message must not be acknowledged");
     assert_eq!(failures[0].kind, FailureKind::Permanent);
-    assert!(failures[0].reason.contains("model version"), "{}", failures[0].reason);
+    assert!(
+        failures[0].reason.contains("model version"),
+        "{}",
+        failures[0].reason
+    );
     let g = MetricId::new("G").expect("id");
-    assert!(registry::list(&*stores.tables, &g).await.expect("list").is_empty());
+    assert!(registry::list(&*stores.tables, &g)
+        .await
+        .expect("list")
+        .is_empty());
 }
 
 fn event(name: &str) -> serde_json::Value {
