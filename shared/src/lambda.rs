@@ -1,5 +1,6 @@
 //! Start-up helpers shared by the Lambda binaries: typed environment, JSON logs, AWS
-//! stores and the metrics sink, each built once per cold start.
+//! stores and the metrics sink, each built once per cold start; and the edge's error
+//! classification ([`InvocationError`]: what Lambda reports when an invocation fails).
 
 use std::sync::Arc;
 
@@ -9,6 +10,101 @@ use crate::storage::Stores;
 
 /// Environment variable: where metrics go (`cloudwatch`, the default, `emf`, or `off`).
 pub const ENV_METRICS: &str = "GRAS_METRICS";
+
+/// Environment variable: URL of the training queue (training's fan-out target, inference's
+/// retrain requests on drift).
+pub const ENV_TRAIN_QUEUE_URL: &str = "GRAS_TRAIN_QUEUE_URL";
+
+/// What a failed invocation means for whoever retries it, reported to Lambda as the
+/// diagnostic's `errorType` (`gras.Retryable`, `gras.InvalidInput`, `gras.Permanent`), so
+/// that logs, metrics filters and the asynchronous-invocation retry policy can tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Throttling, a 5xx, a conflict: the same event may succeed later.
+    Retryable,
+    /// The event itself is wrong (unknown metric, malformed payload): retrying cannot help.
+    InvalidInput,
+    /// Anything else that will fail again the same way.
+    Permanent,
+}
+
+impl ErrorClass {
+    /// `Retryable` when `retryable`, else `Permanent`.
+    pub fn retryable_if(retryable: bool) -> Self {
+        if retryable {
+            ErrorClass::Retryable
+        } else {
+            ErrorClass::Permanent
+        }
+    }
+
+    /// The diagnostic's `errorType`.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            ErrorClass::Retryable => "gras.Retryable",
+            ErrorClass::InvalidInput => "gras.InvalidInput",
+            ErrorClass::Permanent => "gras.Permanent",
+        }
+    }
+}
+
+/// An error that fails a whole invocation, classified at the edge: Lambda reports its
+/// class as `errorType` and the error with every source as `errorMessage`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvocationError {
+    /// What retrying the event would do.
+    pub class: ErrorClass,
+    /// The error and its sources, outermost first, joined by `: `.
+    pub message: String,
+}
+
+impl InvocationError {
+    /// `error` (and its chain of sources) in `class`.
+    pub fn new(class: ErrorClass, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            // `#[error(transparent)]` layers repeat their source's text: say it once.
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = s.source();
+        }
+        Self { class, message }
+    }
+
+    /// An event that is not what the function accepts.
+    pub fn invalid_input(error: &(dyn std::error::Error + 'static)) -> Self {
+        Self::new(ErrorClass::InvalidInput, error)
+    }
+
+    /// A use case's error by its own classification: invalid input first, then retryable,
+    /// else permanent.
+    pub fn classified(
+        error: &(dyn std::error::Error + 'static),
+        invalid_input: bool,
+        retryable: bool,
+    ) -> Self {
+        let class = if invalid_input {
+            ErrorClass::InvalidInput
+        } else {
+            ErrorClass::retryable_if(retryable)
+        };
+        Self::new(class, error)
+    }
+}
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.class.error_type().into(),
+            error_message: e.message,
+        }
+    }
+}
 
 /// A missing or malformed environment variable.
 #[derive(Debug, thiserror::Error)]
@@ -116,4 +212,30 @@ pub fn batch_response(
         response.batch_item_failures.push(failure);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error(transparent)]
+    struct Transparent(#[from] Outer);
+
+    #[test]
+    fn an_invocation_error_reports_its_class_and_every_source_once() {
+        let inner = std::io::Error::other("throttled");
+        let e = Transparent(Outer(inner));
+        let d: lambda_runtime::Diagnostic = InvocationError::classified(&e, false, true).into();
+        assert_eq!(d.error_type, "gras.Retryable");
+        assert_eq!(d.error_message, "outer: throttled");
+        let d: lambda_runtime::Diagnostic = InvocationError::classified(&e, true, true).into();
+        assert_eq!(d.error_type, "gras.InvalidInput");
+        let d: lambda_runtime::Diagnostic = InvocationError::classified(&e, false, false).into();
+        assert_eq!(d.error_type, "gras.Permanent");
+    }
 }

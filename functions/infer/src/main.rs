@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use gras_shared::lambda::{init_json_logs, required_env, AwsEnv};
+use gras_shared::lambda::{
+    init_json_logs, required_env, AwsEnv, ErrorClass, InvocationError, ENV_TRAIN_QUEUE_URL,
+};
 use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::queue::SqsQueue;
 use gras_shared::Config;
@@ -15,9 +17,6 @@ use serde_json::Value;
 
 /// Environment variable: URL of the alerts queue (contract section 8).
 pub const ENV_ALERTS_QUEUE_URL: &str = "GRAS_ALERTS_QUEUE_URL";
-
-/// Environment variable: URL of the training queue (retrain requests on drift).
-pub const ENV_TRAIN_QUEUE_URL: &str = "GRAS_TRAIN_QUEUE_URL";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -38,8 +37,13 @@ async fn main() -> Result<(), Error> {
     let inferencer = &inferencer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let only = event.payload["detail"]["metric"].as_str();
-        let reports = inferencer.run(only).await?;
-        Ok::<Value, Error>(serde_json::to_value(reports)?)
+        // Failures keep their class (Lambda's errorType): retryable, invalid input or
+        // permanent, not one boxed error.
+        let reports = inferencer
+            .run(only)
+            .await
+            .map_err(|e| InvocationError::classified(&e, e.is_invalid_input(), e.is_retryable()))?;
+        serde_json::to_value(reports).map_err(|e| InvocationError::new(ErrorClass::Permanent, &e))
     }))
     .await
 }

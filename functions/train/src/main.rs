@@ -8,14 +8,11 @@ mod handler;
 
 use std::sync::Arc;
 
-use gras_shared::lambda::{init_json_logs, required_env, AwsEnv};
+use gras_shared::lambda::{init_json_logs, required_env, AwsEnv, ENV_TRAIN_QUEUE_URL};
 use gras_shared::pipeline::train::Trainer;
 use gras_shared::queue::SqsQueue;
 use gras_shared::Config;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-
-/// Environment variable: URL of the training task queue.
-pub const ENV_TRAIN_QUEUE_URL: &str = "GRAS_TRAIN_QUEUE_URL";
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -75,6 +75,16 @@ impl InferError {
             _ => false,
         }
     }
+
+    /// True when the request itself is wrong (unknown metric, out-of-bounds request): no
+    /// retry can help.
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            InferError::UnknownMetric(_) | InferError::Invalid(_) => true,
+            InferError::Train(e) => e.is_invalid_input(),
+            _ => false,
+        }
+    }
 }
 
 /// What inference did for one metric.

@@ -150,6 +150,15 @@ impl TrainError {
             _ => false,
         }
     }
+
+    /// True when the task itself is wrong (unknown metric, bad shard, a run that cannot
+    /// name a version): no retry can help.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            TrainError::UnknownMetric(_) | TrainError::InvalidTask(_) | TrainError::InvalidId(_)
+        )
+    }
 }
 
 /// The model artifact stored at `models/metric=<M>/version=<V>/model.json`.
