@@ -6,23 +6,16 @@
 # mostly the 4xx paths), then with the demo's metric and series pinned so that requests
 # reach the data (forecasts, features, alerts, approval, analyze now).
 #
-# Usage: bash scripts/api_check.sh [gras binary]   (default: target/debug/gras, built if missing)
+# Usage: bash scripts/api_check.sh [gras binary]   (default: $GRAS_BIN, else target/debug/gras,
+#                                                   built if missing)
 # Env:   GRAS_TOOLS_DIR, GRAS_API_EXAMPLES (cases per operation and pass, default 40)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCHEMATHESIS_VERSION=4.32.5
-tools_dir=${GRAS_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gras-tools}
-venv="$tools_dir/schemathesis"
-st="$venv/bin/schemathesis"
-if ! { [ -x "$st" ] && "$st" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; }; then
-  echo "installing schemathesis==$SCHEMATHESIS_VERSION into $venv"
-  rm -rf "$venv"; mkdir -p "$tools_dir"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-fi
+source scripts/tools.sh
+st=$(ensure_tool schemathesis)
 "$st" --version
 
-gras=${1:-target/debug/gras}
+gras=${1:-${GRAS_BIN:-target/debug/gras}}
 [ -x "$gras" ] || cargo build -p gras-cli
 work=$(mktemp -d)
 serve_pid=

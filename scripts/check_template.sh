@@ -10,9 +10,8 @@
 #                           environment variables, table and queue permissions, events/
 #                           files, Glue table schemas), with the cfn-lint virtualenv's Python
 #
-# Each tool is installed with pip, pinned, into its own virtualenv under $GRAS_TOOLS_DIR
-# (default ~/.cache/gras-tools), only when that exact version is missing: their
-# dependency pins (boto3, pydantic, ...) conflict with each other and with moto.
+# Each tool is installed with pip, pinned, into its own virtualenv (scripts/tools.sh), only
+# when that exact version is missing.
 #
 # Usage: bash scripts/check_template.sh [template]   (default: template.yaml)
 # Env:   GRAS_TOOLS_DIR      where the virtualenvs go
@@ -21,38 +20,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 template=${1:-template.yaml}
 
-CFN_LINT_VERSION=1.58.0
-CHECKOV_VERSION=3.3.30
-SAM_CLI_VERSION=1.170.0
-tools_dir=${GRAS_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gras-tools}
+# Versions and installs: scripts/tools.sh.
+source scripts/tools.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# ensure_tool <venv name> <pip requirement> <command> <expected version substring>
-# Prints the path of the command; installs only when it is missing or another version.
-ensure_tool() {
-  local name=$1 req=$2 cmd=$3 want=$4
-  local venv="$tools_dir/$name" bin="$tools_dir/$name/bin/$cmd"
-  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -qF "$want"; then
-    echo "$bin"
-    return 0
-  fi
-  echo "installing $req into $venv" >&2
-  rm -rf "$venv"
-  mkdir -p "$tools_dir"
-  python3 -m venv "$venv" >&2
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$req" >&2 || return 1
-  echo "$bin"
-}
-
 step "tools"
-cfn_lint=$(ensure_tool cfn-lint "cfn-lint==$CFN_LINT_VERSION" cfn-lint "$CFN_LINT_VERSION")
-checkov=$(ensure_tool checkov "checkov==$CHECKOV_VERSION" checkov "$CHECKOV_VERSION")
+cfn_lint=$(ensure_tool cfn-lint)
+checkov=$(ensure_tool checkov)
 sam=""
 if [ "${GRAS_SKIP_SAM:-0}" != 1 ]; then
   # Best effort: a large install; without it the other two checks still run.
-  sam=$(timeout 900 bash -c "$(declare -f ensure_tool); tools_dir='$tools_dir'; \
-    ensure_tool aws-sam-cli 'aws-sam-cli==$SAM_CLI_VERSION' sam '$SAM_CLI_VERSION'") \
+  sam=$(timeout 900 bash -c 'source scripts/tools.sh; ensure_tool aws-sam-cli') \
     || { echo "warning: the SAM CLI could not be installed; skipping sam validate" >&2; sam=""; }
 fi
 "$cfn_lint" --version

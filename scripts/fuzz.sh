@@ -14,6 +14,9 @@
 #        GRAS_FUZZ_SANITIZER=address|none   (default address)
 #        GRAS_FUZZ_CODEGEN_UNITS=N           (default: cargo-fuzz's, 1 in release)
 #        GRAS_FUZZ_JOBS=N                    parallel fuzzing processes per target (default 1)
+#        GRAS_FUZZ_STEPS=build               install cargo-fuzz and build the targets, no run
+#        GRAS_FUZZ_SERIAL=1                  fuzz the targets one after the other (default: all
+#                                            at once, each for SECONDS_PER_TARGET)
 #
 # Layout (all under target/, git-ignored):
 #   target/fuzz/                        cargo target dir of the fuzz build
@@ -69,13 +72,22 @@ step "build ($profile, debug assertions, sanitizer: $sanitizer)"
 start=$(date +%s)
 build_log=target/fuzz-build.log
 mkdir -p target
-for t in "${targets[@]}"; do
-  if ! "${fuzz[@]}" build "${fuzz_opts[@]}" "$t" >"$build_log" 2>&1; then
+# One cargo invocation for all targets (cargo-fuzz builds every target when none is named):
+# their shared code is compiled once and the links run in parallel.
+build_targets=("${targets[@]}")
+[ ${#targets[@]} -eq 3 ] && build_targets=()
+if ! "${fuzz[@]}" build "${fuzz_opts[@]}" "${build_targets[@]:0:1}" >"$build_log" 2>&1; then
+  tail -n 40 "$build_log"
+  exit 1
+fi
+for t in "${build_targets[@]:1}"; do
+  if ! "${fuzz[@]}" build "${fuzz_opts[@]}" "$t" >>"$build_log" 2>&1; then
     tail -n 40 "$build_log"
     exit 1
   fi
 done
 echo "build: $(($(date +%s) - start)) s"
+[ "${GRAS_FUZZ_STEPS:-all}" = build ] && exit 0
 
 seeds=target/fuzz-corpus/seeds
 rm -rf "$seeds"
@@ -86,7 +98,12 @@ step "seed corpus"
 # epochs, RFC 3339 text, dictionaries, totals, late and replayed files) ...
 gen=target/fuzz-corpus/generated-lake
 rm -rf "$gen"
-cargo run --quiet -p gras-cli -- generate --lake "$gen" --days 3 --series 2 --seed 11 >/dev/null
+gras=${GRAS_BIN:-}
+if [ -z "$gras" ]; then
+  cargo build --quiet -p gras-cli
+  gras=target/debug/gras
+fi
+"$gras" generate --lake "$gen" --days 3 --series 2 --seed 11 >/dev/null
 find "$gen/bronze" -name '*.parquet' | sort | while read -r f; do
   cp "$f" "$seeds/bronze_reader/gen-$(echo "${f#"$gen"/bronze/gras/}" | tr '/=' '__')"
 done
@@ -224,39 +241,58 @@ final_stat() {  # final_stat NAME LOG...: the sum of a -print_final_stats value 
   cat "${@:2}" | grep -oE "^stat::$1:[[:space:]]+[0-9]+" | awk '{s += $2} END {print s + 0}'
 }
 
-status=0
-summary=()
-for t in "${targets[@]}"; do
-  step "fuzz $t for ${secs}s"
-  corpus=target/fuzz-corpus/$t
-  artifacts=target/fuzz-artifacts/$t
+# fuzz_one TARGET: fuzzes one target for $secs seconds; its summary line goes to
+# $artifacts/summary, its exit status says whether it crashed.
+fuzz_one() {
+  local t=$1
+  local corpus=target/fuzz-corpus/$t artifacts=target/fuzz-artifacts/$t
   mkdir -p "$corpus" "$artifacts"
-  rm -f "$artifacts"/run-*.log
-  dict=()
+  rm -f "$artifacts"/run-*.log "$artifacts/summary"
+  local dict=()
   [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="fuzz/dicts/$t.dict")
   [ "$jobs" -gt 1 ] && dict+=(-fork="$jobs")
+  local start result=ok log=$artifacts/run-1.log status=0
   start=$(date +%s)
-  result=ok
-  log=$artifacts/run-1.log
-  logs=("$log")
   if ! "${fuzz[@]}" run "${fuzz_opts[@]}" "$t" "$corpus" "$seeds/$t" -- \
     -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout="$timeout" \
     -print_final_stats=1 -artifact_prefix="$root/$artifacts/" "${dict[@]}" >"$log" 2>&1; then
+    local input
     input=$(grep -oE 'Test unit written to .*' "$log" | sed 's/^Test unit written to //' | tail -n 1)
     result=CRASH
     status=1
     grep -E 'panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer|SUMMARY' "$log" | head -n 10 || true
-    echo "crashing input: ${input:-?}; full log: $log"
+    echo "$t: crashing input: ${input:-?}; full log: $log"
   fi
+  local elapsed runs added cov files
   elapsed=$(($(date +%s) - start))
-  runs=$(final_stat number_of_executed_units "${logs[@]}")
-  added=$(final_stat new_units_added "${logs[@]}")
-  cov=$(cat "${logs[@]}" | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' | tail -n 1 || true)
+  runs=$(final_stat number_of_executed_units "$log")
+  added=$(final_stat new_units_added "$log")
+  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -n 1 || true)
   files=$(find "$corpus" -type f | wc -l)
-  line=$(printf '%-14s %-5s runs=%-9s exec/s=%-6s new_units=%-5s corpus_files=%-5s %s' \
-    "$t" "$result" "${runs:-?}" "$(( ${runs:-0} / (elapsed > 0 ? elapsed : 1) ))" "${added:-?}" "$files" "${cov:-?}")
-  echo "$line"
-  summary+=("$line")
+  printf '%-14s %-5s runs=%-9s exec/s=%-6s new_units=%-5s corpus_files=%-5s %s\n' \
+    "$t" "$result" "${runs:-?}" "$(( ${runs:-0} / (elapsed > 0 ? elapsed : 1) ))" "${added:-?}" \
+    "$files" "${cov:-?}" >"$artifacts/summary"
+  return "$status"
+}
+
+# The targets run side by side (GRAS_FUZZ_SERIAL=1: one after the other).
+step "fuzz ${targets[*]} for ${secs}s each"
+status=0
+pids=()
+for t in "${targets[@]}"; do
+  if [ "${GRAS_FUZZ_SERIAL:-0}" = 1 ]; then
+    fuzz_one "$t" || status=1
+  else
+    fuzz_one "$t" &
+    pids+=($!)
+  fi
+done
+for pid in "${pids[@]}"; do
+  wait "$pid" || status=1
+done
+summary=()
+for t in "${targets[@]}"; do
+  summary+=("$(cat "target/fuzz-artifacts/$t/summary" 2>/dev/null || echo "$t: no summary")")
 done
 
 step "summary (${secs}s per target, $profile build, sanitizer $sanitizer)"
