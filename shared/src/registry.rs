@@ -620,7 +620,7 @@ pub mod checks {
         );
         let again = approve(&*t, &m, &v1.version, "test", "again", now)
             .await
-            .unwrap_err();
+            .expect_err("approving twice fails");
         assert!(
             matches!(again, RegistryError::InvalidTransition { .. }),
             "{again}"

@@ -2,6 +2,9 @@
 //! one part of the pipeline, its resources named apart from every other module's (random
 //! suffixes, `tests/src/lib.rs`), so all of them run at once against one moto server.
 
+// Test code: an unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 mod api;
 mod events;
 mod faults;

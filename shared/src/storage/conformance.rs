@@ -143,7 +143,7 @@ pub async fn table_store(store: &dyn TableStore) {
     let err = store
         .put(t, item("p1", "a", 2.0), Condition::NotExists)
         .await
-        .unwrap_err();
+        .expect_err("a second put of a new item fails its condition");
     assert!(
         matches!(err, TableError::ConditionFailed { .. }),
         "NotExists on existing item: {err}"
@@ -328,7 +328,10 @@ pub async fn table_store(store: &dyn TableStore) {
             condition: Condition::Equals("n".into(), Attr::N(4.0)),
         },
     ];
-    let err = store.transact(failing).await.unwrap_err();
+    let err = store
+        .transact(failing)
+        .await
+        .expect_err("a failing transaction fails");
     assert!(
         matches!(err, TableError::ConditionFailed { .. }),
         "failed check: {err}"

@@ -3,6 +3,9 @@
 //! router, each module one part of the pipeline. `tests/span.rs` stays a binary of its own:
 //! it installs a process-wide tracing subscriber.
 
+// Test code: an unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 mod api;
 mod bronze_corrupt;
 mod bronze_types;
