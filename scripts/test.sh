@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# A build from nothing gains nothing from incremental compilation data, and pays to write it.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 quick=${GRAS_QUICK:-0}
 
 # Stage timing: every step's wall time is printed at the end, pass or fail.
@@ -110,24 +112,32 @@ lambda_build() {
   fi
   echo "lambda build: $((SECONDS - start)) s in the background"
 }
-# background CMD...: runs CMD in a session of its own at the lowest CPU priority. With the kernel's
+# background NICE CMD...: runs CMD in a session of its own at a low CPU priority (NICE). With the kernel's
 # autogroup scheduling (one group per session), nice only ranks processes inside their own
 # session's group, and a new session's group would get an equal share of the CPU: so the
 # group itself is lowered too (/proc/self/autogroup) before CMD starts. Called as
-# `background CMD... &`: the job is then the session leader, so `kill -- -PID` stops it all.
+# `background NICE CMD... &`: the job is then the session leader, so `kill -- -PID` stops it all.
 background() {
   # shellcheck disable=SC2016
-  exec setsid -w bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null || true; exec nice -n 19 "$@"' \
-    background "$@"
+  local level=$1
+  shift
+  exec setsid -w bash -c 'echo "$0" >/proc/self/autogroup 2>/dev/null || true; exec nice -n "$0" "$@"' \
+    "$level" "$@"
+}
+# promote PID: a background job that a stage now waits for gets the normal priority back
+# (its autogroup and every process of its group; best effort, it needs the right to raise).
+promote() {
+  echo 0 >"/proc/$1/autogroup" 2>/dev/null || true
+  renice -n 0 -g "$1" >/dev/null 2>&1 || true
 }
 
 # The fuzz targets' build (cargo-fuzz install, AddressSanitizer dev build into target/fuzz/)
-# the same way, for the fuzz stage to run them.
+# the same way, for the fuzz stage to run them; needed sooner, so a little less low.
 fuzz_log=$(mktemp)
-background env GRAS_FUZZ_PROFILE=dev GRAS_FUZZ_STEPS=build bash scripts/fuzz.sh >"$fuzz_log" 2>&1 &
+background 15 env GRAS_FUZZ_PROFILE=dev GRAS_FUZZ_STEPS=build bash scripts/fuzz.sh >"$fuzz_log" 2>&1 &
 fuzz_pid=$!
 if [ "$quick" != 1 ]; then
-  background bash -c "$(declare -f lambda_build); lambda_arch=$lambda_arch build_mode=$build_mode \
+  background 19 bash -c "$(declare -f lambda_build); lambda_arch=$lambda_arch build_mode=$build_mode \
     sam_ready=$sam_ready lambda_build" >"$build_log" 2>&1 &
   build_pid=$!
 else
@@ -177,6 +187,7 @@ fi
 export GRAS_BIN=$PWD/target/debug/gras
 
 step "fuzz smoke run (cargo fuzz, bounded; the three targets side by side)"
+promote "$fuzz_pid"
 fuzz_built=0; wait "$fuzz_pid" && fuzz_built=1; fuzz_pid=
 cat "$fuzz_log"
 [ "$fuzz_built" = 1 ] || { echo "the fuzz build failed" >&2; exit 1; }
@@ -200,6 +211,7 @@ if [ "$quick" != 1 ]; then
   GRAS=$GRAS_BIN bash bench/crosscheck.sh
 
   step "Lambda build (finishing in the background since the start)"
+  promote "$build_pid"
   if wait "$build_pid"; then build_pid=; cat "$build_log"; else build_pid=; cat "$build_log"; exit 1; fi
 fi
 
