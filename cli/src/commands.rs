@@ -545,7 +545,6 @@ async fn run_evaluate(
     config: &Config,
     json: bool,
 ) -> Result<ExitCode, Error> {
-    use gras_shared::storage::{table::query_all, Attr, Query};
     let stores = Stores::local(lake)?;
     let mut rows = Vec::new();
     for m in config
@@ -553,27 +552,11 @@ async fn run_evaluate(
         .keys()
         .filter(|m| metric.is_none_or(|x| x == m.as_str()))
     {
-        for item in query_all(
-            &*stores.tables,
-            &gras_shared::state::STATE,
-            &Query::all(format!("eval#{m}")),
-        )
-        .await?
-        {
-            let n = |k: &str| match item.get(k) {
-                Some(Attr::N(v)) => Some(*v),
-                _ => None,
-            };
-            let s = |k: &str| {
-                item.get(k)
-                    .and_then(Attr::as_s)
-                    .unwrap_or_default()
-                    .to_string()
-            };
+        for r in gras_shared::state::eval::list_evals(&*stores.tables, m).await? {
             rows.push(serde_json::json!({
-                "metric": m.as_str(), "version": s("sk"), "mape": n("mape"), "mase": n("mase"),
-                "coverage": n("coverage"), "n": n("n"), "updated_at": s("updated_at"),
-                "interval_adapt": n(gras_shared::pipeline::infer::ATTR_INTERVAL_ADAPT),
+                "metric": m.as_str(), "version": r.version, "mape": r.mape, "mase": r.mase,
+                "coverage": r.coverage, "n": r.n, "updated_at": r.updated_at,
+                "interval_adapt": r.interval_adapt,
             }));
         }
     }

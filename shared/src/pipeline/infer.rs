@@ -161,10 +161,8 @@ pub const RETRAIN_COOLDOWN_HOURS: i64 = 24;
 /// Days of newest silver checked for alerts on each run (late data included).
 pub const ALERT_DAYS: u64 = 2;
 
-/// `gras_state` attribute of an `eval#` item: the version's online interval factor.
-pub const ATTR_INTERVAL_ADAPT: &str = "interval_adapt";
-/// `gras_state` attribute of an `eval#` item: the newest bucket (µs) the factor has counted.
-pub const ATTR_ADAPT_THROUGH_US: &str = "adapt_through_us";
+/// `gras_state` attributes of an `eval#` item (encoded in [`crate::state::eval`]).
+pub use crate::state::eval::{ATTR_ADAPT_THROUGH_US, ATTR_INTERVAL_ADAPT};
 
 impl fmt::Debug for Inferencer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -246,16 +244,8 @@ impl Inferencer {
         metric: &MetricId,
         version: &str,
     ) -> Result<OnlineState, InferError> {
-        let item = self
-            .stores
-            .tables
-            .get(&crate::state::STATE, &format!("eval#{metric}"), version)
-            .await?;
-        let n = |k: &str| item.as_ref().and_then(|i| i.get(k)).and_then(Attr::as_n);
-        Ok(OnlineState {
-            factor: n(ATTR_INTERVAL_ADAPT).unwrap_or(1.0),
-            through_us: n(ATTR_ADAPT_THROUGH_US).map(|v| v as i64),
-        })
+        let row = crate::state::eval::get_eval(&*self.stores.tables, metric, version).await?;
+        Ok(row.map(|r| r.online()).unwrap_or_default())
     }
 
     /// Stores the live score and online interval state of a version in `gras_state`
@@ -275,24 +265,7 @@ impl Inferencer {
         online: &OnlineState,
         now: DateTime<Utc>,
     ) -> Result<(), InferError> {
-        let mut item = Item::new();
-        item.insert("pk".into(), Attr::S(format!("eval#{metric}")));
-        item.insert("sk".into(), Attr::S(version.to_string()));
-        item.insert("mape".into(), Attr::opt_n(Some(live.mape)));
-        item.insert("mase".into(), Attr::opt_n(Some(live.mase)));
-        item.insert("coverage".into(), Attr::opt_n(Some(live.coverage)));
-        item.insert("n".into(), Attr::N(live.n as f64));
-        item.insert(ATTR_INTERVAL_ADAPT.into(), Attr::N(online.factor));
-        if let Some(t) = online.through_us {
-            item.insert(ATTR_ADAPT_THROUGH_US.into(), Attr::N(t as f64));
-        }
-        item.insert(
-            "updated_at".into(),
-            Attr::S(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        );
-        self.stores
-            .tables
-            .put(&crate::state::STATE, item, Condition::Always)
+        crate::state::eval::put_eval(&*self.stores.tables, metric, version, live, online, now)
             .await?;
         let dims = [("Metric", metric.as_str()), ("Version", version)];
         let data: Vec<Datum> = [

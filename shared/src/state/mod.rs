@@ -7,11 +7,13 @@
 //! | `ext#<M>` | `<series_key>` | extent: the series' first and last bucket over all bronze |
 //! | `lease#<M>#<YYYY-MM-DD>` | `_` | lease on a silver partition while it is recomputed |
 //! | `alerts#<M>` | `<ts>#<series_key>` | alerts of a metric by time, for `GET /v1/alerts` (TTL as the alert) |
-//! | `eval#<M>` | `<version>` | live accuracy of a version (continuous evaluation), and its online interval factor with the newest bucket counted ([`crate::forecast::online`]) |
+//! | `eval#<M>` | `<version>` | live accuracy of a version (continuous evaluation), and its online interval factor with the newest bucket counted ([`eval`]) |
 //! | `retrain#<M>` | `cooldown` | the last retrain request, for the cool-down |
 //!
 //! The index and extents are written *before* a partition lease is taken and read *after*
 //! it, which is what makes concurrent writers converge (see the README).
+
+pub mod eval;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
