@@ -161,9 +161,6 @@ pub const RETRAIN_COOLDOWN_HOURS: i64 = 24;
 /// Days of newest silver checked for alerts on each run (late data included).
 pub const ALERT_DAYS: u64 = 2;
 
-/// `gras_state` attributes of an `eval#` item (encoded in [`crate::state::eval`]).
-pub use crate::state::eval::{ATTR_ADAPT_THROUGH_US, ATTR_INTERVAL_ADAPT};
-
 impl fmt::Debug for Inferencer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inferencer").finish_non_exhaustive()

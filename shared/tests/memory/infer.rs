@@ -537,7 +537,7 @@ async fn the_first_day_of_a_forecast_gets_its_own_interval_scale() {
 /// rate leaves the trained calibration alone.
 #[tokio::test]
 async fn actuals_inside_their_bounds_narrow_the_next_forecasts_once() {
-    use gras_shared::pipeline::infer::{ATTR_ADAPT_THROUGH_US, ATTR_INTERVAL_ADAPT};
+    use gras_shared::state::eval::{ATTR_ADAPT_THROUGH_US, ATTR_INTERVAL_ADAPT};
     use gras_shared::storage::Attr;
     for rate in [0.05, 0.0] {
         let text = format!(
