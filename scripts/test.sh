@@ -96,11 +96,8 @@ lambda_build() {
   export CARGO_TARGET_DIR=$PWD/target/lambda-build
   if [ "$lambda_arch" = --arm64 ] && [ -n "$sam" ]; then
     echo "sam build (SAM CLI + cargo lambda, arm64, $build_mode)"
-    if [ "$build_mode" = release ]; then
-      SAM_CLI_TELEMETRY=0 "$sam" build --beta-features
-    else
-      SAM_BUILD_MODE=debug SAM_CLI_TELEMETRY=0 "$sam" build --beta-features
-    fi
+    local mode=(); [ "$build_mode" = debug ] && mode=(SAM_BUILD_MODE=debug)
+    env "${mode[@]}" SAM_CLI_TELEMETRY=0 "$sam" build --beta-features
     ls -l .aws-sam/build/*/bootstrap
   else
     echo "$build_mode build of the Lambdas (cargo lambda, $lambda_arch; no SAM CLI or no arm64 target)"
