@@ -53,6 +53,13 @@ FLOAT_FEATURES = [
     "roll_mean_24h", "roll_std_24h", "roll_mean_168h", "roll_std_168h",
     "diff_24h", "pct_change_168h", "zscore_168h",
 ]
+# Contract v2, section 4: window totals (after is_outlier): name -> (hours, minimum count,
+# "sum" or "mean").
+TOTALS = {
+    "roll_sum_168h": (168, 84, "sum"),
+    "roll_sum_720h": (720, 360, "sum"),
+    "roll_mean_720h": (720, 360, "mean"),
+}
 SILVER_SCHEMA = pa.schema(
     [
         pa.field("metric_id", pa.string(), nullable=False),
@@ -66,6 +73,7 @@ SILVER_SCHEMA = pa.schema(
         pa.field("is_holiday", pa.bool_(), nullable=False),
         *[pa.field(name, pa.float64()) for name in FLOAT_FEATURES],
         pa.field("is_outlier", pa.bool_(), nullable=False),
+        *[pa.field(name, pa.float64()) for name in TOTALS],
     ]
 )
 
@@ -357,6 +365,11 @@ def features(tl: pd.DataFrame, metric: str, cfg: MetricCfg) -> pd.DataFrame:
     m, s = out["roll_mean_168h"], out["roll_std_168h"]
     out["zscore_168h"] = ((value - m) / s).where(m.notna() & s.notna() & (s != 0))
     out["is_outlier"] = out["zscore_168h"].abs() > cfg.outlier_z  # NaN compares False
+
+    # v2 totals: sums and means of the non-null values, null under the minimum count.
+    for name, (hours, min_count, how) in TOTALS.items():
+        roll = by_series.rolling((hours - 1) * cfg.per_hour + 1, min_periods=min_count)
+        out[name] = (roll.sum() if how == "sum" else roll.mean()).droplevel(0)
 
     # Calendar of the bucket start, UTC.
     ts = pd.to_datetime(out["bucket"], unit="ns", utc=True)

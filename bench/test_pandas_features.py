@@ -95,6 +95,8 @@ def clean_rows() -> list[tuple[str, str | None, int, float]]:
     # G/_all: total without a series key, starting on day 2; in the data below half of its
     # rows come with a null series_key, half from a file without the column.
     rows += [("G", None, T0 + h * H + 7 * 10**9, q(1000 + 50 * math.cos(h / 3))) for h in range(24, 200)]
+    # G/month: hourly for 800 hours (the 720-hour totals), a long gap at 300..420.
+    rows += [("G", "month", T0 + h * H + 5, float(h % 13 + 1)) for h in range(800) if not 300 <= h <= 420]
     # A/m1 (mean): 1..3 readings per hour for 3 days, a 4-bucket gap at 30..33.
     for h in range(72):
         if 30 <= h <= 33:
@@ -367,6 +369,14 @@ def reference(rows: list[tuple], out: Path) -> None:
 
             m24, s24 = stats(24, 12)
             m168, s168 = stats(168, 84)
+
+            def total(hours, min_count):
+                w = [value.get(x) for x in range(b - hours + 1, b + 1)]
+                w = [x for x in w if x is not None]
+                return (math.fsum(w), statistics.fmean(w)) if len(w) >= min_count else (None, None)
+
+            sum168, _ = total(168, 84)
+            sum720, mean720 = total(720, 360)
             diff = None if v is None or lag[24] is None else v - lag[24]
             pct = None if v is None or not lag[168] else (v - lag[168]) / abs(lag[168])
             z = None if v is None or m168 is None or not s168 else (v - m168) / s168
@@ -379,6 +389,7 @@ def reference(rows: list[tuple], out: Path) -> None:
                 "roll_mean_24h": m24, "roll_std_24h": s24, "roll_mean_168h": m168, "roll_std_168h": s168,
                 "diff_24h": diff, "pct_change_168h": pct, "zscore_168h": z,
                 "is_outlier": z is not None and abs(z) > OUTLIER_Z[m],
+                "roll_sum_168h": sum168, "roll_sum_720h": sum720, "roll_mean_720h": mean720,
             })
     for (m, date), prows in parts.items():
         prows.sort(key=lambda r: (r["series_key"], r["ts"]))
@@ -497,6 +508,18 @@ def main() -> int:
     check(cell(out, "A", "m1", 31)["value"] is None, "A/m1: 4-bucket gap null")
     check(cell(out, "L", "k", 1)["value"] == 9.25, "L/k h1: last, tie on ts -> greatest value")
     check(cell(out, "L", "k", 2)["value"] == -1.0, "L/k h2: last = greatest ts, not greatest value")
+
+    # v2 totals (G/month: v(h) = h % 13 + 1, hours 300..420 missing).
+    month = {h: float(h % 13 + 1) for h in range(800) if not 300 <= h <= 420}
+    r = cell(out, "G", "month", 799)
+    w = [month[h] for h in range(80, 800) if h in month]
+    check(len(w) == 599 and close(r["roll_sum_720h"], math.fsum(w)) and close(r["roll_mean_720h"], statistics.fmean(w))
+          and close(r["roll_sum_168h"], math.fsum(month[h] for h in range(632, 800))),
+          f"G/month h799: 720h sum/mean over 599 values, 168h sum ({r['roll_sum_720h']}, {r['roll_mean_720h']})")
+    r = cell(out, "G", "month", 480)
+    check(r["roll_sum_720h"] is not None and r["roll_sum_168h"] is None, "G/month h480: 360 of 720 -> total; 60 of 168 -> null")
+    r = cell(out, "G", "month", 479)
+    check(r["roll_sum_720h"] is None and r["roll_mean_720h"] is None, "G/month h479: 359 values < 360 -> null")
 
     # Schema and order of one partition.
     t = pq.read_table(out / "silver/gras/features/metric=L/date=2024-01-01/part-0.parquet")

@@ -245,6 +245,9 @@ mod tests {
                 c.push(None);
             }
             r.is_outlier.push(out);
+            for c in r.totals.iter_mut() {
+                c.push(None);
+            }
         }
         r
     }

@@ -68,6 +68,12 @@ pub mod silver_col {
     pub const ZSCORE_168H: &str = "zscore_168h";
     /// |zscore_168h| > outlier_z.
     pub const IS_OUTLIER: &str = "is_outlier";
+    /// v2: sum of t-167h..t (7 days).
+    pub const ROLL_SUM_168H: &str = "roll_sum_168h";
+    /// v2: sum of t-719h..t (30 days).
+    pub const ROLL_SUM_720H: &str = "roll_sum_720h";
+    /// v2: mean of t-719h..t (30 days).
+    pub const ROLL_MEAN_720H: &str = "roll_mean_720h";
 
     /// The nullable float64 feature columns, in file order (after `is_holiday`).
     pub const FLOAT_FEATURES: [&str; 10] = [
@@ -82,6 +88,14 @@ pub mod silver_col {
         PCT_CHANGE_168H,
         ZSCORE_168H,
     ];
+
+    /// The v2 window totals, nullable float64, in file order (after `is_outlier`, the last
+    /// columns of a silver file).
+    pub const TOTALS: [&str; 3] = [ROLL_SUM_168H, ROLL_SUM_720H, ROLL_MEAN_720H];
+
+    /// The columns of a v1 silver file (every column before [`TOTALS`]): a v2 reader still
+    /// reads such files, with the totals null.
+    pub const V1_COLUMNS: usize = 20;
 }
 
 /// DynamoDB table names (contract sections 5-8), plus the pipeline's own state table.

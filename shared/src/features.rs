@@ -5,6 +5,9 @@
 //! window ([`DenseValues::window_stats`]), never from running sums carried along the
 //! stretch, so the result for a bucket depends only on the values in its window: an
 //! incremental run over a few days and a batch run over all history agree to the bit.
+//! The v2 totals over 7 and 30 days ([`DaySums`]) are sums of whole UTC days and of the
+//! partial days at the window's ends, each summed in a fixed order within its day, so they
+//! too depend only on the window's values and its place in time, at O(1) cost per bucket.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,12 +18,16 @@ use crate::cleanse::Timeline;
 use crate::config::MetricConfig;
 use crate::ids::{MetricId, SeriesKey};
 
-/// Hours of history a feature at `t` reads (`lag_168h` reads `t-168h`).
-pub const LOOKBACK_HOURS: i64 = 168;
+/// Hours of history a feature at `t` reads: the 720-hour window reads back to `t-719h`
+/// (`lag_168h` reads `t-168h`). A change of the value at `s` reaches the features of the
+/// buckets `s..=s+719h`.
+pub const LOOKBACK_HOURS: i64 = 719;
 /// Minimum non-null values for the 24h window statistics.
 pub const MIN_COUNT_24H: usize = 12;
 /// Minimum non-null values for the 168h window statistics.
 pub const MIN_COUNT_168H: usize = 84;
+/// Minimum non-null values for the 720h (30-day) window statistics.
+pub const MIN_COUNT_720H: usize = 360;
 
 /// Columns of silver rows under construction (one partition or any set of rows), in the
 /// contract's column order.
@@ -48,6 +55,8 @@ pub struct SilverRows {
     pub floats: [Vec<Option<f64>>; 10],
     /// `is_outlier`.
     pub is_outlier: Vec<bool>,
+    /// The three v2 totals in [`crate::contract::silver_col::TOTALS`] order.
+    pub totals: [Vec<Option<f64>>; 3],
 }
 
 impl SilverRows {
@@ -65,6 +74,7 @@ impl SilverRows {
             is_holiday: Vec::with_capacity(n),
             floats: std::array::from_fn(|_| Vec::with_capacity(n)),
             is_outlier: Vec::with_capacity(n),
+            totals: std::array::from_fn(|_| Vec::with_capacity(n)),
         }
     }
     /// Number of rows.
@@ -86,6 +96,9 @@ impl SilverRows {
             a.append(b);
         }
         self.is_outlier.append(&mut other.is_outlier);
+        for (a, b) in self.totals.iter_mut().zip(other.totals.iter_mut()) {
+            a.append(b);
+        }
     }
     /// True without rows.
     pub fn is_empty(&self) -> bool {
@@ -101,6 +114,8 @@ pub struct FeatureRow {
     pub floats: [Option<f64>; 10],
     /// |zscore_168h| > outlier_z.
     pub is_outlier: bool,
+    /// roll_sum_168h, roll_sum_720h, roll_mean_720h.
+    pub totals: [Option<f64>; 3],
 }
 
 /// Mean and sample standard deviation of the non-null values of a window, or `None`s below
@@ -184,6 +199,18 @@ impl DenseValues {
         self.v.is_empty()
     }
 
+    /// Non-null values among the buckets `from..=to` (`from <= to < len`).
+    pub fn count(&self, from: usize, to: usize) -> usize {
+        (self.non_null[to + 1] - self.non_null[from]) as usize
+    }
+
+    /// The value every non-null bucket of `from..=to` holds, when there is at least one and
+    /// they are all equal.
+    pub fn constant(&self, from: usize, to: usize) -> Option<f64> {
+        let first = self.next_non_null[from] as usize;
+        (first <= to && self.changes[to + 1] == self.changes[first + 1]).then(|| self.v[first])
+    }
+
     /// [`window_stats`] of the buckets `from..=to` (`from <= to < len`).
     ///
     /// Sums are kept in `LANES` partial sums by position within the window and added in
@@ -194,14 +221,13 @@ impl DenseValues {
         to: usize,
         min_count: usize,
     ) -> (Option<f64>, Option<f64>) {
-        let n = (self.non_null[to + 1] - self.non_null[from]) as usize;
+        let n = self.count(from, to);
         if n < min_count.max(1) {
             return (None, None);
         }
-        let first = self.next_non_null[from] as usize;
-        if self.changes[to + 1] == self.changes[first + 1] {
+        if let Some(c) = self.constant(from, to) {
             // Every non-null value equals the first: no rounding may invent a spread.
-            return (Some(self.v[first]), (n >= 2).then_some(0.0));
+            return (Some(c), (n >= 2).then_some(0.0));
         }
         let (v, ok) = (&self.v[from..=to], &self.ok[from..=to]);
         let split = v.len() - v.len() % LANES;
@@ -238,6 +264,80 @@ impl DenseValues {
 /// Partial sums of a window statistic (see [`DenseValues::window_stats`]).
 const LANES: usize = 4;
 
+/// Day-aligned running sums of a stretch, for window totals in O(1) per bucket whose bits
+/// depend only on the window's values and where it sits in time (not on where the stretch
+/// starts): a window longer than a day is the suffix of its first UTC day, the whole days
+/// between, and the prefix of its last day, each of those summed in one fixed order within
+/// its day (prefixes forward from the day's start, suffixes backward from its end), added
+/// left to right.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DaySums {
+    /// Buckets per UTC day.
+    per_day: usize,
+    /// Position within its day of the stretch's first bucket.
+    phase: usize,
+    /// `prefix[i]`: the values of `i`'s day from its start (or the stretch's) through `i`.
+    prefix: Vec<f64>,
+    /// `suffix[i]`: the values of `i`'s day from `i` through its end (or the stretch's).
+    suffix: Vec<f64>,
+}
+
+impl DaySums {
+    /// The sums of `d`'s values (nulls count as 0), `per_day` buckets a day, the first
+    /// bucket at position `phase` within its day.
+    pub fn new(d: &DenseValues, per_day: usize, phase: usize) -> Self {
+        let n = d.len();
+        let per_day = per_day.max(1);
+        let phase = phase % per_day;
+        let mut prefix = Vec::with_capacity(n);
+        let mut acc = 0.0;
+        for (i, x) in d.v.iter().enumerate() {
+            if (i + phase).is_multiple_of(per_day) {
+                acc = 0.0;
+            }
+            acc += x;
+            prefix.push(acc);
+        }
+        let mut suffix = vec![0.0; n];
+        let mut acc = 0.0;
+        for i in (0..n).rev() {
+            if (i + phase + 1).is_multiple_of(per_day) {
+                acc = 0.0;
+            }
+            acc += d.v[i];
+            suffix[i] = acc;
+        }
+        Self {
+            per_day,
+            phase,
+            prefix,
+            suffix,
+        }
+    }
+
+    fn day(&self, i: usize) -> usize {
+        (i + self.phase) / self.per_day
+    }
+
+    /// The sum of the values `from..=to` (`from <= to < len`). Exact in the sense of the
+    /// type's contract when `from`'s day is before `to`'s, or `from` is 0 or a day's first
+    /// bucket (the values before the stretch are taken as null): what the windows of at
+    /// least a day that [`features_at_dense`] asks for always are.
+    pub fn sum(&self, from: usize, to: usize) -> f64 {
+        let (df, dt) = (self.day(from), self.day(to));
+        if df == dt {
+            debug_assert!(from == 0 || (from + self.phase).is_multiple_of(self.per_day));
+            return self.prefix[to];
+        }
+        let mut s = self.suffix[from];
+        for day in df + 1..dt {
+            // The day's last bucket holds its whole prefix.
+            s += self.prefix[(day + 1) * self.per_day - self.phase - 1];
+        }
+        s + self.prefix[to]
+    }
+}
+
 /// Features of the bucket at index `i` of `values` (a dense hourly-or-finer stretch).
 /// `per_hour` is the number of buckets per hour; indices before 0 read as null.
 pub fn features_at(
@@ -246,11 +346,20 @@ pub fn features_at(
     per_hour: usize,
     outlier_z: f64,
 ) -> FeatureRow {
-    features_at_dense(&DenseValues::from_options(values), i, per_hour, outlier_z)
+    let d = DenseValues::from_options(values);
+    let days = DaySums::new(&d, 24 * per_hour, 0);
+    features_at_dense(&d, &days, i, per_hour, outlier_z)
 }
 
-/// [`features_at`] over the dense form of the stretch (what [`series_rows`] uses).
-pub fn features_at_dense(d: &DenseValues, i: usize, per_hour: usize, outlier_z: f64) -> FeatureRow {
+/// [`features_at`] over the dense form of the stretch and its day sums (what
+/// [`series_rows`] uses).
+pub fn features_at_dense(
+    d: &DenseValues,
+    days: &DaySums,
+    i: usize,
+    per_hour: usize,
+    outlier_z: f64,
+) -> FeatureRow {
     let at = |back_hours: usize| -> Option<f64> {
         let back = back_hours * per_hour;
         if back > i {
@@ -259,15 +368,26 @@ pub fn features_at_dense(d: &DenseValues, i: usize, per_hour: usize, outlier_z: 
             d.get(i - back)
         }
     };
-    let window = |hours: usize, min_count: usize| {
-        // The buckets of t-(hours-1)h .. t, inclusive.
-        let len = (hours - 1) * per_hour + 1;
-        d.window_stats(i + 1 - len.min(i + 1), i, min_count)
+    // The first bucket of t-(hours-1)h .. t (clamped to the stretch).
+    let window_from = |hours: usize| i + 1 - ((hours - 1) * per_hour + 1).min(i + 1);
+    let window = |hours: usize, min_count: usize| d.window_stats(window_from(hours), i, min_count);
+    let total = |hours: usize, min_count: usize| {
+        let from = window_from(hours);
+        let n = d.count(from, i);
+        if n < min_count {
+            return (None, None);
+        }
+        let sum = days.sum(from, i);
+        // A constant window has exactly its value as mean, like the other window means.
+        let mean = d.constant(from, i).unwrap_or(sum / n as f64);
+        (Some(sum), Some(mean))
     };
     let value = d.get(i);
     let (lag_1h, lag_24h, lag_168h) = (at(1), at(24), at(168));
     let (mean_24, std_24) = window(24, MIN_COUNT_24H);
     let (mean_168, std_168) = window(168, MIN_COUNT_168H);
+    let (sum_168, _) = total(168, MIN_COUNT_168H);
+    let (sum_720, mean_720) = total(720, MIN_COUNT_720H);
     let diff_24h = value.zip(lag_24h).map(|(v, l)| v - l);
     let pct_change_168h = match (value, lag_168h) {
         (Some(v), Some(l)) if l != 0.0 => Some((v - l) / l.abs()),
@@ -291,6 +411,7 @@ pub fn features_at_dense(d: &DenseValues, i: usize, per_hour: usize, outlier_z: 
             zscore_168h,
         ],
         is_outlier: zscore_168h.is_some_and(|z| z.abs() > outlier_z),
+        totals: [sum_168, sum_720, mean_720],
     }
 }
 
@@ -313,6 +434,9 @@ pub fn series_rows(
     const DAY_NS: i64 = 24 * HOUR_NS;
     let per_hour = (HOUR_NS / timeline.width) as usize;
     let dense = DenseValues::from_options(&timeline.values);
+    let per_day = (DAY_NS / timeline.width) as usize;
+    let phase = (timeline.start.rem_euclid(DAY_NS) / timeline.width) as usize;
+    let days = DaySums::new(&dense, per_day, phase);
     let metric: Arc<str> = Arc::from(metric.as_str());
     let key: Arc<str> = Arc::from(key.as_str());
     let n = timeline.values.len();
@@ -346,7 +470,7 @@ pub fn series_rows(
         out.is_holiday.extend(std::iter::repeat_n(holiday, m));
         for k in emitted {
             let b = bucket(k);
-            let f = features_at_dense(&dense, k, per_hour, cfg.outlier_z);
+            let f = features_at_dense(&dense, &days, k, per_hour, cfg.outlier_z);
             out.ts_us.push(b.div_euclid(1_000));
             out.value.push(timeline.values[k]);
             out.is_imputed.push(timeline.imputed[k]);
@@ -355,6 +479,9 @@ pub fn series_rows(
                 col.push(v);
             }
             out.is_outlier.push(f.is_outlier);
+            for (col, v) in out.totals.iter_mut().zip(f.totals) {
+                col.push(v);
+            }
         }
     }
 }
@@ -497,7 +624,68 @@ mod tests {
         (Some(mean), Some((ss / (xs.len() - 1) as f64).sqrt()))
     }
 
+    #[test]
+    fn totals_need_half_their_window_and_a_constant_window_has_its_value_as_mean() {
+        // 720 hours, the first 360 null: exactly half non-null.
+        let mut values = vec![None; 360];
+        values.extend(std::iter::repeat_n(Some(0.1), 360));
+        let f = features_at(&values, 719, 1, 3.0);
+        let [sum_168, sum_720, mean_720] = f.totals;
+        approx(sum_168, 16.8);
+        approx(sum_720, 36.0);
+        assert_eq!(mean_720, Some(0.1), "a constant window's mean is its value");
+        values[400] = None;
+        let f = features_at(&values, 719, 1, 3.0);
+        assert_eq!((f.totals[1], f.totals[2]), (None, None), "359 of 720");
+        approx(f.totals[0], 16.8);
+        // Only the window counts: an older value does not.
+        let mut longer = vec![Some(1e6)];
+        longer.extend(vec![Some(2.0); 720]);
+        let f = features_at(&longer, 720, 1, 3.0);
+        approx(f.totals[1], 1440.0);
+        approx(f.totals[0], 336.0);
+    }
+
     proptest::proptest! {
+        /// The day-sum totals equal the definition, and their bits do not depend on where the
+        /// stretch starts (only on the window's values and its place within the days).
+        #[test]
+        fn totals_match_the_definition_wherever_the_stretch_starts(
+            values in proptest::collection::vec(
+                proptest::option::weighted(0.9, -1e3f64..1e3), 720..1600),
+            at_frac in 0.0f64..1.0,
+            cut_frac in 0.0f64..1.0,
+            phase in 0usize..24,
+            per_hour in proptest::sample::select(vec![1usize, 4]),
+        ) {
+            let per_day = 24 * per_hour;
+            let len = |hours: usize| (hours - 1) * per_hour + 1;
+            let n = values.len();
+            let i = ((n - 1) as f64 * at_frac) as usize;
+            let full = DenseValues::from_options(&values);
+            let f = features_at_dense(&full, &DaySums::new(&full, per_day, phase), i, per_hour, 3.0);
+            for (k, (hours, min)) in [(168, MIN_COUNT_168H), (720, MIN_COUNT_720H)].into_iter().enumerate() {
+                let from = i + 1 - len(hours).min(i + 1);
+                let w: Vec<f64> = values[from..=i].iter().flatten().copied().collect();
+                let want = (w.len() >= min).then(|| w.iter().sum::<f64>());
+                let scale = w.iter().map(|x| x.abs()).sum::<f64>().max(1.0);
+                match (f.totals[k], want) {
+                    (Some(g), Some(w)) => proptest::prop_assert!((g - w).abs() <= 1e-9 * scale),
+                    (g, w) => proptest::prop_assert!(g.is_none() && w.is_none(), "{g:?} {w:?}"),
+                }
+            }
+            // The stretch cut to start anywhere at or before the 720-hour window.
+            let earliest = i + 1 - len(720).min(i + 1);
+            let cut = (earliest as f64 * cut_frac) as usize;
+            let part = DenseValues::from_options(&values[cut..]);
+            let days = DaySums::new(&part, per_day, (phase + cut) % per_day);
+            let g = features_at_dense(&part, &days, i - cut, per_hour, 3.0);
+            proptest::prop_assert_eq!(
+                f.totals.map(|x| x.map(f64::to_bits)),
+                g.totals.map(|x| x.map(f64::to_bits))
+            );
+        }
+
         /// The lane-wise statistics equal the definition (to rounding) on any window of any
         /// stretch, and depend only on the window's own values (not on where it sits).
         #[test]

@@ -70,6 +70,9 @@ pub fn item(rows: &SilverRows, i: usize, now: DateTime<Utc>) -> Item {
         it.insert((*name).into(), Attr::opt_n(values[i]));
     }
     it.insert(col::IS_OUTLIER.into(), Attr::Bool(rows.is_outlier[i]));
+    for (name, values) in col::TOTALS.iter().zip(&rows.totals) {
+        it.insert((*name).into(), Attr::opt_n(values[i]));
+    }
     it.insert(
         attr::UPDATED_AT.into(),
         Attr::S(now.to_rfc3339_opts(SecondsFormat::Secs, true)),
@@ -102,6 +105,7 @@ mod tests {
         }
         rows.floats[0][0] = Some(1.25);
         rows.is_outlier.push(false);
+        rows.totals = [vec![Some(84.0)], vec![None], vec![Some(0.5)]];
         let now = DateTime::from_timestamp(1_706_540_000, 0).unwrap();
         let it = item(&rows, 0, now);
         assert_eq!(it["pk"], Attr::S("G#eu".into()));
@@ -111,6 +115,9 @@ mod tests {
         assert_eq!(it["lag_24h"], Attr::Null);
         assert_eq!(it["hour"], Attr::N(14.0));
         assert_eq!(it["is_outlier"], Attr::Bool(false));
+        assert_eq!(it["roll_sum_168h"], Attr::N(84.0));
+        assert_eq!(it["roll_sum_720h"], Attr::Null);
+        assert_eq!(it["roll_mean_720h"], Attr::N(0.5));
         assert_eq!(it["ttl"], Attr::N((1_706_540_000 + 7 * 86_400) as f64));
         assert_eq!(it["updated_at"], Attr::S("2024-01-29T14:53:20Z".into()));
     }

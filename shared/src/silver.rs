@@ -59,7 +59,7 @@ pub const OBSERVED_RULES_VERSION: u32 = 1;
 /// The Parquet key-value metadata key of [`OBSERVED_RULES_VERSION`].
 pub const OBSERVED_RULES_KEY: &str = "gras.observed_rules";
 
-/// The silver schema: names, types and nullability of contract section 4.
+/// The silver schema: names, types and nullability of contract section 4 (v2).
 pub fn schema() -> SchemaRef {
     let f64_col = |name: &str| Field::new(name, DataType::Float64, true);
     let mut fields = vec![
@@ -79,6 +79,7 @@ pub fn schema() -> SchemaRef {
     ];
     fields.extend(col::FLOAT_FEATURES.iter().map(|n| f64_col(n)));
     fields.push(Field::new(col::IS_OUTLIER, DataType::Boolean, false));
+    fields.extend(col::TOTALS.iter().map(|n| f64_col(n)));
     Arc::new(Schema::new(fields))
 }
 
@@ -150,6 +151,9 @@ pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverErro
         cols.push(floats(&|c| &c.floats[k]));
     }
     cols.push(bools(&|c| &c.is_outlier));
+    for k in 0..col::TOTALS.len() {
+        cols.push(floats(&|c| &c.totals[k]));
+    }
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
 
@@ -179,6 +183,7 @@ pub fn writer_properties() -> WriterProperties {
     for name in [col::TS, col::VALUE]
         .into_iter()
         .chain(col::FLOAT_FEATURES.iter().copied())
+        .chain(col::TOTALS.iter().copied())
     {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
@@ -195,10 +200,12 @@ pub fn encode_batch(batch: &RecordBatch, props: WriterProperties) -> Result<Byte
     Ok(Bytes::from(buf))
 }
 
-/// Checks that a file's Arrow schema has the silver columns, in order, with their types.
-fn check_schema(got: &Schema) -> Result<(), SilverError> {
+/// Checks that a file's Arrow schema has the silver columns, in order, with their types:
+/// all of them (v2) or those of v1 (the first [`col::V1_COLUMNS`]). Returns how many.
+fn check_schema(got: &Schema) -> Result<usize, SilverError> {
     let want = schema();
-    if got.fields().len() != want.fields().len()
+    let n = got.fields().len();
+    if !(n == want.fields().len() || n == col::V1_COLUMNS)
         || got
             .fields()
             .iter()
@@ -210,13 +217,14 @@ fn check_schema(got: &Schema) -> Result<(), SilverError> {
             got.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
         )));
     }
-    Ok(())
+    Ok(n)
 }
 
-/// Decodes a silver Parquet file, checking it has the silver schema.
+/// Decodes a silver Parquet file, checking it has the silver schema; a v1 file (without
+/// the totals) reads with the totals null.
 pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(body)?;
-    check_schema(builder.schema())?;
+    let columns = check_schema(builder.schema())?;
     let reader = builder.build()?;
     let mut rows = SilverRows::default();
     for batch in reader {
@@ -266,8 +274,13 @@ pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
             col.extend(floats(c(9 + k)));
         }
         rows.is_outlier.extend(bools(c(19)));
-        debug_assert_eq!(batch.num_columns(), 20);
-        let _ = batch.column(0).len();
+        for (k, out) in rows.totals.iter_mut().enumerate() {
+            if columns > col::V1_COLUMNS {
+                out.extend(floats(c(col::V1_COLUMNS + k)));
+            } else {
+                out.extend(std::iter::repeat_n(None, batch.num_rows()));
+            }
+        }
     }
     Ok(rows)
 }
@@ -368,7 +381,10 @@ mod tests {
                 "diff_24h",
                 "pct_change_168h",
                 "zscore_168h",
-                "is_outlier"
+                "is_outlier",
+                "roll_sum_168h",
+                "roll_sum_720h",
+                "roll_mean_720h"
             ]
         );
         assert_eq!(
@@ -377,6 +393,9 @@ mod tests {
         );
         assert_eq!(s.field(5).data_type(), &DataType::Int32);
         assert!(s.field(3).is_nullable() && s.field(9).is_nullable());
+        assert!(s.fields()[20..]
+            .iter()
+            .all(|f| f.is_nullable() && f.data_type() == &DataType::Float64));
     }
 
     #[test]
@@ -396,10 +415,40 @@ mod tests {
                 c.push(Some(0.5));
             }
             rows.is_outlier.push(false);
+            for (k, c) in rows.totals.iter_mut().enumerate() {
+                c.push(Some(100.0 * k as f64 + i as f64));
+            }
         }
         rows.floats[9][0] = None;
+        rows.totals[1][2] = None;
         let bytes = write_parquet(&rows).unwrap();
         assert_eq!(read_parquet(bytes).unwrap(), rows);
+
+        // A v1 file (the same rows without the totals) still reads, with the totals null.
+        let batch = to_batch(&rows).unwrap();
+        let v1 = batch
+            .project(&(0..col::V1_COLUMNS).collect::<Vec<_>>())
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, v1.schema(), None).unwrap();
+        w.write(&v1).unwrap();
+        w.close().unwrap();
+        let got = read_parquet(Bytes::from(buf)).unwrap();
+        let mut want = rows.clone();
+        want.totals = std::array::from_fn(|_| vec![None; 3]);
+        assert_eq!(got, want);
+        // Any other column count is not silver.
+        let cut = batch
+            .project(&(0..col::V1_COLUMNS + 1).collect::<Vec<_>>())
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, cut.schema(), None).unwrap();
+        w.write(&cut).unwrap();
+        w.close().unwrap();
+        assert!(matches!(
+            read_parquet(Bytes::from(buf)),
+            Err(SilverError::Schema(_))
+        ));
     }
 
     #[test]
@@ -428,6 +477,9 @@ mod tests {
                 c.push(None);
             }
             rows.is_outlier.push(false);
+            for c in rows.totals.iter_mut() {
+                c.push(None);
+            }
         }
         let body = write_parquet(&rows).unwrap();
         let got = read_observed(body.clone()).unwrap();

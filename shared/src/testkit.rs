@@ -160,6 +160,14 @@ pub fn assert_silver_eq(a: &BTreeMap<String, SilverRows>, b: &BTreeMap<String, S
                 assert!(close(x, y), "{k} row {i} feature {c}: {x:?} vs {y:?}");
             }
         }
+        for (name, (ca, cb)) in crate::contract::silver_col::TOTALS
+            .iter()
+            .zip(ra.totals.iter().zip(&rb.totals))
+        {
+            for (i, (x, y)) in ca.iter().zip(cb).enumerate() {
+                assert!(close(x, y), "{k} row {i} {name}: {x:?} vs {y:?}");
+            }
+        }
     }
 }
 

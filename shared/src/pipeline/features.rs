@@ -40,9 +40,9 @@ use crate::storage::{BlobError, Condition, Stores, TableError};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 const DAY_NS: i64 = 24 * HOUR_NS;
-/// Whole days before a recomputed date that its features can read (168h of lookback plus
-/// the interpolation reach, rounded up to days).
-const LOOKBACK_DAYS: i64 = 8;
+/// Whole days before a recomputed date that its features can read ([`LOOKBACK_HOURS`] plus
+/// the interpolation reach of an hourly metric, the widest, rounded up to days: 31).
+const LOOKBACK_DAYS: i64 = (LOOKBACK_HOURS + MAX_INTERPOLATED_GAP + 1 + 23) / 24;
 /// Objects fetched and decoded at once.
 const FETCH_CONCURRENCY: usize = 8;
 /// Silver partitions written to the lake at once.
@@ -1049,7 +1049,7 @@ impl FeatureEngine {
     /// Widens the stored extent of each series of new content (`ranges`: bucket range by
     /// index into `keys`; `known`: the extents as loaded) and returns the dates whose
     /// partitions the new content changes: its buckets ±[`reach`], any stretch an extent
-    /// grew by, and the 168 hours after, clipped to the series' extent.
+    /// grew by, and the [`LOOKBACK_HOURS`] after, clipped to the series' extent.
     async fn widen_extents(
         &self,
         metric: &MetricId,

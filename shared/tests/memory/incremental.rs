@@ -428,7 +428,9 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
     runtime().block_on(async {
         let (blobs, stores) = TestBlobs::stores();
         let e = engine(&stores);
-        let mut now: Vec<File> = (0..30)
+        // Days 0..N-1: long enough that a change in the middle reaches 31 days on.
+        const N: i64 = 45;
+        let mut now: Vec<File> = (0..N)
             .map(|d| {
                 let skip: &[i64] = if d == 0 { &[22, 23] } else { &[] };
                 BronzeFile::dense("G", d, "part-0.parquet", skip)
@@ -445,8 +447,10 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         };
         let days = |a: u64, b: u64| (a..=b).map(day).collect::<Vec<_>>();
         // (which day, new content or removal, dates recomputed, (bronze reads, silver
-        // reads)): the object itself and the bronze of the recomputed dates; the 8 days
-        // before and the day after come from their silver partitions.
+        // reads)): the object itself and the bronze of the recomputed dates; the 31 days
+        // before and the day after come from their silver partitions. A changed day reaches
+        // the day before and the 31 after: the 720-hour windows (30 days) of the buckets
+        // after it, shifted by the interpolation reach (up to 4 hours each side).
         // `f` with 1.5 added to every value (same key, same hours).
         let plus = |f: &File| {
             let mut f = f.clone();
@@ -466,9 +470,9 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
             (r, (after.0 - before.0, after.1 - before.1))
         };
         let cases = [
-            (12, Some(corrected(12)), days(11, 20), (1 + 10, 8 + 1)),
-            (29, Some(corrected(29)), days(28, 29), (1 + 2, 8)),
-            (1, None, days(0, 9), (1 + 9, 1)),
+            (12, Some(corrected(12)), days(11, 43), (1 + 33, 11 + 1)),
+            (44, Some(corrected(44)), days(43, 44), (1 + 2, 31)),
+            (1, None, days(0, 32), (1 + 32, 1)),
         ];
         for (d, content, want, want_reads) in cases {
             let key = BronzeFile::dense("G", d as i64, "part-0.parquet", &[]).key();
@@ -504,20 +508,20 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         // A new newest day as two files, hours 0-11 and 12-23. A corrected first half cannot
         // have held the series' last hours (its manifest records its rows' span): it
         // recomputes its day and the day before only.
-        let first_half = BronzeFile::dense("G", 30, "am.parquet", &(12..24).collect::<Vec<_>>());
-        let second_half = BronzeFile::dense("G", 30, "pm.parquet", &(0..12).collect::<Vec<_>>());
+        let first_half = BronzeFile::dense("G", N, "am.parquet", &(12..24).collect::<Vec<_>>());
+        let second_half = BronzeFile::dense("G", N, "pm.parquet", &(0..12).collect::<Vec<_>>());
         for f in [&first_half, &second_half] {
             upload(f).await;
         }
         let fixed = plus(&first_half);
         let (r, reads) = upload(&fixed).await;
-        assert_eq!(dates(&r), days(29, 30), "half a day corrected: partitions");
+        assert_eq!(dates(&r), days(44, 45), "half a day corrected: partitions");
         assert!(!r.rebuilt);
-        // The object, the bronze of days 29 and 30 (one day file, two halves), and the
-        // silver of days 21-28.
+        // The object, the bronze of days 44 and 45 (one day file, two halves), and the
+        // silver of days 13-43.
         assert_eq!(
             reads,
-            (1 + 3, 8),
+            (1 + 3, 31),
             "half a day corrected: reads (bronze, silver)"
         );
         now.push(fixed);
@@ -533,7 +537,7 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         assert!(r.rebuilt, "the newest hours' removal rebuilds");
         assert_eq!(
             dates(&r),
-            days(0, 30),
+            days(0, 45),
             "a rebuild rewrites or deletes every partition"
         );
         // The rebuild reads every object left once (under the leases it reads only what
@@ -541,7 +545,7 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         let after = blobs.reads();
         assert_eq!(
             (after.0 - before.0, after.1 - before.1),
-            (1 + 30, 0),
+            (1 + 45, 0),
             "a rebuild reads every object once"
         );
         now.pop();
@@ -552,7 +556,7 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         // same span: the manifest's series filter says that file never held them. It
         // recomputes its day and the day before, without a rebuild.
         let of_series = |name: &str, series: Option<&str>| {
-            let mut f = BronzeFile::dense("G", 31, name, &[]);
+            let mut f = BronzeFile::dense("G", N + 1, name, &[]);
             f.rows.retain(|r| r.0 == series);
             f
         };
@@ -568,14 +572,14 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
         assert!(!r.rebuilt, "one series' file corrected: no rebuild");
         assert_eq!(
             dates(&r),
-            days(30, 31),
+            days(45, 46),
             "one series' file corrected: partitions"
         );
-        // The object, the bronze of day 30 (its first half is left) and day 31 (two
-        // files), and the silver of days 22-29.
+        // The object, the bronze of day 45 (its first half is left) and day 46 (two
+        // files), and the silver of days 14-44.
         assert_eq!(
             reads,
-            (1 + 3, 8),
+            (1 + 3, 31),
             "one series' file corrected: reads (bronze, silver)"
         );
         now.push(fixed);
@@ -858,7 +862,7 @@ fn a_burst_in_one_batch_reads_and_writes_its_days_once() {
 /// missing silver partition of a day with bronze (a first write that never happened) or an
 /// unreadable one is replaced by that day's bronze, and silver still equals batch.
 #[test]
-fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
+fn a_new_hour_reads_its_day_from_bronze_and_the_month_before_from_silver() {
     runtime().block_on(async {
         let hour = |d: i64, h: i64| {
             let skip: Vec<i64> = (0..24).filter(|x| *x != h).collect();
@@ -890,10 +894,11 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
                 vec![day(9)],
                 "hour {h} of day {d}: its day only"
             );
-            // The object, its day's files so far (itself included), the silver of days 1-8.
+            // The object, its day's files so far (itself included), the silver of days 0-8
+            // (the 31 days before, as far as there are any).
             assert_eq!(
                 (after.0 - before.0, after.1 - before.1),
-                (1 + (h as u64 + 1), 8),
+                (1 + (h as u64 + 1), 9),
                 "hour {h} of day {d}: reads (bronze, silver)"
             );
             all.push(f);
@@ -936,7 +941,7 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
         let after = blobs.reads();
         assert_eq!(
             (after.0 - before.0, after.1 - before.1),
-            (1 + 10 + 3 * 24, 8),
+            (1 + 10 + 3 * 24, 9),
             "three days' bronze instead of their silver"
         );
         all.push(f);
@@ -981,7 +986,7 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_week_before_from_silver() {
             run_start < silver_end,
             "the day's bronze was read only after the silver around it"
         );
-        assert_eq!(spans.len(), 1 + 11 + 3 * 24 + 8, "reads");
+        assert_eq!(spans.len(), 1 + 11 + 3 * 24 + 9, "reads");
     });
 }
 

@@ -13,3 +13,4 @@ mod incremental;
 mod infer;
 mod observed_rules;
 mod train;
+mod window_totals;
