@@ -88,6 +88,8 @@ REASONS = [
     "infinite_value",
     "metric_mismatch",  # metric_id column differs from the path's metric=<M>
     "unknown_metric",
+    "ts_out_of_range",  # v2: outside the metric's ts_range (half-open)
+    "value_out_of_range",  # v2: |value| > the metric's max_abs_value
 ]
 CODE = {name: i for i, name in enumerate(REASONS)}
 
@@ -107,6 +109,9 @@ class MetricCfg:
     per_hour: int  # buckets per hour
     outlier_z: float
     holiday_days: np.ndarray  # holiday dates as days since 1970-01-01 (UTC)
+    ts_from_ns: int  # v2 bounds (contract section 3): ts in [ts_from_ns, ts_until_ns)
+    ts_until_ns: int
+    max_abs_value: float  # |value| <= max_abs_value
 
 
 def parse_frequency(text: str) -> int:
@@ -125,9 +130,25 @@ def as_epoch_day(d) -> int:
     return (d - dt.date(1970, 1, 1)).days
 
 
+def instant_ns(text: str) -> int:
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    delta = t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+
+
+def bounds(table: dict, base: tuple[int, int, float]) -> tuple[int, int, float]:
+    lo, hi, mx = base
+    if "ts_range" in table:
+        lo, hi = (instant_ns(t) for t in table["ts_range"])
+    return lo, hi, float(table.get("max_abs_value", mx))
+
+
 def load_config(path: Path) -> dict[str, MetricCfg]:
     raw = tomllib.loads(path.read_text())
     shared = [as_epoch_day(d) for d in raw.get("holidays", [])]
+    top = bounds(raw, (instant_ns("2000-01-01T00:00:00Z"), instant_ns("2100-01-01T00:00:00Z"), 1e15))
     out = {}
     for metric, m in raw.get("metrics", {}).items():
         default_agg = "mean" if metric in ("A", "S") else "sum"
@@ -136,12 +157,14 @@ def load_config(path: Path) -> dict[str, MetricCfg]:
             raise ValueError(f"metrics.{metric}.aggregation = {aggregation!r}")
         minutes = parse_frequency(m.get("frequency", "1h"))
         own = [as_epoch_day(d) for d in m.get("holidays", [])]
+        ts_from, ts_until, max_abs = bounds(m, top)
         out[metric] = MetricCfg(
             aggregation=aggregation,
             width_ns=minutes * NS_PER_MINUTE,
             per_hour=60 // minutes,
             outlier_z=float(m.get("outlier_z", 3.0)),
             holiday_days=np.array(sorted(set(shared + own)), dtype=np.int64),
+            ts_from_ns=ts_from, ts_until_ns=ts_until, max_abs_value=max_abs,
         )
     if not out:
         raise ValueError("no metrics configured")
@@ -272,6 +295,12 @@ def read_bronze(path: Path, metrics: dict[str, MetricCfg]) -> tuple[pd.DataFrame
     configured = np.array([m in metrics for m in metric], dtype=bool) if path_metric is None \
         else np.full(n, path_metric in metrics)
     reason[(reason == 0) & ~configured] = CODE["unknown_metric"]
+    for name, cfg in metrics.items():  # v2 bounds, by each row's metric
+        mine = (reason == 0) & (metric == name)
+        ts_bad = (ts_ns < cfg.ts_from_ns) | (ts_ns >= cfg.ts_until_ns)
+        reason[mine & ts_bad] = CODE["ts_out_of_range"]
+        mine = (reason == 0) & (metric == name)
+        reason[mine & (np.abs(value) > cfg.max_abs_value)] = CODE["value_out_of_range"]
 
     series_col = text_column("series_key")
     if series_col is None:

@@ -154,6 +154,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a),
+        Command::Online(a) => crate::online::run(&a, &config, cli.json).await,
         Command::Serve(a) => run_serve(&a, config, cli.json).await,
         Command::Plot(a) => crate::plot::run(&a, &config, cli.json).await,
         Command::Alerts(a) => run_alerts(&a.lake.lake, a.metric.as_deref(), cli.json),

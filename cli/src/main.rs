@@ -3,6 +3,7 @@
 
 mod commands;
 mod holdout;
+mod online;
 mod plot;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub enum Command {
     Alerts(commands::ModelsArgs),
     /// List model versions with status and backtest metrics.
     Models(commands::ModelsArgs),
+    /// One series' online features (the newest silver row, with its 7- and 30-day totals).
+    Online(online::OnlineArgs),
     /// Approve a PendingApproval version (the previous approved one is archived).
     Approve(commands::DecideArgs),
     /// Reject a PendingApproval version.

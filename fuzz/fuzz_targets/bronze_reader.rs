@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use gras_shared::bronze::read_bronze;
+use gras_shared::config::RowBounds;
 use gras_shared::MetricId;
 use libfuzzer_sys::fuzz_target;
 
@@ -62,7 +63,7 @@ fn message(payload: &(dyn Any + Send)) -> &str {
 
 fn check(data: &[u8]) {
     let read = panic::catch_unwind(AssertUnwindSafe(|| {
-        read_bronze(Bytes::copy_from_slice(data), metric(), true)
+        read_bronze(Bytes::copy_from_slice(data), metric(), Some(&RowBounds::DEFAULT))
     }));
     let file = match read {
         Err(payload) => panic!(

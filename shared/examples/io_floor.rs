@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use gras_shared::bronze::read_bronze;
+use gras_shared::config::RowBounds;
 use gras_shared::contract::{parse_silver_key, BronzeKey, BRONZE_PREFIX, SILVER_PREFIX};
 use gras_shared::parallel::map_balanced;
 use gras_shared::silver;
@@ -111,7 +112,9 @@ fn run(lake: &Path, runs: usize) -> Result<(), Error> {
         let start = Instant::now();
         let rows = map_balanced(&bronze, |(key, bk)| -> Result<usize, Error> {
             let body = rt.block_on(store.get(key))?;
-            Ok(read_bronze(body, &bk.metric, true)?.rows.len())
+            Ok(read_bronze(body, &bk.metric, Some(&RowBounds::DEFAULT))?
+                .rows
+                .len())
         })
         .into_iter()
         .sum::<Result<usize, Error>>()?;

@@ -25,6 +25,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 use serde::Serialize;
 
+use crate::config::RowBounds;
 use crate::contract::bronze_col;
 use crate::ids::{MetricId, SeriesKey};
 
@@ -51,6 +52,10 @@ pub enum RejectReason {
     MetricMismatch,
     /// `series_key` cannot be used as a key (empty, `#`, control characters, too long).
     InvalidSeriesKey,
+    /// v2: `ts` is outside the metric's `ts_range`.
+    TsOutOfRange,
+    /// v2: `|value|` exceeds the metric's `max_abs_value`.
+    ValueOutOfRange,
 }
 
 impl RejectReason {
@@ -65,6 +70,8 @@ impl RejectReason {
             RejectReason::UnknownMetric => "unknown_metric",
             RejectReason::MetricMismatch => "metric_mismatch",
             RejectReason::InvalidSeriesKey => "invalid_series_key",
+            RejectReason::TsOutOfRange => "ts_out_of_range",
+            RejectReason::ValueOutOfRange => "value_out_of_range",
         }
     }
 }
@@ -249,12 +256,15 @@ pub struct BronzeFile {
 
 /// Reads a bronze file of the metric named by its path.
 ///
-/// `configured` says whether that metric is in the configuration; when it is not, every row
-/// is rejected as [`RejectReason::UnknownMetric`] (the file itself is still validated).
+/// `bounds` are the metric's cleansing bounds (`None` when the metric is not configured:
+/// every row is then rejected as [`RejectReason::UnknownMetric`], the file itself still
+/// validated). A row's reasons are checked in the order of [`RejectReason`]'s variants up
+/// to `unknown_metric`, then `ts_out_of_range`, `value_out_of_range`,
+/// `invalid_series_key`; it counts once, under the first that applies.
 pub fn read_bronze(
     body: Bytes,
     path_metric: &MetricId,
-    configured: bool,
+    bounds: Option<&RowBounds>,
 ) -> Result<BronzeFile, BronzeError> {
     let builder = decoding(|| ParquetRecordBatchReaderBuilder::try_new(body.clone()))??;
     check_footer(builder.metadata())?;
@@ -322,7 +332,7 @@ pub fn read_bronze(
     let mut interner = Interner::default();
     while let Some(batch) = decoding(|| reader.next())? {
         let batch = batch?;
-        decode_batch(&batch, path_metric, configured, &mut interner, &mut out)?;
+        decode_batch(&batch, path_metric, bounds, &mut interner, &mut out)?;
     }
     out.rows.keys = interner.keys;
     Ok(out)
@@ -697,7 +707,7 @@ fn parse_ts_fast(b: &[u8]) -> Option<Option<i64>> {
 fn decode_batch(
     batch: &RecordBatch,
     path_metric: &MetricId,
-    configured: bool,
+    bounds: Option<&RowBounds>,
     interner: &mut Interner,
     out: &mut BronzeFile,
 ) -> Result<(), BronzeError> {
@@ -744,8 +754,16 @@ fn decode_batch(
                 continue;
             }
         }
-        if !configured {
+        let Some(bounds) = bounds else {
             out.rejected.add(RejectReason::UnknownMetric);
+            continue;
+        };
+        if !bounds.ts_ok(ts) {
+            out.rejected.add(RejectReason::TsOutOfRange);
+            continue;
+        }
+        if !bounds.value_ok(v) {
+            out.rejected.add(RejectReason::ValueOutOfRange);
             continue;
         }
         let sid = match series
@@ -898,20 +916,30 @@ mod tests {
     #[test]
     fn row_counts_over_the_cap_or_negative_are_refused_from_the_footer() {
         let g = MetricId::new("G").unwrap();
-        let e = read_bronze(with_footer(None, Some(MAX_BRONZE_ROWS + 1)), &g, true).unwrap_err();
+        let e = read_bronze(
+            with_footer(None, Some(MAX_BRONZE_ROWS + 1)),
+            &g,
+            Some(&RowBounds::DEFAULT),
+        )
+        .unwrap_err();
         assert!(
             matches!(e, BronzeError::TooManyRows { declared } if declared == MAX_BRONZE_ROWS + 1),
             "{e}"
         );
         assert!(e.to_string().contains("split it"), "{e}");
-        let e = read_bronze(with_footer(None, Some(-1)), &g, true).unwrap_err();
+        let e =
+            read_bronze(with_footer(None, Some(-1)), &g, Some(&RowBounds::DEFAULT)).unwrap_err();
         assert!(
             e.to_string().contains("row group 0 declares -1 rows"),
             "{e}"
         );
         // At the cap the footer passes this check (the pages then hold 1 row, which is
         // the reader's own business: no panic, no huge allocation).
-        let at_cap = read_bronze(with_footer(None, Some(MAX_BRONZE_ROWS)), &g, true);
+        let at_cap = read_bronze(
+            with_footer(None, Some(MAX_BRONZE_ROWS)),
+            &g,
+            Some(&RowBounds::DEFAULT),
+        );
         assert!(
             !matches!(at_cap, Err(BronzeError::TooManyRows { .. })),
             "{at_cap:?}"
@@ -923,7 +951,12 @@ mod tests {
     #[test]
     fn negative_column_chunk_offset_is_an_error_not_a_panic() {
         let g = MetricId::new("G").unwrap();
-        let e = read_bronze(with_data_page_offset(Some(-4)), &g, true).unwrap_err();
+        let e = read_bronze(
+            with_data_page_offset(Some(-4)),
+            &g,
+            Some(&RowBounds::DEFAULT),
+        )
+        .unwrap_err();
         assert!(matches!(e, BronzeError::Parquet(_)), "{e}");
         assert!(
             e.to_string().starts_with("not a readable Parquet file: ")
@@ -931,7 +964,7 @@ mod tests {
             "{e}"
         );
         // The footer written anew unchanged still reads: the surgery is sound.
-        let good = read_bronze(with_data_page_offset(None), &g, true).unwrap();
+        let good = read_bronze(with_data_page_offset(None), &g, Some(&RowBounds::DEFAULT)).unwrap();
         assert_eq!(good.rows.value, vec![1.0]);
     }
 
@@ -962,7 +995,8 @@ mod tests {
     #[test]
     fn decoder_panic_is_an_error_not_a_panic() {
         let g = MetricId::new("G").unwrap();
-        let e = read_bronze(unhex(DELTA_NEGATIVE_SUFFIX), &g, true).unwrap_err();
+        let e =
+            read_bronze(unhex(DELTA_NEGATIVE_SUFFIX), &g, Some(&RowBounds::DEFAULT)).unwrap_err();
         if cfg!(debug_assertions) {
             assert!(matches!(e, BronzeError::DecoderPanic(_)), "{e}");
             assert!(

@@ -142,7 +142,51 @@ pub struct MetricConfig {
     pub outlier_z: f64,
     /// The metric's holiday calendar: the shared one plus its own dates.
     pub holidays: BTreeSet<NaiveDate>,
+    /// What cleansing accepts (contract section 3, step 1, v2): the top-level `ts_range`
+    /// and `max_abs_value`, or the metric's own.
+    pub bounds: RowBounds,
 }
+
+/// The v2 bounds of cleansing (contract section 3, step 1): a row whose `ts` is outside
+/// `[ts_from_ns, ts_until_ns)` is rejected as `ts_out_of_range`, one whose absolute value
+/// exceeds `max_abs_value` as `value_out_of_range`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RowBounds {
+    /// First accepted instant, nanoseconds since the epoch (default 2000-01-01T00:00:00Z).
+    pub ts_from_ns: i64,
+    /// First instant no longer accepted (default 2100-01-01T00:00:00Z).
+    pub ts_until_ns: i64,
+    /// Largest accepted absolute value (default 1e15).
+    pub max_abs_value: f64,
+}
+
+impl RowBounds {
+    /// The contract's defaults: 2000-01-01 (inclusive) to 2100-01-01 (exclusive), 1e15.
+    pub const DEFAULT: RowBounds = RowBounds {
+        ts_from_ns: 946_684_800_000_000_000,
+        ts_until_ns: 4_102_444_800_000_000_000,
+        max_abs_value: 1e15,
+    };
+
+    /// True when `ts_ns` is inside the range.
+    pub fn ts_ok(&self, ts_ns: i64) -> bool {
+        (self.ts_from_ns..self.ts_until_ns).contains(&ts_ns)
+    }
+
+    /// True when `|value| <= max_abs_value`.
+    pub fn value_ok(&self, value: f64) -> bool {
+        value.abs() <= self.max_abs_value
+    }
+}
+
+impl Default for RowBounds {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Default of [`Config::max_partitions_per_file`].
+pub const DEFAULT_MAX_PARTITIONS_PER_FILE: u32 = 1_000;
 
 /// Training settings (`[training]`, all optional).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -217,11 +261,19 @@ pub struct Config {
     pub approval: ApprovalPolicy,
     /// Inference settings.
     pub inference: InferenceConfig,
+    /// The most silver partitions one bronze object may make the incremental path
+    /// (the features Lambda, `gras ingest`) write (top-level `max_partitions_per_file`,
+    /// default 1,000 partitions, about 2.7 years of one metric); an object that would make
+    /// it write more fails alone, with an error naming it. Batch runs have no ceiling.
+    pub max_partitions_per_file: u32,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    ts_range: Option<[String; 2]>,
+    max_abs_value: Option<f64>,
+    max_partitions_per_file: Option<u32>,
     #[serde(default)]
     holidays: Vec<NaiveDate>,
     #[serde(default)]
@@ -244,6 +296,46 @@ struct RawMetric {
     outlier_z: Option<f64>,
     #[serde(default)]
     holidays: Vec<NaiveDate>,
+    ts_range: Option<[String; 2]>,
+    max_abs_value: Option<f64>,
+}
+
+/// The bounds of `base` with `ts_range` and `max_abs_value` applied where given; `at` names
+/// the table in errors (`""` or `"metrics.G."`).
+fn bounds(
+    base: RowBounds,
+    ts_range: Option<&[String; 2]>,
+    max_abs_value: Option<f64>,
+    at: &str,
+) -> Result<RowBounds, ConfigError> {
+    let mut b = base;
+    if let Some([from, until]) = ts_range {
+        let parse = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .and_then(|t| t.timestamp_nanos_opt())
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "{at}ts_range: {t:?} is not an RFC 3339 instant between 1677 and 2262 (such as \"2000-01-01T00:00:00Z\")"
+                    ))
+                })
+        };
+        (b.ts_from_ns, b.ts_until_ns) = (parse(from)?, parse(until)?);
+        if b.ts_from_ns >= b.ts_until_ns {
+            return Err(ConfigError::Invalid(format!(
+                "{at}ts_range = [{from:?}, {until:?}]: the start must be before the end"
+            )));
+        }
+    }
+    if let Some(v) = max_abs_value {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(ConfigError::Invalid(format!(
+                "{at}max_abs_value = {v}: must be a positive finite number"
+            )));
+        }
+        b.max_abs_value = v;
+    }
+    Ok(b)
 }
 
 impl Config {
@@ -256,6 +348,20 @@ impl Config {
         if raw.metrics.is_empty() {
             return Err(ConfigError::Invalid(
                 "no metrics configured: add a [metrics.<id>] table".into(),
+            ));
+        }
+        let shared = bounds(
+            RowBounds::DEFAULT,
+            raw.ts_range.as_ref(),
+            raw.max_abs_value,
+            "",
+        )?;
+        let max_partitions_per_file = raw
+            .max_partitions_per_file
+            .unwrap_or(DEFAULT_MAX_PARTITIONS_PER_FILE);
+        if max_partitions_per_file == 0 {
+            return Err(ConfigError::Invalid(
+                "max_partitions_per_file = 0: must be at least 1".into(),
             ));
         }
         let mut metrics = BTreeMap::new();
@@ -290,6 +396,12 @@ impl Config {
                 .chain(m.holidays.iter())
                 .copied()
                 .collect();
+            let bounds = bounds(
+                shared,
+                m.ts_range.as_ref(),
+                m.max_abs_value,
+                &format!("metrics.{id}."),
+            )?;
             metrics.insert(
                 metric,
                 MetricConfig {
@@ -299,6 +411,7 @@ impl Config {
                     interval,
                     outlier_z,
                     holidays,
+                    bounds,
                 },
             );
         }
@@ -328,6 +441,7 @@ impl Config {
             training: t,
             approval: a,
             inference: raw.inference,
+            max_partitions_per_file,
         })
     }
 
@@ -437,6 +551,43 @@ mod tests {
     }
 
     #[test]
+    fn bounds_default_to_the_contract_and_a_metric_may_override_them() {
+        let c = Config::gras_defaults();
+        let g = c.metric_by_name("G").unwrap().1;
+        assert_eq!(g.bounds, RowBounds::DEFAULT);
+        assert_eq!(c.max_partitions_per_file, DEFAULT_MAX_PARTITIONS_PER_FILE);
+        let at = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .timestamp_nanos_opt()
+                .unwrap()
+        };
+        let b = RowBounds::DEFAULT;
+        assert!(b.ts_ok(at("2000-01-01T00:00:00Z")) && !b.ts_ok(at("1999-12-31T23:59:59Z")));
+        assert!(b.ts_ok(at("2099-12-31T23:59:59Z")) && !b.ts_ok(at("2100-01-01T00:00:00Z")));
+        assert!(b.value_ok(-1e15) && !b.value_ok(1.0000001e15));
+        let c = Config::from_toml(
+            "ts_range = [\"2020-01-01T00:00:00Z\", \"2030-01-01T00:00:00+02:00\"]\nmax_abs_value = 1e9\nmax_partitions_per_file = 50\n[metrics.G]\n[metrics.S]\nmax_abs_value = 100.0\n",
+            None,
+        )
+        .unwrap();
+        let (g, s) = (
+            &c.metric_by_name("G").unwrap().1.bounds,
+            &c.metric_by_name("S").unwrap().1.bounds,
+        );
+        assert_eq!(
+            (g.ts_from_ns, g.ts_until_ns),
+            (at("2020-01-01T00:00:00Z"), at("2029-12-31T22:00:00Z"))
+        );
+        assert_eq!((g.max_abs_value, s.max_abs_value), (1e9, 100.0));
+        assert_eq!(
+            s.ts_from_ns, g.ts_from_ns,
+            "a metric inherits the shared range"
+        );
+        assert_eq!(c.max_partitions_per_file, 50);
+    }
+
+    #[test]
     fn bad_files_give_clear_errors() {
         let cases = [
             ("[metrics.G]\naggregation = \"median\"\n", "unknown variant"),
@@ -462,6 +613,20 @@ mod tests {
                 "interval_adapt_rate",
             ),
             ("[metrics.G]\n[inference]\nadapt = 0.1\n", "unknown field"),
+            (
+                "ts_range = [\"2001-01-01\", \"2100-01-01T00:00:00Z\"]\n[metrics.G]\n",
+                "ts_range: \"2001-01-01\" is not an RFC 3339 instant",
+            ),
+            (
+                "[metrics.G]\nts_range = [\"2100-01-01T00:00:00Z\", \"2000-01-01T00:00:00Z\"]\n",
+                "metrics.G.ts_range",
+            ),
+            ("max_abs_value = 0\n[metrics.G]\n", "max_abs_value = 0"),
+            (
+                "[metrics.G]\nmax_abs_value = inf\n",
+                "metrics.G.max_abs_value",
+            ),
+            ("max_partitions_per_file = 0\n[metrics.G]\n", "at least 1"),
         ];
         for (text, want) in cases {
             let err = Config::from_toml(text, None).unwrap_err().to_string();

@@ -51,6 +51,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/v1/forecasts/{metric}"),
     ("GET", "/v1/features/{metric}"),
+    ("GET", "/v1/features/{metric}/{series}"),
     ("GET", "/v1/models/{metric}"),
     ("POST", "/v1/models/{metric}/{version}/approve"),
     ("POST", "/v1/models/{metric}/{version}/reject"),
@@ -191,6 +192,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(health))
         .route("/v1/forecasts/{metric}", get(forecasts))
         .route("/v1/features/{metric}", get(features))
+        .route("/v1/features/{metric}/{series}", get(features_of_series))
         .route("/v1/models/{metric}", get(models))
         .route(
             "/v1/models/{metric}/{version}/approve",
@@ -442,9 +444,28 @@ async fn features(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let metric = path(metric)?;
-    let metric = st.metric(&metric)?.clone();
     let p: SeriesParams = parse_query(raw)?;
-    let series = series_key(p.series)?;
+    online_features(&st, &metric, series_key(p.series)?).await
+}
+
+/// `GET /v1/features/{metric}/{series}`: [`features`] with the series in the path.
+async fn features_of_series(
+    State(st): State<ApiState>,
+    params: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (metric, series) = path(params)?;
+    let _: Empty = parse_query(raw)?;
+    online_features(&st, &metric, series_key(Some(series))?).await
+}
+
+/// The online item of one series as the features response.
+async fn online_features(
+    st: &ApiState,
+    metric: &str,
+    series: SeriesKey,
+) -> Result<Response, ApiError> {
+    let metric = st.metric(metric)?.clone();
     let item = st
         .stores
         .tables

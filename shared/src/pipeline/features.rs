@@ -90,6 +90,20 @@ pub enum FeaturesError {
         /// Passes made over the bronze.
         passes: usize,
     },
+    /// The object would make the incremental path rewrite more silver partitions than
+    /// `max_partitions_per_file` allows (timestamps far from the rest of the series, such
+    /// as seconds read as milliseconds); nothing was written for it.
+    #[error(
+        "bronze file {key} would rewrite {partitions} silver partitions, more than max_partitions_per_file = {ceiling}: check its timestamps (seconds instead of milliseconds?), or raise the ceiling in the configuration and send the object again (a batch run, `gras features`, has no ceiling)"
+    )]
+    TooManyPartitions {
+        /// The object key.
+        key: String,
+        /// Partitions the object would rewrite.
+        partitions: u64,
+        /// The configured ceiling.
+        ceiling: u32,
+    },
     /// The recomputation this object shared with other objects of its batch failed (the
     /// first of them carries the original error).
     #[error("recomputing metric {metric} for this batch failed: {reason}")]
@@ -107,7 +121,9 @@ impl FeaturesError {
     /// True when the same object may succeed later (throttling, 5xx, a busy partition).
     pub fn is_retryable(&self) -> bool {
         match self {
-            FeaturesError::BadFile { .. } | FeaturesError::Silver(_) => false,
+            FeaturesError::BadFile { .. }
+            | FeaturesError::Silver(_)
+            | FeaturesError::TooManyPartitions { .. } => false,
             FeaturesError::Blob(e) => e.is_retryable(),
             FeaturesError::Table(e) => e.is_retryable(),
             FeaturesError::Busy { .. } | FeaturesError::Contended { .. } => true,
@@ -602,6 +618,42 @@ fn reach(width: i64) -> i64 {
     MAX_INTERPOLATED_GAP * width + width
 }
 
+/// The bucket range whose partitions new content with buckets `lo..=hi` of one series
+/// changes, given the series' extent before it (`prev`): its buckets ±[`reach`], any
+/// stretch the extent grows by, and the [`LOOKBACK_HOURS`] after, clipped to the extent
+/// after it.
+fn content_reach(lo: i64, hi: i64, prev: Option<Extent>, width: i64) -> (i64, i64) {
+    let (mut a, mut b) = (lo - reach(width), hi + reach(width));
+    let (mut first, mut last) = (lo, hi);
+    if let Some(p) = prev {
+        if lo < p.first {
+            b = b.max(p.first + reach(width));
+        }
+        if hi > p.last {
+            a = a.min(p.last - reach(width));
+        }
+        first = first.min(p.first);
+        last = last.max(p.last);
+    }
+    // Values change within [a, b]; features read back LOOKBACK_HOURS.
+    (a.max(first), (b + LOOKBACK_HOURS * HOUR_NS).min(last))
+}
+
+/// The number of UTC dates the bucket ranges `spans` cover together.
+fn dates_covered(mut spans: Vec<(i64, i64)>) -> u64 {
+    spans.sort_unstable();
+    let (mut n, mut end) = (0u64, i64::MIN);
+    for (a, b) in spans {
+        let (da, db) = (a.div_euclid(DAY_NS), b.div_euclid(DAY_NS));
+        let from = da.max(end.saturating_add(1));
+        if db >= from {
+            n += (db - from + 1) as u64;
+        }
+        end = end.max(db);
+    }
+    n
+}
+
 /// The silver dates that taking an object's previous rows out affects, when every series'
 /// extent provably stays as it is; `None` when those rows may have held a series' first or
 /// last bucket (the extent may shrink, which only a rebuild of the metric can tell).
@@ -908,7 +960,7 @@ impl FeatureEngine {
             return Ok(Prepared::Done(report));
         }
         let cfg = self.config.metric(&bk.metric).cloned();
-        let file = match read_bronze(body, &bk.metric, cfg.is_some()) {
+        let file = match read_bronze(body, &bk.metric, cfg.as_ref().map(|c| &c.bounds)) {
             Ok(f) => f,
             Err(source) => {
                 if old.is_some() {
@@ -954,6 +1006,28 @@ impl FeatureEngine {
         }
         let dates: BTreeSet<NaiveDate> = per_date.keys().copied().collect();
 
+        // 0. The ceiling, before anything is written: content that would make this object
+        // rewrite more partitions than configured fails alone (its previous content, if
+        // any, stays in silver).
+        let known = state::load_extents(tables, &bk.metric).await?;
+        let reached = dates_covered(
+            ranges
+                .iter()
+                .map(|(sid, &(lo, hi))| {
+                    let prev = known.get(&file.rows.keys[*sid as usize]).copied();
+                    content_reach(lo, hi, prev, width)
+                })
+                .collect(),
+        );
+        let ceiling = self.config.max_partitions_per_file;
+        if reached > u64::from(ceiling) {
+            return Err(FeaturesError::TooManyPartitions {
+                key: key.to_string(),
+                partitions: reached,
+                ceiling,
+            });
+        }
+
         // 1. Index and manifest first (before any lease).
         for (d, n) in &per_date {
             state::put_index(tables, &bk.metric, *d, key, *n).await?;
@@ -991,7 +1065,6 @@ impl FeatureEngine {
             info!(key, dates = dates.len(), "resuming an interrupted attempt");
             affected = dates;
         } else if !rebuild {
-            let known = state::load_extents(tables, &bk.metric).await?;
             // 2a. The previous rows leave: their span and what reaches it, unless a series'
             // extent may shrink.
             let scope = match retracted {
@@ -1064,24 +1137,8 @@ impl FeatureEngine {
             let series = &keys[*sid as usize];
             let prev =
                 state::widen_extent(tables, metric, series, known.remove(series), lo, hi).await?;
-            let (mut a, mut b) = (lo - reach(width), hi + reach(width));
-            let (mut first, mut last) = (lo, hi);
-            if let Some(p) = prev {
-                if lo < p.first {
-                    b = b.max(p.first + reach(width));
-                }
-                if hi > p.last {
-                    a = a.min(p.last - reach(width));
-                }
-                first = first.min(p.first);
-                last = last.max(p.last);
-            }
-            // Values change within [a, b]; features read back LOOKBACK_HOURS.
-            insert_dates(
-                &mut affected,
-                a.max(first),
-                (b + LOOKBACK_HOURS * HOUR_NS).min(last),
-            );
+            let (from, to) = content_reach(lo, hi, prev, width);
+            insert_dates(&mut affected, from, to);
         }
         Ok(affected)
     }
@@ -1190,7 +1247,8 @@ impl FeatureEngine {
                 };
                 let fp = fingerprint(&body);
                 let m = metric.clone();
-                let parsed = blocking(move || read_bronze(body, &m, true)).await;
+                let bounds = self.config.metric(metric).map(|c| c.bounds);
+                let parsed = blocking(move || read_bronze(body, &m, bounds.as_ref())).await;
                 let rows = match parsed {
                     Ok(mut f) => {
                         if let Some(ranges) = ranges {
@@ -1761,9 +1819,9 @@ impl FeatureEngine {
                 let res = async {
                     let body = self.stores.blobs.get(&key).await?;
                     let fp = fingerprint(&body);
-                    let configured = self.config.metric(&bk.metric).is_some();
+                    let bounds = self.config.metric(&bk.metric).map(|c| c.bounds);
                     let m = bk.metric.clone();
-                    let file = blocking(move || read_bronze(body, &m, configured))
+                    let file = blocking(move || read_bronze(body, &m, bounds.as_ref()))
                         .await
                         .map_err(|source| FeaturesError::BadFile {
                             key: key.clone(),

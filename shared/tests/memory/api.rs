@@ -292,6 +292,35 @@ async fn features_models_and_the_approval_workflow() {
     }
     assert!(f["is_imputed"].is_boolean() && f["hour"].is_number(), "{v}");
     assert!(!f.contains_key("pk") && !f.contains_key("ttl"), "{v}");
+    // v2: the 7- and 30-day totals in the same read (18 days of history: all defined).
+    for name in gras_shared::contract::silver_col::TOTALS {
+        assert!(
+            f[name].as_f64().is_some_and(f64::is_finite),
+            "{name} in {v}"
+        );
+    }
+    let mean_720 = f["roll_mean_720h"].as_f64().unwrap_or_default();
+    assert!(
+        f["roll_sum_720h"].as_f64().unwrap_or_default() > mean_720,
+        "{v}"
+    );
+    // The series in the path answers the same.
+    let (s, by_path) = get(&app, "/v1/features/G/store-0001").await;
+    assert_eq!((s, &by_path), (StatusCode::OK, &v));
+    let (s, all) = get(&app, "/v1/features/G/_all").await;
+    assert_eq!(
+        (s, all["series"].as_str()),
+        (StatusCode::OK, Some("_all")),
+        "{all}"
+    );
+    let (s, e) = get(&app, "/v1/features/G/a%23b").await;
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::BAD_REQUEST, "bad_request"),
+        "{e}"
+    );
+    let (s, e) = get(&app, "/v1/features/G/store-0001?series=x").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     let (s, v) = get(&app, "/v1/features/G?series=nobody").await;
     assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
     let (s, v) = get(&app, "/v1/features/Q").await;
@@ -841,7 +870,8 @@ async fn openapi_document_matches_the_router() {
     for (method, path) in ROUTES {
         let uri = path
             .replace("{metric}", "G")
-            .replace("{version}", "v20240101000000-a");
+            .replace("{version}", "v20240101000000-a")
+            .replace("{series}", "_all");
         let (s, v) = call(&app, method, &uri, None, "").await;
         assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
         assert!(

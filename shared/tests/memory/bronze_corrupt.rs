@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gras_shared::bronze::{read_bronze, BronzeError};
+use gras_shared::config::RowBounds;
 use gras_shared::MetricId;
 
 /// Reads `tests/data/corrupt/<name>` as a bronze file of metric `G` and returns the error.
@@ -18,7 +19,7 @@ fn refused(name: &str) -> BronzeError {
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let metric = MetricId::new("G").unwrap();
     let start = Instant::now();
-    let result = read_bronze(Bytes::from(body), &metric, true);
+    let result = read_bronze(Bytes::from(body), &metric, Some(&RowBounds::DEFAULT));
     let elapsed = start.elapsed();
     // Not a timing test: a bound far above the time taken (milliseconds) that shows the
     // reader does not hang.

@@ -8,6 +8,7 @@ use arrow_array::types::Int32Type;
 use arrow_array::*;
 use bytes::Bytes;
 use gras_shared::bronze::{read_bronze, BronzeError, RejectReason};
+use gras_shared::config::RowBounds;
 use gras_shared::testkit::parquet;
 use gras_shared::MetricId;
 
@@ -23,7 +24,12 @@ fn values() -> ArrayRef {
 }
 
 fn read_ts(ts: ArrayRef) -> Vec<i64> {
-    let f = read_bronze(parquet(vec![("ts", ts), ("value", values())]), &g(), true).unwrap();
+    let f = read_bronze(
+        parquet(vec![("ts", ts), ("value", values())]),
+        &g(),
+        Some(&RowBounds::DEFAULT),
+    )
+    .unwrap();
     assert_eq!(f.rows_read, 2);
     assert!(f.rejected.0.is_empty(), "{:?}", f.rejected);
     f.rows.ts
@@ -107,7 +113,7 @@ fn int96_timestamps() {
     col.close().unwrap();
     rg.close().unwrap();
     w.close().unwrap();
-    let f = read_bronze(Bytes::from(buf), &g(), true).unwrap();
+    let f = read_bronze(Bytes::from(buf), &g(), Some(&RowBounds::DEFAULT)).unwrap();
     assert_eq!(f.rows.ts, vec![T0_NS, T0_NS + 3_600_000_000_000]);
 }
 
@@ -140,7 +146,12 @@ fn every_numeric_value_type() {
     ];
     for (v, want) in cases {
         let dt = v.data_type().clone();
-        let f = read_bronze(parquet(vec![("ts", ts.clone()), ("value", v)]), &g(), true).unwrap();
+        let f = read_bronze(
+            parquet(vec![("ts", ts.clone()), ("value", v)]),
+            &g(),
+            Some(&RowBounds::DEFAULT),
+        )
+        .unwrap();
         assert_eq!(f.rows.value, want, "{dt}");
     }
 }
@@ -170,7 +181,7 @@ fn metric_and_series_columns_of_every_string_type() {
             ("value", v),
         ]),
         &g(),
-        true,
+        Some(&RowBounds::DEFAULT),
     )
     .unwrap();
     let keys: Vec<&str> = f
@@ -211,7 +222,7 @@ fn row_rejections_by_reason() {
     let f = read_bronze(
         parquet(vec![("ts", ts.clone()), ("value", v.clone())]),
         &g(),
-        true,
+        Some(&RowBounds::DEFAULT),
     )
     .unwrap();
     assert_eq!(f.rows.len(), 1);
@@ -227,7 +238,7 @@ fn row_rejections_by_reason() {
         (1, 1, 1, 1, 2)
     );
     // An unconfigured metric rejects every otherwise valid row.
-    let f = read_bronze(parquet(vec![("ts", ts), ("value", v)]), &g(), false).unwrap();
+    let f = read_bronze(parquet(vec![("ts", ts), ("value", v)]), &g(), None).unwrap();
     assert_eq!(f.rejected.0[&RejectReason::UnknownMetric], 1);
     assert!(f.rows.is_empty());
 }
@@ -235,7 +246,12 @@ fn row_rejections_by_reason() {
 #[test]
 fn overflowing_epoch_is_invalid_not_a_panic() {
     let ts: ArrayRef = Arc::new(Int64Array::from(vec![i64::MAX, T0_MS]));
-    let f = read_bronze(parquet(vec![("ts", ts), ("value", values())]), &g(), true).unwrap();
+    let f = read_bronze(
+        parquet(vec![("ts", ts), ("value", values())]),
+        &g(),
+        Some(&RowBounds::DEFAULT),
+    )
+    .unwrap();
     assert_eq!(f.rejected.0[&RejectReason::InvalidTs], 1);
     assert_eq!(f.rows.len(), 1);
 }
@@ -256,7 +272,7 @@ fn bad_files_are_rejected_with_reasons() {
         ("tail", chopped_tail),
         ("empty", empty),
     ] {
-        let e = read_bronze(body, &g(), true).unwrap_err();
+        let e = read_bronze(body, &g(), Some(&RowBounds::DEFAULT)).unwrap_err();
         assert!(matches!(e, BronzeError::Parquet(_)), "{name}: {e}");
         assert!(
             e.to_string().contains("not a readable Parquet file"),
@@ -265,7 +281,7 @@ fn bad_files_are_rejected_with_reasons() {
     }
     let no_ts = parquet(vec![("value", values())]);
     assert!(matches!(
-        read_bronze(no_ts, &g(), true),
+        read_bronze(no_ts, &g(), Some(&RowBounds::DEFAULT)),
         Err(BronzeError::MissingColumn("ts"))
     ));
     let no_value = parquet(vec![(
@@ -273,14 +289,14 @@ fn bad_files_are_rejected_with_reasons() {
         Arc::new(Int64Array::from(vec![T0_MS, T0_MS])) as ArrayRef,
     )]);
     assert!(matches!(
-        read_bronze(no_value, &g(), true),
+        read_bronze(no_value, &g(), Some(&RowBounds::DEFAULT)),
         Err(BronzeError::MissingColumn("value"))
     ));
     let text_value = parquet(vec![
         ("ts", Arc::new(Int64Array::from(vec![T0_MS])) as ArrayRef),
         ("value", Arc::new(StringArray::from(vec!["1"])) as ArrayRef),
     ]);
-    let e = read_bronze(text_value, &g(), true).unwrap_err();
+    let e = read_bronze(text_value, &g(), Some(&RowBounds::DEFAULT)).unwrap_err();
     assert!(
         e.to_string()
             .contains("column `value` has unsupported type"),
@@ -291,7 +307,7 @@ fn bad_files_are_rejected_with_reasons() {
         ("value", Arc::new(Float64Array::from(vec![1.0])) as ArrayRef),
     ]);
     assert!(matches!(
-        read_bronze(bool_ts, &g(), true),
+        read_bronze(bool_ts, &g(), Some(&RowBounds::DEFAULT)),
         Err(BronzeError::UnsupportedType { column: "ts", .. })
     ));
 }
@@ -310,7 +326,7 @@ fn zero_row_file_is_a_no_op() {
             ),
         ]),
         &g(),
-        true,
+        Some(&RowBounds::DEFAULT),
     )
     .unwrap();
     assert_eq!(f.rows_read, 0);
@@ -345,7 +361,7 @@ fn several_row_groups_stream_through() {
     )
     .num_row_groups();
     assert_eq!(meta, 4);
-    let f = read_bronze(Bytes::from(buf), &g(), true).unwrap();
+    let f = read_bronze(Bytes::from(buf), &g(), Some(&RowBounds::DEFAULT)).unwrap();
     assert_eq!(f.rows.len(), n as usize);
     assert_eq!(f.rows.value[199_999], 199_999.0);
 }
@@ -395,7 +411,7 @@ fn string_columns_read_the_same_through_dictionaries_or_not() {
         Bytes::from(buf)
     };
     let read = |body: Bytes| {
-        let f = read_bronze(body, &g(), true).unwrap();
+        let f = read_bronze(body, &g(), Some(&RowBounds::DEFAULT)).unwrap();
         let keys: Vec<String> = f
             .rows
             .series

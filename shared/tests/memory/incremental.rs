@@ -108,17 +108,9 @@ async fn assert_same(a: &Stores, b: &Stores) {
     );
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn in_order_daily_files_equal_batch() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let mut files = Vec::new();
         for d in 0..12 {
             // Day 5 has a gap of 3 (interpolated), day 6 a gap of 4 (not); day 9 is missing.
@@ -159,7 +151,7 @@ fn in_order_daily_files_equal_batch() {
 
 #[test]
 fn reverse_order_late_files_and_replays_equal_batch() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let mut files: Vec<File> = (0..11)
             .map(|d| BronzeFile::dense("A", d, "part-0.parquet", &[]))
             .collect();
@@ -182,7 +174,7 @@ fn reverse_order_late_files_and_replays_equal_batch() {
 
 #[test]
 fn replaced_and_removed_objects_and_bad_files() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let files: Vec<File> = (0..9)
             .map(|d| BronzeFile::dense("L", d, "part-0.parquet", &[]))
             .collect();
@@ -238,7 +230,7 @@ fn replaced_and_removed_objects_and_bad_files() {
 
 #[test]
 fn batch_rerun_drops_what_vanished() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let g = gras_shared::MetricId::new("G").unwrap();
         let dense: Vec<File> = (0..4)
             .map(|d| BronzeFile::dense("G", d, "part-0.parquet", &[]))
@@ -314,7 +306,7 @@ proptest! {
         mid in any::<prop::sample::Index>(),
         batch_sizes in prop::collection::vec(1usize..5, 1..6),
     ) {
-        runtime().block_on(async {
+        crate::runtime().block_on(async {
             // Random permutation from the seed, then replays inserted after their first upload.
             let mut order: Vec<usize> = (0..files.len()).collect();
             let mut s = order_seed;
@@ -372,7 +364,7 @@ proptest! {
         ),
         batch_sizes in prop::collection::vec(1usize..4, 1..4),
     ) {
-        runtime().block_on(async {
+        crate::runtime().block_on(async {
             let inc = Stores::memory();
             let e = engine(&inc);
             for f in &files {
@@ -425,7 +417,7 @@ proptest! {
 /// which rebuilds the metric. Silver always equals a batch run.
 #[test]
 fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let (blobs, stores) = TestBlobs::stores();
         let e = engine(&stores);
         // Days 0..N-1: long enough that a change in the middle reaches 31 days on.
@@ -758,7 +750,7 @@ impl gras_shared::storage::BlobStore for TestBlobs {
 
 #[test]
 fn a_just_written_object_that_reads_as_missing_is_retried() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let f = BronzeFile::dense("G", 0, "part-0.parquet", &[]);
         for (misses, retries, processed) in [(2, 3, true), (4, 3, false)] {
             let mem = Stores::memory();
@@ -808,7 +800,7 @@ fn burst() -> (Vec<File>, Vec<File>) {
 
 #[test]
 fn a_burst_in_one_batch_reads_and_writes_its_days_once() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let (days, parts) = burst();
         let mut all = days.clone();
         all.extend(parts.iter().cloned());
@@ -863,7 +855,7 @@ fn a_burst_in_one_batch_reads_and_writes_its_days_once() {
 /// unreadable one is replaced by that day's bronze, and silver still equals batch.
 #[test]
 fn a_new_hour_reads_its_day_from_bronze_and_the_month_before_from_silver() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let hour = |d: i64, h: i64| {
             let skip: Vec<i64> = (0..24).filter(|x| *x != h).collect();
             BronzeFile::dense("G", d, &format!("h{h:02}.parquet"), &skip)
@@ -992,7 +984,7 @@ fn a_new_hour_reads_its_day_from_bronze_and_the_month_before_from_silver() {
 
 #[test]
 fn a_batch_with_a_removal_and_a_repeated_key_equals_batch() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let (days, parts) = burst();
         let inc = Stores::memory();
         let e = engine(&inc);
@@ -1045,7 +1037,7 @@ fn a_batch_with_a_removal_and_a_repeated_key_equals_batch() {
 
 #[test]
 fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_resumes() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let (days, parts) = burst();
         let (blobs, stores) = TestBlobs::stores();
         let e = engine(&stores);
@@ -1094,7 +1086,7 @@ fn a_failed_shared_recomputation_fails_every_object_and_the_redelivery_resumes()
 /// a batch run.
 #[test]
 fn a_rebuild_never_undoes_a_concurrent_ingestion() {
-    runtime().block_on(async {
+    crate::runtime().block_on(async {
         let mut new_series = BronzeFile::dense("G", 6, "c.parquet", &[]);
         new_series.rows.retain(|r| r.0.is_some());
         for r in &mut new_series.rows {

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod bounds;
 mod bronze_corrupt;
 mod bronze_types;
 mod incremental;
@@ -14,3 +15,13 @@ mod infer;
 mod observed_rules;
 mod train;
 mod window_totals;
+
+/// The runtime of the tests that drive the engine from a plain `#[test]` (proptest cases
+/// among them): two worker threads, as a small Lambda has.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -139,12 +139,7 @@ proptest! {
             .filter_map(|(d, (kind, seed))| day_file(d, *kind, *seed))
             .collect();
         prop_assume!(!files.is_empty());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        crate::runtime().block_on(async {
             let expected = Stores::memory();
             for f in &files {
                 expected.blobs.put(&f.key(), f.body()).await.unwrap();
