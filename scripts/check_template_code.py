@@ -803,9 +803,11 @@ def arrow_schema(path: Path, rep: Report) -> list[tuple[str, str]]:
         return []
     contract = strip_rust((ROOT / "shared/src/contract.rs").read_text())
     col = module_consts(contract, "silver_col")
-    float_features = re.search(r"FLOAT_FEATURES\s*:\s*\[&str;\s*\d+\]\s*=\s*\[(.*?)\]", contract, re.S)
-    float_features = [col.get(x.strip()) or x.strip().strip('"')
-                      for x in float_features.group(1).split(",") if x.strip()] if float_features else []
+    def const_list(name: str) -> list[str]:
+        m = re.search(name + r"\s*:\s*\[&str;\s*\d+\]\s*=\s*\[(.*?)\]", contract, re.S)
+        return [col.get(x.strip()) or x.strip().strip('"')
+                for x in m.group(1).split(",") if x.strip()] if m else []
+    lists = {name: const_list(name) for name in ("FLOAT_FEATURES", "TOTALS")}
     # Helper closures such as `let f64_col = |name: &str| Field::new(name, DataType::Float64, true);`
     helpers = {}
     for m in re.finditer(r"let\s+(\w+)\s*=\s*\|\s*\w+\s*:\s*&str\s*\|\s*Field::new\(\s*\w+\s*,\s*DataType::(\w+)[^;]*;", body):
@@ -820,8 +822,9 @@ def arrow_schema(path: Path, rep: Report) -> list[tuple[str, str]]:
         return col.get(expr.split("::")[-1])
     cols: list[tuple[str, str]] = []
     alternatives = [
-        # `FLOAT_FEATURES.iter().map(|n| f64_col(n))`: every float feature through a helper
-        r"FLOAT_FEATURES\.iter\(\)\.map\(\s*\|\s*\w+\s*\|\s*(?P<fmap>\w+)\(\s*\w+\s*\)\s*\)",
+        # `FLOAT_FEATURES.iter().map(|n| f64_col(n))`: every float feature (or v2 total)
+        # through a helper
+        r"(?P<list>FLOAT_FEATURES|TOTALS)\.iter\(\)\.map\(\s*\|\s*\w+\s*\|\s*(?P<fmap>\w+)\(\s*\w+\s*\)\s*\)",
         # `Field::new(NAME, DataType::T ...` or `Field::new(NAME, var ...`
         r"Field::new\(\s*(?P<name>[^,]+?)\s*,\s*(?:DataType::(?P<dt>\w+)|(?P<var>\w+))",
     ]
@@ -830,7 +833,7 @@ def arrow_schema(path: Path, rep: Report) -> list[tuple[str, str]]:
     for m in re.finditer("|".join(alternatives), body):
         if m.group("fmap"):
             dt = helpers.get(m.group("fmap"), "?")
-            cols += [(n, ARROW_TO_GLUE.get(dt, f"?{dt}")) for n in float_features]
+            cols += [(n, ARROW_TO_GLUE.get(dt, f"?{dt}")) for n in lists[m.group("list")]]
         elif m.group("name"):
             dt = m.group("dt") or type_vars.get(m.group("var") or "")
             cols.append((name_of(m.group("name")), ARROW_TO_GLUE.get(dt or "", f"?{dt}")))
