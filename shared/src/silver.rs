@@ -355,6 +355,15 @@ pub fn read_observed(body: Bytes) -> Result<Vec<ObservedBucket>, SilverError> {
 mod tests {
     use super::*;
 
+    /// `batch` as a Parquet file with its own schema (none of the silver writer's settings).
+    fn file_of(batch: &RecordBatch, props: Option<WriterProperties>) -> Bytes {
+        let mut buf = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), props).unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+        Bytes::from(buf)
+    }
+
     #[test]
     fn schema_matches_the_contract_column_order_and_types() {
         let s = schema();
@@ -429,11 +438,7 @@ mod tests {
         let v1 = batch
             .project(&(0..col::V1_COLUMNS).collect::<Vec<_>>())
             .unwrap();
-        let mut buf = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut buf, v1.schema(), None).unwrap();
-        w.write(&v1).unwrap();
-        w.close().unwrap();
-        let got = read_parquet(Bytes::from(buf)).unwrap();
+        let got = read_parquet(file_of(&v1, None)).unwrap();
         let mut want = rows.clone();
         want.totals = std::array::from_fn(|_| vec![None; 3]);
         assert_eq!(got, want);
@@ -441,12 +446,8 @@ mod tests {
         let cut = batch
             .project(&(0..col::V1_COLUMNS + 1).collect::<Vec<_>>())
             .unwrap();
-        let mut buf = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut buf, cut.schema(), None).unwrap();
-        w.write(&cut).unwrap();
-        w.close().unwrap();
         assert!(matches!(
-            read_parquet(Bytes::from(buf)),
+            read_parquet(file_of(&cut, None)),
             Err(SilverError::Schema(_))
         ));
     }
@@ -492,11 +493,7 @@ mod tests {
                     v.to_string(),
                 )]));
             }
-            let mut buf = Vec::new();
-            let mut w = ArrowWriter::try_new(&mut buf, schema(), Some(props.build())).unwrap();
-            w.write(&to_batch_chunks(&[&rows]).unwrap()).unwrap();
-            w.close().unwrap();
-            let other = Bytes::from(buf);
+            let other = file_of(&to_batch(&rows).unwrap(), Some(props.build()));
             assert_eq!(read_parquet(other.clone()).unwrap().len(), rows.len());
             assert!(
                 matches!(
@@ -525,12 +522,8 @@ mod tests {
             Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
         )])
         .unwrap();
-        let mut buf = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
         assert!(matches!(
-            read_observed(Bytes::from(buf)),
+            read_observed(file_of(&batch, None)),
             Err(SilverError::Schema(_))
         ));
         assert!(read_observed(Bytes::from_static(b"not parquet")).is_err());
