@@ -67,7 +67,9 @@ pub struct Alert {
 pub fn detect(rows: &SilverRows, forecasts: &HashMap<(String, i64), Prediction>) -> Vec<Alert> {
     let mut out = Vec::new();
     for i in 0..rows.len() {
-        let Some(value) = rows.value[i] else { continue };
+        let Some(value) = rows.value.get(i) else {
+            continue;
+        };
         if rows.is_imputed[i] {
             continue;
         }

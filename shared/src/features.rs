@@ -15,6 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, NaiveDate};
 
 use crate::cleanse::Timeline;
+use crate::column::F64Column;
 use crate::config::MetricConfig;
 use crate::ids::{MetricId, SeriesKey};
 
@@ -40,7 +41,7 @@ pub struct SilverRows {
     /// `ts`, microseconds since the epoch (UTC).
     pub ts_us: Vec<i64>,
     /// `value`.
-    pub value: Vec<Option<f64>>,
+    pub value: F64Column,
     /// `is_imputed`.
     pub is_imputed: Vec<bool>,
     /// `hour`.
@@ -52,11 +53,11 @@ pub struct SilverRows {
     /// `is_holiday`.
     pub is_holiday: Vec<bool>,
     /// The ten float features in [`crate::contract::silver_col::FLOAT_FEATURES`] order.
-    pub floats: [Vec<Option<f64>>; 10],
+    pub floats: [F64Column; 10],
     /// `is_outlier`.
     pub is_outlier: Vec<bool>,
     /// The three v2 totals in [`crate::contract::silver_col::TOTALS`] order.
-    pub totals: [Vec<Option<f64>>; 3],
+    pub totals: [F64Column; 3],
 }
 
 impl SilverRows {
@@ -66,15 +67,15 @@ impl SilverRows {
             metric_id: Vec::with_capacity(n),
             series_key: Vec::with_capacity(n),
             ts_us: Vec::with_capacity(n),
-            value: Vec::with_capacity(n),
+            value: F64Column::with_capacity(n),
             is_imputed: Vec::with_capacity(n),
             hour: Vec::with_capacity(n),
             day_of_week: Vec::with_capacity(n),
             is_weekend: Vec::with_capacity(n),
             is_holiday: Vec::with_capacity(n),
-            floats: std::array::from_fn(|_| Vec::with_capacity(n)),
+            floats: std::array::from_fn(|_| F64Column::with_capacity(n)),
             is_outlier: Vec::with_capacity(n),
-            totals: std::array::from_fn(|_| Vec::with_capacity(n)),
+            totals: std::array::from_fn(|_| F64Column::with_capacity(n)),
         }
     }
     /// Number of rows.

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod api;
 pub mod bronze;
 pub mod cleanse;
+pub mod column;
 pub mod config;
 pub mod contract;
 pub mod drift;

@@ -57,7 +57,7 @@ pub fn item(rows: &SilverRows, i: usize, now: DateTime<Utc>) -> Item {
         Attr::S(rows.series_key[i].to_string()),
     );
     it.insert(attr::TS.into(), Attr::S(rfc3339_us(rows.ts_us[i])));
-    it.insert(col::VALUE.into(), Attr::opt_n(rows.value[i]));
+    it.insert(col::VALUE.into(), Attr::opt_n(rows.value.get(i)));
     it.insert(col::IS_IMPUTED.into(), Attr::Bool(rows.is_imputed[i]));
     it.insert(col::HOUR.into(), Attr::N(f64::from(rows.hour[i])));
     it.insert(
@@ -67,11 +67,11 @@ pub fn item(rows: &SilverRows, i: usize, now: DateTime<Utc>) -> Item {
     it.insert(col::IS_WEEKEND.into(), Attr::Bool(rows.is_weekend[i]));
     it.insert(col::IS_HOLIDAY.into(), Attr::Bool(rows.is_holiday[i]));
     for (name, values) in col::FLOAT_FEATURES.iter().zip(&rows.floats) {
-        it.insert((*name).into(), Attr::opt_n(values[i]));
+        it.insert((*name).into(), Attr::opt_n(values.get(i)));
     }
     it.insert(col::IS_OUTLIER.into(), Attr::Bool(rows.is_outlier[i]));
     for (name, values) in col::TOTALS.iter().zip(&rows.totals) {
-        it.insert((*name).into(), Attr::opt_n(values[i]));
+        it.insert((*name).into(), Attr::opt_n(values.get(i)));
     }
     it.insert(
         attr::UPDATED_AT.into(),
@@ -103,9 +103,9 @@ mod tests {
         for c in rows.floats.iter_mut() {
             c.push(None);
         }
-        rows.floats[0][0] = Some(1.25);
+        rows.floats[0].set(0, Some(1.25));
         rows.is_outlier.push(false);
-        rows.totals = [vec![Some(84.0)], vec![None], vec![Some(0.5)]];
+        rows.totals = [Some(84.0), None, Some(0.5)].map(|v| vec![v].into());
         let now = DateTime::from_timestamp(1_706_540_000, 0).unwrap();
         let it = item(&rows, 0, now);
         assert_eq!(it["pk"], Attr::S("G#eu".into()));

@@ -18,6 +18,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use crate::column::F64Column;
 use crate::contract::silver_col as col;
 use crate::features::SilverRows;
 use crate::ids::SeriesKey;
@@ -92,15 +93,14 @@ pub fn to_batch(rows: &SilverRows) -> Result<RecordBatch, SilverError> {
 /// [`to_batch`] of the concatenation of `chunks`, in order (without concatenating them).
 pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverError> {
     let n: usize = chunks.iter().map(|c| c.len()).sum();
-    let floats = |f: &dyn Fn(&SilverRows) -> &[Option<f64>]| -> ArrayRef {
+    let floats = |f: &dyn Fn(&SilverRows) -> &F64Column| -> ArrayRef {
         let mut values: Vec<f64> = Vec::with_capacity(n);
         let mut valid = BooleanBufferBuilder::new(n);
         for c in chunks {
             let col = f(c);
-            values.extend(col.iter().map(|v| v.unwrap_or(0.0)));
-            valid.append_buffer(&BooleanBuffer::collect_bool(col.len(), |i| {
-                col[i].is_some()
-            }));
+            values.extend_from_slice(col.values());
+            let ok = col.validity();
+            valid.append_buffer(&BooleanBuffer::collect_bool(ok.len(), |i| ok[i]));
         }
         let nulls = NullBuffer::new(valid.finish());
         let nulls = (nulls.null_count() > 0).then_some(nulls);
@@ -254,7 +254,6 @@ pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
                 .map(|b| b.unwrap_or(false))
                 .collect::<Vec<_>>()
         };
-        let floats = |a: &ArrayRef| a.as_primitive::<Float64Type>().iter().collect::<Vec<_>>();
         let ints = |a: &ArrayRef| a.as_primitive::<Int32Type>().values().to_vec();
         rows.metric_id.extend(strings(c(0)));
         rows.series_key.extend(strings(c(1)));
@@ -264,21 +263,22 @@ pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
                 .iter()
                 .copied(),
         );
-        rows.value.extend(floats(c(3)));
+        rows.value
+            .extend_from_arrow(c(3).as_primitive::<Float64Type>());
         rows.is_imputed.extend(bools(c(4)));
         rows.hour.extend(ints(c(5)));
         rows.day_of_week.extend(ints(c(6)));
         rows.is_weekend.extend(bools(c(7)));
         rows.is_holiday.extend(bools(c(8)));
         for (k, col) in rows.floats.iter_mut().enumerate() {
-            col.extend(floats(c(9 + k)));
+            col.extend_from_arrow(c(9 + k).as_primitive::<Float64Type>());
         }
         rows.is_outlier.extend(bools(c(19)));
         for (k, out) in rows.totals.iter_mut().enumerate() {
             if columns > col::V1_COLUMNS {
-                out.extend(floats(c(col::V1_COLUMNS + k)));
+                out.extend_from_arrow(c(col::V1_COLUMNS + k).as_primitive::<Float64Type>());
             } else {
-                out.extend(std::iter::repeat_n(None, batch.num_rows()));
+                out.append(&mut F64Column::nulls(batch.num_rows()));
             }
         }
     }
@@ -428,8 +428,8 @@ mod tests {
                 c.push(Some(100.0 * k as f64 + i as f64));
             }
         }
-        rows.floats[9][0] = None;
-        rows.totals[1][2] = None;
+        rows.floats[9].set(0, None);
+        rows.totals[1].set(2, None);
         let bytes = write_parquet(&rows).unwrap();
         assert_eq!(read_parquet(bytes).unwrap(), rows);
 
@@ -440,7 +440,7 @@ mod tests {
             .unwrap();
         let got = read_parquet(file_of(&v1, None)).unwrap();
         let mut want = rows.clone();
-        want.totals = std::array::from_fn(|_| vec![None; 3]);
+        want.totals = std::array::from_fn(|_| F64Column::nulls(3));
         assert_eq!(got, want);
         // Any other column count is not silver.
         let cut = batch

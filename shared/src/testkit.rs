@@ -147,16 +147,16 @@ pub fn assert_silver_eq(a: &BTreeMap<String, SilverRows>, b: &BTreeMap<String, S
         );
         assert_eq!(ra.is_outlier, rb.is_outlier, "{k}: is_outlier");
         assert_eq!(ra.is_holiday, rb.is_holiday, "{k}: is_holiday");
-        let close = |x: &Option<f64>, y: &Option<f64>| match (x, y) {
+        let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
             (None, None) => true,
             (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-12),
             _ => false,
         };
-        for (i, (x, y)) in ra.value.iter().zip(&rb.value).enumerate() {
+        for (i, (x, y)) in ra.value.iter().zip(rb.value.iter()).enumerate() {
             assert!(close(x, y), "{k} row {i} value: {x:?} vs {y:?}");
         }
         for c in 0..10 {
-            for (i, (x, y)) in ra.floats[c].iter().zip(&rb.floats[c]).enumerate() {
+            for (i, (x, y)) in ra.floats[c].iter().zip(rb.floats[c].iter()).enumerate() {
                 assert!(close(x, y), "{k} row {i} feature {c}: {x:?} vs {y:?}");
             }
         }
@@ -164,7 +164,7 @@ pub fn assert_silver_eq(a: &BTreeMap<String, SilverRows>, b: &BTreeMap<String, S
             .iter()
             .zip(ra.totals.iter().zip(&rb.totals))
         {
-            for (i, (x, y)) in ca.iter().zip(cb).enumerate() {
+            for (i, (x, y)) in ca.iter().zip(cb.iter()).enumerate() {
                 assert!(close(x, y), "{k} row {i} {name}: {x:?} vs {y:?}");
             }
         }

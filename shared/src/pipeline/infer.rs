@@ -342,11 +342,11 @@ impl Inferencer {
                 }
             }
             for i in 0..rows.len() {
-                let (Some(actual), false) = (rows.value[i], rows.is_imputed[i]) else {
+                let (Some(actual), false) = (rows.value.get(i), rows.is_imputed[i]) else {
                     continue;
                 };
                 if let Some(p) = forecasts.get(&(rows.series_key[i].to_string(), rows.ts_us[i])) {
-                    let lag_168h = rows.floats[2][i];
+                    let lag_168h = rows.floats[2].get(i);
                     scored.push((
                         p.model_version.clone(),
                         Scored {

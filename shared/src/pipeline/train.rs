@@ -401,7 +401,7 @@ pub async fn load_history(
             by_series
                 .entry(rows.series_key[i].to_string())
                 .or_default()
-                .push((rows.ts_us[i], rows.value[i]));
+                .push((rows.ts_us[i], rows.value.get(i)));
         }
     }
     let mut out = Vec::new();

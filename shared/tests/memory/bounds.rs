@@ -112,7 +112,7 @@ fn a_hostile_file_is_cleansed_by_reason_in_batch_and_incremental_alike() {
             let ts = (T0_MS + DAY_MS + hour * 3_600_000) * 1_000;
             (0..g1.len())
                 .find(|&i| &*g1.series_key[i] == "a" && g1.ts_us[i] == ts)
-                .map(|i| g1.value[i])
+                .map(|i| g1.value.get(i))
         };
         assert_eq!(at(5), Some(Some(4.0 + 10.0 + ((5 * 7 + 3) % 11) as f64)));
     });

@@ -139,7 +139,7 @@ fn in_order_daily_files_equal_batch() {
         let silver = silver(&*inc.blobs).await;
         // Day 9 exists as a partition of null values (a long gap inside the timeline).
         let d9 = &silver["silver/gras/features/metric=G/date=2024-01-10/part-0.parquet"];
-        assert!(d9.value.iter().all(Option::is_none) && d9.len() == 48);
+        assert!(d9.value.iter().all(|v| v.is_none()) && d9.len() == 48);
         let d5 = &silver["silver/gras/features/metric=G/date=2024-01-06/part-0.parquet"];
         assert_eq!(
             d5.is_imputed.iter().filter(|b| **b).count(),
