@@ -557,8 +557,10 @@ struct Pending {
     /// The metric must be rebuilt (replaced content that may shrink a series' extent, or an
     /// earlier attempt interrupted before it recorded its affected dates).
     rebuild: bool,
-    /// Silver dates whose partitions change.
+    /// Silver dates whose partitions may change.
     dates: BTreeSet<NaiveDate>,
+    /// Those of `dates` that change only if interpolation carries the new content into them.
+    margins: Margins,
 }
 
 /// The first phase of ingesting an object: finished, or pending its recomputation.
@@ -584,8 +586,9 @@ impl RebuildRead {
 
 /// Where a recomputation's rows come from.
 enum Source<'a> {
-    /// The bronze of the recomputed dates; the days around them from silver.
-    Incremental,
+    /// The bronze of the recomputed dates; the days around them from silver. The margin
+    /// dates shown unchanged are not written.
+    Incremental(&'a Margins),
     /// A rebuild's objects, brought up to date under the leases.
     Rebuild(&'a mut RebuildRead),
 }
@@ -618,25 +621,115 @@ fn reach(width: i64) -> i64 {
     MAX_INTERPOLATED_GAP * width + width
 }
 
-/// The bucket range whose partitions new content with buckets `lo..=hi` of one series
-/// changes, given the series' extent before it (`prev`): its buckets ±[`reach`], any
-/// stretch the extent grows by, and the [`LOOKBACK_HOURS`] after, clipped to the extent
-/// after it.
-fn content_reach(lo: i64, hi: i64, prev: Option<Extent>, width: i64) -> (i64, i64) {
-    let (mut a, mut b) = (lo - reach(width), hi + reach(width));
-    let (mut first, mut last) = (lo, hi);
-    if let Some(p) = prev {
-        if lo < p.first {
-            b = b.max(p.first + reach(width));
+/// Where new content with buckets `lo..=hi` of one series changes silver, given the
+/// series' extent before it (`prev`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ContentReach {
+    /// The buckets whose values or timeline membership may change (before the features'
+    /// lookback): the content ±[`reach`] and any stretch the extent grows by.
+    values: (i64, i64),
+    /// The part of `values` that changes whatever lies around it: the content and the
+    /// stretch the extent grows by. Nothing outside it changes when the bucket just before
+    /// it and the one just after it are observed (interpolation stops at an observed
+    /// bucket).
+    core: (i64, i64),
+    /// The series' extent after the content.
+    extent: (i64, i64),
+    /// Bucket width.
+    width: i64,
+}
+
+impl ContentReach {
+    fn new(lo: i64, hi: i64, prev: Option<Extent>, width: i64) -> Self {
+        let (mut a, mut b) = (lo - reach(width), hi + reach(width));
+        let (mut c0, mut c1) = (lo, hi);
+        let (mut first, mut last) = (lo, hi);
+        if let Some(p) = prev {
+            if lo < p.first {
+                b = b.max(p.first + reach(width));
+                c1 = c1.max(p.first - width);
+            }
+            if hi > p.last {
+                a = a.min(p.last - reach(width));
+                c0 = c0.min(p.last + width);
+            }
+            first = first.min(p.first);
+            last = last.max(p.last);
         }
-        if hi > p.last {
-            a = a.min(p.last - reach(width));
+        Self {
+            values: (a, b),
+            core: (c0, c1),
+            extent: (first, last),
+            width,
         }
-        first = first.min(p.first);
-        last = last.max(p.last);
     }
-    // Values change within [a, b]; features read back LOOKBACK_HOURS.
-    (a.max(first), (b + LOOKBACK_HOURS * HOUR_NS).min(last))
+
+    /// The bucket range whose rows may change: [`Self::values`] and the [`LOOKBACK_HOURS`]
+    /// after, clipped to the extent.
+    fn rows(&self) -> (i64, i64) {
+        let (first, last) = self.extent;
+        (
+            self.values.0.max(first),
+            (self.values.1 + LOOKBACK_HOURS * HOUR_NS).min(last),
+        )
+    }
+
+    /// The dates of [`Self::rows`], split into those that change whatever lies around the
+    /// content, and the margins that change only if the bucket given beside each (just
+    /// before or just after [`Self::core`]) is not observed once the content is in.
+    fn dates(&self) -> (BTreeSet<NaiveDate>, Vec<(NaiveDate, i64)>) {
+        let (from, to) = self.rows();
+        let (first, last) = self.extent;
+        let (c0, c1) = (
+            self.core.0.max(first),
+            (self.core.1 + LOOKBACK_HOURS * HOUR_NS).min(last),
+        );
+        let mut hard = BTreeSet::new();
+        insert_dates(&mut hard, c0.max(from), c1.min(to));
+        let mut margins = Vec::new();
+        for (a, b, beside) in [
+            (from, c0 - 1, self.core.0 - self.width),
+            (c1 + 1, to, self.core.1 + self.width),
+        ] {
+            let mut dates = BTreeSet::new();
+            insert_dates(&mut dates, a, b);
+            margins.extend(
+                dates
+                    .into_iter()
+                    .filter(|d| !hard.contains(d))
+                    .map(|d| (d, beside)),
+            );
+        }
+        (hard, margins)
+    }
+}
+
+/// The bucket range whose partitions new content changes at most ([`ContentReach::rows`]).
+fn content_reach(lo: i64, hi: i64, prev: Option<Extent>, width: i64) -> (i64, i64) {
+    ContentReach::new(lo, hi, prev, width).rows()
+}
+
+/// Dates a recomputation includes only because interpolation might carry new content into
+/// them: per date, the buckets (series, bucket start) whose being observed once the content
+/// is in proves that it does not. Such a date's partition is written unless all of them are.
+type Margins = BTreeMap<NaiveDate, Vec<(SeriesKey, i64)>>;
+
+/// The margin dates (of `margins`) whose partitions provably do not change, given the
+/// observed buckets of the recomputation.
+fn unchanged_margins(
+    margins: &Margins,
+    observed: &BTreeMap<SeriesKey, SeriesBuckets>,
+) -> BTreeSet<NaiveDate> {
+    let is_observed = |key: &SeriesKey, b: i64| {
+        observed
+            .get(key)
+            .is_some_and(|s| s.buckets.binary_search(&b).is_ok())
+    };
+    margins
+        .iter()
+        .filter(|(_, beside)| beside.iter().all(|(key, b)| is_observed(key, *b)))
+        .map(|(d, _)| *d)
+        .collect()
 }
 
 /// The number of UTC dates the bucket ranges `spans` cover together.
@@ -880,20 +973,39 @@ impl FeatureEngine {
             .iter()
             .flat_map(|p| p.dates.iter().copied())
             .collect();
-        self.recompute_dates(metric, cfg, &dates).await
+        // A date is a margin only if it is one for every object whose dates hold it.
+        let hard: BTreeSet<NaiveDate> = pending
+            .iter()
+            .flat_map(|p| p.dates.iter().filter(|d| !p.margins.contains_key(d)))
+            .copied()
+            .collect();
+        let mut margins = Margins::new();
+        for p in pending {
+            for (d, beside) in &p.margins {
+                if !hard.contains(d) {
+                    margins
+                        .entry(*d)
+                        .or_default()
+                        .extend(beside.iter().cloned());
+                }
+            }
+        }
+        self.recompute_dates(metric, cfg, &dates, &margins).await
     }
 
-    /// Recomputes the partitions of `metric` on `dates`, run by run of consecutive dates.
+    /// Recomputes the partitions of `metric` on `dates`, run by run of consecutive dates;
+    /// the `margins` shown unchanged are not written.
     async fn recompute_dates(
         &self,
         metric: &MetricId,
         cfg: &MetricConfig,
         dates: &BTreeSet<NaiveDate>,
+        margins: &Margins,
     ) -> Result<Written, FeaturesError> {
         let mut written: Written = (BTreeSet::new(), 0);
         for (d1, d2) in runs(dates) {
             let (partitions, online) = self
-                .recompute(metric, cfg, d1, d2, Source::Incremental)
+                .recompute(metric, cfg, d1, d2, Source::Incremental(margins))
                 .await?;
             written.0.extend(partitions);
             written.1 += online;
@@ -1061,6 +1173,7 @@ impl FeatureEngine {
         let mut rebuild =
             (replaced && retracted.is_none()) || (interrupted.is_some() && resumed.is_none());
         let mut affected: BTreeSet<NaiveDate> = BTreeSet::new();
+        let mut margins = Margins::new();
         if let (false, Some(dates)) = (rebuild, resumed) {
             info!(key, dates = dates.len(), "resuming an interrupted attempt");
             affected = dates;
@@ -1080,12 +1193,14 @@ impl FeatureEngine {
             match scope {
                 None => rebuild = true,
                 Some(dates) => {
-                    affected = dates;
                     // 2b. Widen extents; add what the new content reaches.
-                    affected.extend(
-                        self.widen_extents(&bk.metric, &file.rows.keys, &ranges, known, width)
-                            .await?,
-                    );
+                    let (reached, m) = self
+                        .widen_extents(&bk.metric, &file.rows.keys, &ranges, known, width)
+                        .await?;
+                    margins = m;
+                    margins.retain(|d, _| !dates.contains(d));
+                    affected = dates;
+                    affected.extend(reached);
                     // Recorded, so that a retry of this content recomputes exactly these.
                     manifest.affected = Some(affected.clone());
                     state::put_manifest(tables, key, &manifest, (self.clock)()).await?;
@@ -1116,13 +1231,14 @@ impl FeatureEngine {
             manifest,
             rebuild,
             dates: affected,
+            margins,
         })))
     }
 
     /// Widens the stored extent of each series of new content (`ranges`: bucket range by
     /// index into `keys`; `known`: the extents as loaded) and returns the dates whose
-    /// partitions the new content changes: its buckets ±[`reach`], any stretch an extent
-    /// grew by, and the [`LOOKBACK_HOURS`] after, clipped to the series' extent.
+    /// partitions the new content may change ([`ContentReach`]), and which of them are
+    /// margins.
     async fn widen_extents(
         &self,
         metric: &MetricId,
@@ -1130,17 +1246,23 @@ impl FeatureEngine {
         ranges: &HashMap<u32, (i64, i64)>,
         mut known: BTreeMap<SeriesKey, Extent>,
         width: i64,
-    ) -> Result<BTreeSet<NaiveDate>, FeaturesError> {
+    ) -> Result<(BTreeSet<NaiveDate>, Margins), FeaturesError> {
         let tables = &*self.stores.tables;
-        let mut affected = BTreeSet::new();
+        let mut hard = BTreeSet::new();
+        let mut margins = Margins::new();
         for (sid, &(lo, hi)) in ranges {
             let series = &keys[*sid as usize];
             let prev =
                 state::widen_extent(tables, metric, series, known.remove(series), lo, hi).await?;
-            let (from, to) = content_reach(lo, hi, prev, width);
-            insert_dates(&mut affected, from, to);
+            let (h, m) = ContentReach::new(lo, hi, prev, width).dates();
+            hard.extend(h);
+            for (d, beside) in m {
+                margins.entry(d).or_default().push((series.clone(), beside));
+            }
         }
-        Ok(affected)
+        margins.retain(|d, _| !hard.contains(d));
+        hard.extend(margins.keys().copied());
+        Ok((hard, margins))
     }
 
     /// Handles a removal notification: when the object is really gone, drops its rows (index,
@@ -1215,7 +1337,8 @@ impl FeatureEngine {
                         dates = dates.len(),
                         "removed content: recomputing its dates"
                     );
-                    self.recompute_dates(&bk.metric, &cfg, &dates).await?
+                    self.recompute_dates(&bk.metric, &cfg, &dates, &Margins::new())
+                        .await?
                 }
                 None => self.rebuild_metric(&bk.metric, &cfg).await?,
             };
@@ -1505,6 +1628,7 @@ impl FeatureEngine {
         // that the leases are held; other recomputations read the days around theirs back
         // from silver.
         let rebuild = matches!(source, Source::Rebuild(_));
+        let mut margins = Margins::new();
         let (rows, around) = match source {
             Source::Rebuild(read) => {
                 self.refresh_read(metric, read).await?;
@@ -1513,12 +1637,15 @@ impl FeatureEngine {
                 read.objects.clear();
                 (rows, Vec::new())
             }
-            Source::Incremental => self.load_run_inputs(metric, d1, d2).await?,
+            Source::Incremental(all) => {
+                margins.extend(all.range(d1..=d2).map(|(d, beside)| (*d, beside.clone())));
+                self.load_run_inputs(metric, d1, d2).await?
+            }
         };
         let (emit_from, emit_to) = (day_start(d1), day_start(d2) + DAY_NS - 1);
         let metric2 = metric.clone();
         let cfg2 = cfg.clone();
-        let out = blocking(move || {
+        let (out, unchanged) = blocking(move || {
             let agg = aggregate_on(
                 &rows,
                 cfg2.frequency.nanos(),
@@ -1527,16 +1654,27 @@ impl FeatureEngine {
             );
             let mut observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
             merge_observed(&mut observed, around);
+            let unchanged = unchanged_margins(&margins, &observed);
             let input = MetricInput {
                 metric: &metric2,
                 cfg: &cfg2,
                 observed,
                 extents,
             };
-            Arc::new(compute_metric(&input, emit_from, emit_to))
+            (
+                Arc::new(compute_metric(&input, emit_from, emit_to)),
+                unchanged,
+            )
         })
         .await;
-        let dates: Vec<NaiveDate> = d1.iter_days().take_while(|d| *d <= d2).collect();
+        let dates: Vec<NaiveDate> = d1
+            .iter_days()
+            .take_while(|d| *d <= d2)
+            .filter(|d| !unchanged.contains(d))
+            .collect();
+        if !unchanged.is_empty() {
+            debug!(metric = %metric, dates = unchanged.len(), "margin partitions unchanged: not rewritten");
+        }
         self.write_partitions(metric, &dates, &out, rebuild).await
     }
 

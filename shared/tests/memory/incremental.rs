@@ -580,6 +580,58 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
     });
 }
 
+/// Issue 32's goal: one late day-file touches at most 31 days of partitions (its day and
+/// the 30 after, which its buckets' 720-hour windows reach). The day before and the 31st
+/// after are recomputed only because interpolation might carry the file's values into them;
+/// when the buckets just outside the file are observed, they are not rewritten. When one is
+/// missing, the partition it is in (or the one it reaches) is.
+#[test]
+fn a_late_day_rewrites_its_day_and_the_30_after_unless_a_gap_borders_it() {
+    crate::runtime().block_on(async {
+        let (blobs, stores) = TestBlobs::stores();
+        let e = engine(&stores);
+        const N: i64 = 45;
+        // Days 12 and 4 arrive late; day 3 lacks its last hour and day 5 its first.
+        let file = |d: i64| {
+            let skip: &[i64] = match d {
+                3 => &[23],
+                5 => &[0],
+                _ => &[],
+            };
+            BronzeFile::dense("G", d, "part-0.parquet", skip)
+        };
+        let mut now: Vec<File> = Vec::new();
+        for d in (0..N).filter(|d| ![4, 12].contains(d)) {
+            let f = file(d);
+            stores.blobs.put(&f.key(), f.body()).await.unwrap();
+            e.ingest_one(&f.key()).await.unwrap();
+            now.push(f);
+        }
+        let day =
+            |d: u64| chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(d);
+        let days = |a: u64, b: u64| (a..=b).map(day).collect::<Vec<_>>();
+        // (late day, partitions written): day 12's neighbours are observed; day 4's are
+        // not, so day 3 (an hour that may be interpolated now) and day 35 (whose first
+        // hours' windows reach that far) are rewritten too.
+        for (d, want) in [(12, days(12, 42)), (4, days(3, 35))] {
+            let f = file(d);
+            stores.blobs.put(&f.key(), f.body()).await.unwrap();
+            let before = blobs.counts();
+            let r = e.ingest_one(&f.key()).await.unwrap();
+            let after = blobs.counts();
+            let got: Vec<_> = r.partitions.iter().map(|(_, d)| *d).collect();
+            assert_eq!(got, want, "late day {d}: partitions");
+            assert_eq!(
+                after.1 - before.1,
+                want.len() as u64,
+                "late day {d}: writes"
+            );
+            now.push(f);
+            assert_same(&batch(&now).await, &stores).await;
+        }
+    });
+}
+
 /// A lake for tests: it answers "not found" to the first `misses` reads of each key (as S3
 /// can briefly do for an object that was just written), counts object reads and writes, can
 /// fail the next silver write, and can run another invocation's ingestion on a given read.
