@@ -99,8 +99,7 @@ pub fn to_batch_chunks(chunks: &[&SilverRows]) -> Result<RecordBatch, SilverErro
         for c in chunks {
             let col = f(c);
             values.extend_from_slice(col.values());
-            let ok = col.validity();
-            valid.append_buffer(&BooleanBuffer::collect_bool(ok.len(), |i| ok[i]));
+            valid.append_slice(col.validity());
         }
         let nulls = NullBuffer::new(valid.finish());
         let nulls = (nulls.null_count() > 0).then_some(nulls);
@@ -263,20 +262,22 @@ pub fn read_parquet(body: Bytes) -> Result<SilverRows, SilverError> {
                 .iter()
                 .copied(),
         );
-        rows.value
-            .extend_from_arrow(c(3).as_primitive::<Float64Type>());
+        fn floats(a: &ArrayRef) -> &Float64Array {
+            a.as_primitive()
+        }
+        rows.value.extend_from_arrow(floats(c(3)));
         rows.is_imputed.extend(bools(c(4)));
         rows.hour.extend(ints(c(5)));
         rows.day_of_week.extend(ints(c(6)));
         rows.is_weekend.extend(bools(c(7)));
         rows.is_holiday.extend(bools(c(8)));
         for (k, col) in rows.floats.iter_mut().enumerate() {
-            col.extend_from_arrow(c(9 + k).as_primitive::<Float64Type>());
+            col.extend_from_arrow(floats(c(9 + k)));
         }
         rows.is_outlier.extend(bools(c(19)));
         for (k, out) in rows.totals.iter_mut().enumerate() {
             if columns > col::V1_COLUMNS {
-                out.extend_from_arrow(c(col::V1_COLUMNS + k).as_primitive::<Float64Type>());
+                out.extend_from_arrow(floats(c(col::V1_COLUMNS + k)));
             } else {
                 out.append(&mut F64Column::nulls(batch.num_rows()));
             }
