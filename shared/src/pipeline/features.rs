@@ -675,9 +675,9 @@ impl ContentReach {
     }
 
     /// The dates of [`Self::rows`], split into those that change whatever lies around the
-    /// content, and the margins that change only if the bucket given beside each (just
-    /// before or just after [`Self::core`]) is not observed once the content is in.
-    fn dates(&self) -> (BTreeSet<NaiveDate>, Vec<(NaiveDate, i64)>) {
+    /// content, and the margins that change only if interpolation carries the content into
+    /// them: each with its [`Beside`] bucket (just before or just after [`Self::core`]).
+    fn dates(&self) -> (BTreeSet<NaiveDate>, Vec<(NaiveDate, Beside)>) {
         let (from, to) = self.rows();
         let (first, last) = self.extent;
         let (c0, c1) = (
@@ -688,8 +688,8 @@ impl ContentReach {
         insert_dates(&mut hard, c0.max(from), c1.min(to));
         let mut margins = Vec::new();
         for (a, b, beside) in [
-            (from, c0 - 1, self.core.0 - self.width),
-            (c1 + 1, to, self.core.1 + self.width),
+            (from, c0 - 1, Beside::Before(self.core.0 - self.width)),
+            (c1 + 1, to, Beside::After(self.core.1 + self.width)),
         ] {
             let mut dates = BTreeSet::new();
             insert_dates(&mut dates, a, b);
@@ -704,30 +704,60 @@ impl ContentReach {
     }
 }
 
+/// The bucket just outside new content that decides how far interpolation carries the
+/// content: values change only between it and the nearest observed bucket on its side
+/// (inclusive of it, exclusive of that observed one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beside {
+    /// The bucket before the content: a margin date before it is unchanged when the last
+    /// observed bucket at or before this one is the date's last bucket or later.
+    Before(i64),
+    /// The bucket after the content: a margin date after it is unchanged when the features
+    /// of the first observed bucket at or after this one (minus one bucket, the last value
+    /// that may change), reaching [`LOOKBACK_HOURS`] on, end before the date.
+    After(i64),
+}
+
 /// The bucket range whose partitions new content changes at most ([`ContentReach::rows`]).
 fn content_reach(lo: i64, hi: i64, prev: Option<Extent>, width: i64) -> (i64, i64) {
     ContentReach::new(lo, hi, prev, width).rows()
 }
 
 /// Dates a recomputation includes only because interpolation might carry new content into
-/// them: per date, the buckets (series, bucket start) whose being observed once the content
-/// is in proves that it does not. Such a date's partition is written unless all of them are.
-type Margins = BTreeMap<NaiveDate, Vec<(SeriesKey, i64)>>;
+/// them: per date, the buckets beside the content, per series, that decide it
+/// ([`Beside`]). Such a date's partition is written unless every one shows it unchanged.
+type Margins = BTreeMap<NaiveDate, Vec<(SeriesKey, Beside)>>;
 
 /// The margin dates (of `margins`) whose partitions provably do not change, given the
-/// observed buckets of the recomputation.
+/// observed buckets of the recomputation (buckets of width `width`). A margin is shown
+/// unchanged only by observed buckets the recomputation holds: when the nearest one is not
+/// among them, the partition is written.
 fn unchanged_margins(
     margins: &Margins,
     observed: &BTreeMap<SeriesKey, SeriesBuckets>,
+    width: i64,
 ) -> BTreeSet<NaiveDate> {
-    let is_observed = |key: &SeriesKey, b: i64| {
-        observed
-            .get(key)
-            .is_some_and(|s| s.buckets.binary_search(&b).is_ok())
+    let unchanged = |date: NaiveDate, key: &SeriesKey, beside: Beside| {
+        let Some(buckets) = observed.get(key).map(|s| &s.buckets) else {
+            return false;
+        };
+        let start = day_start(date);
+        match beside {
+            Beside::Before(b) => {
+                let i = buckets.partition_point(|x| *x <= b);
+                // Values change from the bucket after the last observed one on.
+                i > 0 && buckets[i - 1] + width >= start + DAY_NS
+            }
+            Beside::After(b) => {
+                let i = buckets.partition_point(|x| *x < b);
+                // Values change up to the bucket before the next observed one.
+                i < buckets.len() && buckets[i] - width + LOOKBACK_HOURS * HOUR_NS < start
+            }
+        }
     };
     margins
         .iter()
-        .filter(|(_, beside)| beside.iter().all(|(key, b)| is_observed(key, *b)))
+        .filter(|(d, beside)| beside.iter().all(|(key, b)| unchanged(**d, key, *b)))
         .map(|(d, _)| *d)
         .collect()
 }
@@ -1654,7 +1684,7 @@ impl FeatureEngine {
             );
             let mut observed = agg.series.into_iter().map(|s| (s.key.clone(), s)).collect();
             merge_observed(&mut observed, around);
-            let unchanged = unchanged_margins(&margins, &observed);
+            let unchanged = unchanged_margins(&margins, &observed, cfg2.frequency.nanos());
             let input = MetricInput {
                 metric: &metric2,
                 cfg: &cfg2,

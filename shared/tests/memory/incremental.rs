@@ -583,25 +583,27 @@ fn a_replaced_or_removed_day_recomputes_only_what_it_reaches() {
 /// Issue 32's goal: one late day-file touches at most 31 days of partitions (its day and
 /// the 30 after, which its buckets' 720-hour windows reach). The day before and the 31st
 /// after are recomputed only because interpolation might carry the file's values into them;
-/// when the buckets just outside the file are observed, they are not rewritten. When one is
-/// missing, the partition it is in (or the one it reaches) is.
+/// they are rewritten only when it does: when a gap of at most three hours borders the file
+/// and the interpolated hours reach the day before, or their windows the 31st day after.
 #[test]
 fn a_late_day_rewrites_its_day_and_the_30_after_unless_a_gap_borders_it() {
     crate::runtime().block_on(async {
         let (blobs, stores) = TestBlobs::stores();
         let e = engine(&stores);
         const N: i64 = 45;
-        // Days 12 and 4 arrive late; day 3 lacks its last hour and day 5 its first.
+        // Days 12, 4 and 8 arrive late; day 3 lacks its last hour, day 5 its first, day 9
+        // its first two.
         let file = |d: i64| {
             let skip: &[i64] = match d {
                 3 => &[23],
                 5 => &[0],
+                9 => &[0, 1],
                 _ => &[],
             };
             BronzeFile::dense("G", d, "part-0.parquet", skip)
         };
         let mut now: Vec<File> = Vec::new();
-        for d in (0..N).filter(|d| ![4, 12].contains(d)) {
+        for d in (0..N).filter(|d| ![4, 8, 12].contains(d)) {
             let f = file(d);
             stores.blobs.put(&f.key(), f.body()).await.unwrap();
             e.ingest_one(&f.key()).await.unwrap();
@@ -610,10 +612,11 @@ fn a_late_day_rewrites_its_day_and_the_30_after_unless_a_gap_borders_it() {
         let day =
             |d: u64| chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(d);
         let days = |a: u64, b: u64| (a..=b).map(day).collect::<Vec<_>>();
-        // (late day, partitions written): day 12's neighbours are observed; day 4's are
-        // not, so day 3 (an hour that may be interpolated now) and day 35 (whose first
-        // hours' windows reach that far) are rewritten too.
-        for (d, want) in [(12, days(12, 42)), (4, days(3, 35))] {
+        // (late day, partitions written): day 12's neighbours are observed. Day 4's are
+        // not: day 3's last hour is interpolated now, so day 3 changes; day 5's first hour
+        // is too, but its windows end on day 34, so day 35 does not. Day 9's first two hours
+        // are interpolated, the second's windows reach day 39's first hour: day 39 changes.
+        for (d, want) in [(12, days(12, 42)), (4, days(3, 34)), (8, days(8, 39))] {
             let f = file(d);
             stores.blobs.put(&f.key(), f.body()).await.unwrap();
             let before = blobs.counts();
