@@ -218,7 +218,7 @@ put("s3_sqs_events", "body-multi", json.dumps({"Records": [
 # Every route of the API with the placeholders of the target ({version}, {pending}, {token}).
 api = {
     "health": "GET /health\n\n",
-    "forecasts": "GET /v1/forecasts/G?series=store-0001&from=2024-01-19T00:00:00Z&to=2024-01-20T00:00:00Z&limit=5&cursor=2024-01-19T02:00:00Z\n\n",
+    "forecasts": "GET /v1/forecasts/G?series=store-0001&from=2024-01-19T00:00:00Z&to=2024-01-20T00:00:00Z&limit=5&cursor=MjAyNC0wMS0xOVQwMjowMDowMFo\n\n",
     "features": "GET /v1/features/R?series=_all\n\n",
     "models": "GET /v1/models/G\n\n",
     "approve-bearer": "POST /v1/models/G/{pending}/approve\ncontent-type: application/json\nauthorization: Bearer {token}\n\n{\"reason\": \"fuzz\"}",

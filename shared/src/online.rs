@@ -41,6 +41,10 @@ pub fn rfc3339_us(ts_us: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Feature attributes that hold whole numbers (silver's int32 columns): the item stores every
+/// number as a DynamoDB number, and readers show these as integers.
+pub const INTEGER_ATTRS: &[&str] = &[col::HOUR, col::DAY_OF_WEEK];
+
 /// The online item for row `i` of `rows`, written at `now`.
 pub fn item(rows: &SilverRows, i: usize, now: DateTime<Utc>) -> Item {
     let mut it = Item::new();

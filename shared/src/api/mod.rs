@@ -16,6 +16,7 @@
 //! The OpenAPI document is `openapi.json` at the repository root; a test checks it against
 //! [`ROUTES`].
 
+mod cursor;
 mod error;
 
 use std::borrow::Cow;
@@ -392,7 +393,13 @@ async fn forecasts(
     let start_after = p
         .cursor
         .as_deref()
-        .map(|c| timestamp("cursor", c).map(rfc3339))
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            cursor::decode(c)
+                .and_then(|sk| DateTime::parse_from_rfc3339(&sk).ok())
+                .map(|t| rfc3339(t.with_timezone(&Utc)))
+                .ok_or_else(|| invalid_cursor(c))
+        })
         .transpose()?;
     let q = Query {
         range,
@@ -406,7 +413,7 @@ async fn forecasts(
         metric: metric.as_str(),
         series: series.as_str(),
         points,
-        next_cursor: page.last_sk,
+        next_cursor: page.last_sk.as_deref().map(cursor::encode),
     })
     .into_response())
 }
@@ -485,7 +492,13 @@ async fn online_features(
     let features: Map<String, Value> = item
         .iter()
         .filter(|(k, _)| !NOT_FEATURES.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), attr_json(v)))
+        .map(|(k, v)| match v {
+            // Integers as integers: `hour: 23`, not `23.0`.
+            Attr::N(n) if online::INTEGER_ATTRS.contains(&k.as_str()) && n.fract() == 0.0 => {
+                (k.clone(), json!(*n as i64))
+            }
+            _ => (k.clone(), attr_json(v)),
+        })
         .collect();
     Ok(Json(json!({
         "metric": metric.as_str(),
@@ -638,6 +651,14 @@ struct AlertParams {
     cursor: Option<String>,
 }
 
+/// A 400 for a `cursor` that no page gave.
+fn invalid_cursor(c: &str) -> ApiError {
+    let shown: String = c.chars().take(40).collect();
+    ApiError::bad_request(format!(
+        "invalid cursor {shown:?}: pass the next_cursor of the previous page unchanged"
+    ))
+}
+
 async fn list_alerts(
     State(st): State<ApiState>,
     RawQuery(raw): RawQuery,
@@ -652,12 +673,12 @@ async fn list_alerts(
         Some(v) => timestamp("since", v)?,
         None => (st.clock)() - Duration::hours(DEFAULT_ALERTS_SINCE_HOURS),
     };
-    let cursor = p.cursor.filter(|c| !c.is_empty());
-    if let Some(c) = &cursor {
-        if c.len() > 300 || c.chars().any(char::is_control) {
-            return Err(ApiError::bad_request("invalid cursor"));
-        }
-    }
+    let cursor = p
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| cursor::decode(c).ok_or_else(|| invalid_cursor(c)))
+        .transpose()?;
     let (table, pk) = match &p.series {
         Some(s) => {
             let s = series_key(Some(s.clone()))?;
@@ -677,7 +698,7 @@ async fn list_alerts(
         "metric": metric.as_str(),
         "since": rfc3339(since),
         "alerts": list,
-        "next_cursor": page.last_sk,
+        "next_cursor": page.last_sk.as_deref().map(cursor::encode),
     }))
     .into_response())
 }

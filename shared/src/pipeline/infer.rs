@@ -676,7 +676,7 @@ impl Inferencer {
             history.retain(|h| &h.key == s);
             if history.is_empty() {
                 return Err(InferError::Invalid(format!(
-                    "series {s:?} of metric {metric} has no data in the newest {} days",
+                    "series \"{s}\" of metric {metric} has no data in the newest {} days",
                     self.config.training.window_days
                 )));
             }

@@ -32,7 +32,7 @@ pub struct EvalRecord {
     /// Live interval coverage.
     pub coverage: Option<f64>,
     /// Points scored.
-    pub n: Option<f64>,
+    pub n: Option<u64>,
     /// The online interval factor (`None` on rows written before it existed).
     pub interval_adapt: Option<f64>,
     /// The newest bucket (µs) the factor has counted.
@@ -96,7 +96,7 @@ pub fn decode(item: &Item) -> EvalRecord {
         mape: n(A_MAPE),
         mase: n(A_MASE),
         coverage: n(A_COVERAGE),
-        n: n(A_N),
+        n: n(A_N).filter(|v| *v >= 0.0).map(|v| v as u64),
         interval_adapt: n(ATTR_INTERVAL_ADAPT),
         adapt_through_us: n(ATTR_ADAPT_THROUGH_US).map(|v| v as i64),
         updated_at: s(A_UPDATED_AT),
@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(r.version, "v2");
         assert_eq!(
             (r.mape, r.mase, r.coverage, r.n),
-            (Some(0.1), None, Some(0.9), Some(24.0))
+            (Some(0.1), None, Some(0.9), Some(24))
         );
         assert_eq!(r.online(), online);
         assert_eq!(r.updated_at, "2024-01-23T08:53:20Z");
