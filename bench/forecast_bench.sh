@@ -20,7 +20,7 @@ RUNS=${1:-5}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/forecast_setup.sh
 source bench/forecast_setup.sh
-"$GRAS" holdout --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/gras.jsonl"
+"$GRAS" holdout --json --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/gras.jsonl"
 "$VENV/bin/python" bench/forecast_peers.py --csv "$TMP/series.csv" --holdout 336 --level 0.9 --runs "$RUNS" > "$TMP/peers.jsonl"
 python3 - "$TMP/gras.jsonl" "$TMP/peers.jsonl" <<'PY'
 import json, sys
@@ -39,8 +39,8 @@ print()
 print(f'selected: {sel["model"]}; backtest (selection + calibration) of all candidates: {sum(g["backtest_s"] for g in gras):.3f} s; '
       f'whole training procedure {sum(g["backtest_s"] for g in gras) + sum(g["fit_predict_s"] for g in gras):.3f} s vs Prophet fit+predict {prophet["fit_predict_s"]:.3f} s')
 PY
-"$GRAS" holdout --csv "$TMP/series.csv" --holdout 336 --level 0.9 --refresh-every 24 > "$TMP/gras-daily.jsonl"
-"$GRAS" holdout --csv "$TMP/series.csv" --holdout 336 --level 0.9 --refresh-every 24 --adapt-rate 0 > "$TMP/gras-daily-fixed.jsonl"
+"$GRAS" holdout --json --csv "$TMP/series.csv" --holdout 336 --level 0.9 --refresh-every 24 > "$TMP/gras-daily.jsonl"
+"$GRAS" holdout --json --csv "$TMP/series.csv" --holdout 336 --level 0.9 --refresh-every 24 --adapt-rate 0 > "$TMP/gras-daily-fixed.jsonl"
 "$VENV/bin/python" bench/forecast_peers.py --csv "$TMP/series.csv" --holdout 336 --level 0.9 --refresh-every 24 > "$TMP/peers-daily.jsonl"
 python3 - "$TMP/gras-daily.jsonl" "$TMP/gras-daily-fixed.jsonl" "$TMP/peers-daily.jsonl" <<'PY'
 import json, sys

@@ -19,12 +19,32 @@ use crate::{Cli, Command};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// `--lake DIR`.
+/// `--lake DIR`, else `$GRAS_LAKE`: required, never a silent `./lake`.
 #[derive(Debug, Args)]
 pub struct LakeArgs {
     /// The lake folder (same key layout as the S3 bucket).
-    #[arg(long, default_value = "lake")]
+    #[arg(long, env = "GRAS_LAKE", value_name = "DIR")]
     pub lake: PathBuf,
+}
+
+impl LakeArgs {
+    /// The lake folder, which must exist: only `gras generate` and `gras demo` create one.
+    pub fn existing(&self) -> Result<&Path, Error> {
+        existing_lake(&self.lake)
+    }
+}
+
+/// `lake` if it is a folder, else an error that says what to do.
+pub fn existing_lake(lake: &Path) -> Result<&Path, Error> {
+    if lake.is_dir() {
+        Ok(lake)
+    } else {
+        Err(format!(
+            "no lake folder at {0}: give --lake (or $GRAS_LAKE) an existing lake, or create one with `gras demo --lake {0}` or `gras generate --lake {0}`",
+            lake.display()
+        )
+        .into())
+    }
 }
 
 /// `gras ingest`.
@@ -75,6 +95,13 @@ pub struct DemoArgs {
     /// Serve the API on this address when done (like `gras serve`), until Ctrl-C.
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     serve: Option<std::net::SocketAddr>,
+}
+
+impl DemoArgs {
+    /// Whether the demo serves the API when done.
+    pub fn serves(&self) -> bool {
+        self.serve.is_some()
+    }
 }
 
 /// `gras train` and `gras infer`.
@@ -143,32 +170,68 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Generate(a) => run_generate(&a, &config, cli.json).await,
         Command::Demo(a) => run_demo(&a, config, cli.json).await,
         Command::Features(a) => {
-            let engine = FeatureEngine::new(Stores::local(&a.lake)?, config);
+            let engine = FeatureEngine::new(Stores::local(a.existing()?)?, config);
             let summary = engine.batch().await?;
             Ok(report(&summary, cli.json))
         }
-        Command::Train(a) => run_train(&a.lake.lake, a.metric.as_deref(), config, cli.json).await,
+        Command::Train(a) => {
+            run_train(a.lake.existing()?, a.metric.as_deref(), config, cli.json).await
+        }
         Command::Models(a) => {
-            run_models(&a.lake.lake, a.metric.as_deref(), &config, cli.json).await
+            run_models(a.lake.existing()?, a.metric.as_deref(), &config, cli.json).await
         }
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
-        Command::Holdout(a) => crate::holdout::run(&a),
+        Command::Holdout(a) => crate::holdout::run(&a, cli.json),
+        // Handled by `main` before the runtime starts.
+        Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         Command::Online(a) => crate::online::run(&a, &config, cli.json).await,
         Command::Serve(a) => run_serve(&a, config, cli.json).await,
         Command::Plot(a) => crate::plot::run(&a, &config, cli.json).await,
-        Command::Alerts(a) => run_alerts(&a.lake.lake, a.metric.as_deref(), cli.json),
+        Command::Alerts(a) => run_alerts(a.lake.existing()?, a.metric.as_deref(), cli.json),
         Command::Evaluate(a) => {
-            run_evaluate(&a.lake.lake, a.metric.as_deref(), &config, cli.json).await
+            run_evaluate(a.lake.existing()?, a.metric.as_deref(), &config, cli.json).await
         }
-        Command::Infer(a) => run_infer(&a.lake.lake, a.metric.as_deref(), config, cli.json).await,
+        Command::Infer(a) => {
+            run_infer(a.lake.existing()?, a.metric.as_deref(), config, cli.json).await
+        }
         Command::Ingest(a) => {
-            let engine = FeatureEngine::new(Stores::local(&a.lake.lake)?, config);
-            let keys: Vec<String> = a.keys.iter().map(|k| lake_key(&a.lake.lake, k)).collect();
-            let summary = engine.ingest(&keys).await;
+            let lake = a.lake.existing()?;
+            let stores = Stores::local(lake)?;
+            let keys: Vec<String> = a.keys.iter().map(|k| lake_key(lake, k)).collect();
+            check_ingest_keys(lake, &stores, &keys).await?;
+            let summary = FeatureEngine::new(stores, config).ingest(&keys).await;
             Ok(report(&summary, cli.json))
         }
     }
+}
+
+/// Every key must be a bronze object key that the lake holds, or one that it held and was
+/// ingested (then its ingestion is a removal): anything else is a typo, reported by name
+/// before anything runs.
+async fn check_ingest_keys(lake: &Path, stores: &Stores, keys: &[String]) -> Result<(), Error> {
+    for key in keys {
+        if let Err(e) = gras_shared::contract::BronzeKey::parse(key) {
+            return Err(format!(
+                "{key} is not a bronze object key ({}); give keys such as bronze/gras/metric=G/year=2024/month=01/day=31/part-0.parquet, relative to the lake or as paths inside it",
+                e.reason
+            )
+            .into());
+        }
+        let held = stores.blobs.list(key).await?.iter().any(|o| &o.key == key);
+        if !held
+            && gras_shared::state::get_manifest(&*stores.tables, key)
+                .await?
+                .is_none()
+        {
+            return Err(format!(
+                "{key}: no such object in the lake {} and never ingested (a removal needs a key that was ingested)",
+                lake.display()
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A key given as a path inside the lake folder becomes the object key.
@@ -578,7 +641,7 @@ async fn run_evaluate(
             f(&r["mase"]),
             f(&r["mape"]),
             f(&r["coverage"]),
-            r["n"].as_f64().unwrap_or(0.0),
+            r["n"].as_u64().unwrap_or(0),
             f(&r["interval_adapt"]),
             r["updated_at"].as_str().unwrap_or_default()
         );
@@ -679,7 +742,7 @@ async fn run_decide(
     approve: bool,
     json: bool,
 ) -> Result<ExitCode, Error> {
-    let stores = Stores::local(&a.lake.lake)?;
+    let stores = Stores::local(a.lake.existing()?)?;
     let (metric, _) = config
         .metric_by_name(&a.metric)
         .ok_or_else(|| format!("metric {:?} is not configured", a.metric))?;
@@ -726,14 +789,7 @@ pub fn local_router(
 }
 
 async fn run_serve(a: &ServeArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
-    if !a.lake.lake.is_dir() {
-        return Err(format!(
-            "{}: no such lake folder (run gras demo or gras features first)",
-            a.lake.lake.display()
-        )
-        .into());
-    }
-    let app = local_router(&a.lake.lake, config, a.token.clone())?;
+    let app = local_router(a.lake.existing()?, config, a.token.clone())?;
     let listener = bind(a.addr).await?;
     let local = listener.local_addr()?;
     // The first line on stdout is the address (scripts read it when they asked for port 0).

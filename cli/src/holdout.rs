@@ -1,6 +1,7 @@
 //! `gras holdout`: the model-selection procedure of training, scored on the hold-out end of a
-//! CSV series (`ts,value`, hourly). Prints one JSON line per candidate (the forecasting
-//! benchmark compares them with Prophet and statsforecast on the same split). By default the
+//! CSV series (`ts,value`, hourly). Prints a table, one row per candidate, or with `--json`
+//! one JSON line per candidate (the forecasting benchmark compares them with Prophet and
+//! statsforecast on the same split). By default the
 //! hold-out is forecast in one go; with `--refresh-every N` it is scored as deployed
 //! (trained once, re-fitted and re-forecast every N hours, see
 //! [`gras_shared::forecast::evaluate::evaluate_refreshed`]).
@@ -75,8 +76,8 @@ fn read_csv(path: &Path) -> Result<Vec<Option<f64>>, Error> {
     Ok(out)
 }
 
-/// Runs the command.
-pub fn run(a: &HoldoutArgs) -> Result<ExitCode, Error> {
+/// Runs the command: a table on stdout, or JSON lines when `json`.
+pub fn run(a: &HoldoutArgs, json: bool) -> Result<ExitCode, Error> {
     let values = fill_gaps(&read_csv(&a.csv)?, WEEK);
     if a.holdout == 0 || values.len() <= a.holdout {
         return Err(format!("{} rows cannot hold out {} hours", values.len(), a.holdout).into());
@@ -95,8 +96,38 @@ pub fn run(a: &HoldoutArgs) -> Result<ExitCode, Error> {
             a.adapt_rate,
         )?
     };
-    for e in evaluations {
-        println!("{}", serde_json::to_string(&e)?);
+    if json {
+        for e in evaluations {
+            println!("{}", serde_json::to_string(&e)?);
+        }
+    } else {
+        print_table(&evaluations, a.level);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The candidates as a table; `*` marks the one the backtest selects, as training would.
+fn print_table(evaluations: &[gras_shared::forecast::evaluate::Evaluation], level: f64) {
+    println!(
+        "  {:<34} {:>11} {:>9} {:>9} {:>9} {:>10}",
+        "model",
+        "backtest MASE",
+        "MASE",
+        "sMAPE",
+        format!("cover {:.0}%", level * 100.0),
+        "fit s"
+    );
+    for e in evaluations {
+        println!(
+            "{} {:<34} {:>13.3} {:>9.3} {:>9.3} {:>9.3} {:>10.3}",
+            if e.selected { "*" } else { " " },
+            e.model,
+            e.backtest.mase,
+            e.mase,
+            e.smape,
+            e.coverage,
+            e.fit_predict_s
+        );
+    }
+    println!("* selected by the backtest (lowest first-day MASE), as training selects");
 }

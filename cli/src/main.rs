@@ -62,8 +62,30 @@ pub enum Command {
     /// Serve the HTTP API (the API Lambda's router) on the embedded backend. Mutating
     /// endpoints need `Authorization: Bearer $GRAS_API_TOKEN`; without the variable they are off.
     Serve(commands::ServeArgs),
-    /// Score training's model selection on the hold-out end of a CSV series (JSON lines).
+    /// Score training's model selection on the hold-out end of a CSV series.
     Holdout(holdout::HoldoutArgs),
+    /// Print a shell completion script: `gras completions bash > ~/.local/share/bash-completion/completions/gras`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `gras man > ~/.local/share/man/man1/gras.1`.
+    Man,
+}
+
+/// Writes `gras completions SHELL` or `gras man` to stdout, from the same clap definition
+/// that parses the arguments (so they cannot drift apart).
+fn print_generated(command: &Command) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cli, "gras", &mut out);
+            Ok(())
+        }
+        _ => clap_mangen::Man::new(cli).render(&mut out),
+    }
 }
 
 /// Caps glibc's malloc arenas at two. By default glibc gives every thread that allocates its
@@ -118,17 +140,74 @@ fn tune_malloc_for_server() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_malloc_for_server() {}
 
+/// Restores the default action of `SIGPIPE` (end the process quietly), as command-line
+/// tools do: `gras models | head -n 1` then stops when `head` has read its line, instead
+/// of failing on the closed pipe. Rust ignores the signal by default so that a write to a
+/// closed socket is an error, not the end of a server: [`main`] keeps that for the
+/// commands that serve HTTP.
+#[cfg(unix)]
+fn exit_quietly_on_closed_pipe() {
+    // SAFETY: sets a signal disposition to its default; called before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn exit_quietly_on_closed_pipe() {}
+
+/// Whether to colour what goes to stderr: only on a terminal, and never when `NO_COLOR` is
+/// set to anything non-empty (<https://no-color.org>).
+fn stderr_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Prints `e` to stderr once: its message, then each source whose text the messages before
+/// it do not already hold (many errors repeat their source in their own message).
+fn report(e: &(dyn std::error::Error + 'static)) {
+    let mut said = e.to_string();
+    eprintln!("gras: {said}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !said.contains(&text) {
+            eprintln!("  caused by: {text}");
+            said.push_str(&text);
+        }
+        source = s.source();
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The batch commands' memory matters more than allocation throughput; the server's
     // request threads allocate concurrently and keep glibc's default arenas, with a larger
     // per-thread cache.
+    let serves = match &cli.command {
+        Command::Serve(_) => true,
+        Command::Demo(a) => a.serves(),
+        _ => false,
+    };
     if matches!(cli.command, Command::Serve(_)) {
         tune_malloc_for_server();
     } else {
         limit_malloc_arenas();
     }
+    if !serves {
+        exit_quietly_on_closed_pipe();
+    }
+    if matches!(cli.command, Command::Completions { .. } | Command::Man) {
+        return match print_generated(&cli.command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                report(&e);
+                ExitCode::from(2)
+            }
+        };
+    }
     tracing_subscriber::fmt()
+        .with_ansi(stderr_colour())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -148,12 +227,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("gras: {e}");
-            let mut source = std::error::Error::source(&*e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
+            report(&*e);
             ExitCode::from(2)
         }
     }

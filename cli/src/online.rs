@@ -55,14 +55,7 @@ fn json_of(a: &Attr) -> serde_json::Value {
 
 /// Prints the series' online item; an unknown metric or series is an error naming it.
 pub async fn run(a: &OnlineArgs, config: &Config, json: bool) -> Result<ExitCode, Error> {
-    let lake = &a.lake.lake;
-    if !lake.is_dir() {
-        return Err(format!(
-            "{}: no such lake folder (run gras demo or gras features first)",
-            lake.display()
-        )
-        .into());
-    }
+    let lake = a.lake.existing()?;
     let Some((metric, _)) = config.metric_by_name(&a.metric) else {
         let known: Vec<&str> = config.metrics.keys().map(|m| m.as_str()).collect();
         return Err(format!(

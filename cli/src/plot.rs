@@ -28,9 +28,8 @@ const MARGIN_B: f64 = 50.0;
 /// `gras plot`.
 #[derive(Debug, Args)]
 pub struct PlotArgs {
-    /// The lake folder.
-    #[arg(long, default_value = "lake")]
-    pub lake: PathBuf,
+    #[command(flatten)]
+    pub lake: crate::commands::LakeArgs,
     /// The metric.
     #[arg(long)]
     pub metric: String,
@@ -369,14 +368,12 @@ pub async fn run(
         .metric_by_name(&a.metric)
         .ok_or_else(|| format!("metric {:?} is not configured", a.metric))?;
     let series = SeriesKey::new(a.series.clone())?;
-    if !a.lake.is_dir() {
-        return Err(format!("{}: no such lake folder", a.lake.display()).into());
-    }
-    let stores = Stores::local(&a.lake)?;
+    let lake = a.lake.existing()?;
+    let stores = Stores::local(lake)?;
     let out = a
         .out
         .clone()
-        .unwrap_or_else(|| default_path(&a.lake, metric, &series));
+        .unwrap_or_else(|| default_path(lake, metric, &series));
     let s = write_plot(
         &stores,
         metric,

@@ -277,7 +277,7 @@ fn train_models_approve_reject_and_holdout() {
         ));
     }
     std::fs::write(&csv, body).unwrap();
-    let out = run(&[
+    let holdout = [
         "holdout",
         "--csv",
         csv.to_str().unwrap(),
@@ -285,13 +285,26 @@ fn train_models_approve_reject_and_holdout() {
         "168",
         "--runs",
         "1",
-    ]);
+    ];
+    let out = run(&[&holdout[..], &["--json"]].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.iter().filter(|l| l["selected"] == true).count(), 1);
+    // Text by default: a table with the same candidates, the selected one marked.
+    let out = run(&holdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let selected = lines.iter().find(|l| l["selected"] == true).unwrap();
+    let marked: Vec<&str> = table.lines().filter(|l| l.starts_with('*')).collect();
+    assert_eq!(marked.len(), 2, "{table}"); // the row and the footnote
+    assert!(
+        marked[0].contains(selected["model"].as_str().unwrap()),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), lines.len() + 2, "{table}");
 }
 
 /// The `points` attribute of the first `<polyline class="CLASS"` in an SVG, as numbers.
