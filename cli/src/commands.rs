@@ -13,7 +13,7 @@ use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::train::{TrainError, TrainReport, Trainer};
 use gras_shared::registry;
 use gras_shared::storage::Stores;
-use gras_shared::{Config, SeriesKey};
+use gras_shared::Config;
 
 use crate::{Cli, Command};
 
@@ -77,33 +77,6 @@ pub struct GenerateArgs {
     start: NaiveDate,
 }
 
-/// `gras demo`.
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// The lake folder (created; an existing one is reused).
-    #[arg(long, default_value = "demo-lake")]
-    lake: PathBuf,
-    /// Days of data (training uses the newest `window_days`, 56 by default).
-    #[arg(long, default_value_t = 60)]
-    days: u32,
-    /// Series per metric.
-    #[arg(long, default_value_t = 20)]
-    series: u32,
-    /// Random seed.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
-    /// Serve the API on this address when done (like `gras serve`), until Ctrl-C.
-    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
-    serve: Option<std::net::SocketAddr>,
-}
-
-impl DemoArgs {
-    /// Whether the demo serves the API when done.
-    pub fn serves(&self) -> bool {
-        self.serve.is_some()
-    }
-}
-
 /// `gras train` and `gras infer`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -161,14 +134,14 @@ pub struct ServeArgs {
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     if Config::resolve_path(cli.config.as_deref()).is_none() {
         eprintln!(
-            "gras: no config file (--config, $GRAS_CONFIG or ./{}): using the built-in GRAS defaults, without holidays",
+            "gras: no config file (--config, $GRAS_CONFIG or ./{}): using the repository's config/gras.toml as built into this binary",
             gras_shared::config::DEFAULT_CONFIG_PATH
         );
     }
     let config = Arc::new(Config::load_or_default(cli.config.as_deref())?);
     match cli.command {
         Command::Generate(a) => run_generate(&a, &config, cli.json).await,
-        Command::Demo(a) => run_demo(&a, config, cli.json).await,
+        Command::Demo(a) => crate::demo::run(&a, config, cli.json).await,
         Command::Features(a) => {
             let engine = FeatureEngine::new(Stores::local(a.existing()?)?, config);
             let summary = engine.batch().await?;
@@ -302,7 +275,7 @@ async fn run_generate(a: &GenerateArgs, config: &Config, json: bool) -> Result<E
 
 /// A progress bar on stderr for a long step; hidden when stderr is not a terminal or with
 /// `--json` (indicatif draws nothing to a non-terminal).
-fn progress(len: u64, what: &str, json: bool) -> indicatif::ProgressBar {
+pub fn progress(len: u64, what: &str, json: bool) -> indicatif::ProgressBar {
     if json {
         return indicatif::ProgressBar::hidden();
     }
@@ -316,215 +289,8 @@ fn progress(len: u64, what: &str, json: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// One row of the demo's summary table.
-#[derive(Debug, serde::Serialize)]
-struct DemoRow {
-    metric: String,
-    version: Option<String>,
-    model_kind: Option<String>,
-    backtest_mase: Option<f64>,
-    backtest_coverage: Option<f64>,
-    live_mase: Option<f64>,
-    live_coverage: Option<f64>,
-    interval_adapt: Option<f64>,
-    predictions: u64,
-    alerts: u64,
-    plot: crate::plot::PlotSummary,
-}
-
-async fn run_demo(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
-    let started = std::time::Instant::now();
-    let stores = Stores::local(&a.lake)?;
-    let spec = GenSpec {
-        start: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default(),
-        days: a.days,
-        series: a.series,
-        seed: a.seed,
-    };
-    let say = |line: String| {
-        if !json {
-            eprintln!("{line}");
-        }
-    };
-    let engine = FeatureEngine::new(stores.clone(), config.clone());
-    let mut keys = Vec::new();
-    let mut generated_rows = 0u64;
-    let bar = progress(
-        u64::from(a.days) * config.metrics.len() as u64,
-        "generate",
-        json,
-    );
-    for obj in generate(&spec, &config) {
-        let obj = obj?;
-        generated_rows += obj.rows as u64;
-        stores.blobs.put(&obj.key, obj.body).await?;
-        keys.push(obj.key);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    say(format!(
-        "1/6 generated {} bronze files ({generated_rows} rows) in {}",
-        keys.len(),
-        a.lake.display()
-    ));
-    // The newest `holdback` days arrive after the first forecast, as actuals do.
-    let holdback = if a.days > 10 { 2 } else { 0 };
-    let cut = spec.start + chrono::Days::new(u64::from(a.days.saturating_sub(holdback)));
-    let (early, late): (Vec<String>, Vec<String>) = keys
-        .into_iter()
-        .partition(|k| gras_shared::contract::BronzeKey::parse(k).map_or(true, |b| b.date < cut));
-    // File by file, in upload order, exactly as S3 events would arrive at the Lambda.
-    let ingest = |keys: Vec<String>, what: &'static str| {
-        let engine = &engine;
-        async move {
-            let bar = progress(keys.len() as u64, what, json);
-            let mut total = gras_shared::pipeline::features::RunSummary::default();
-            for chunk in keys.chunks(8) {
-                let s = engine.ingest(chunk).await;
-                total.merge(s);
-                bar.inc(chunk.len() as u64);
-            }
-            bar.finish_and_clear();
-            total
-        }
-    };
-    let mut summary = ingest(early, "ingest").await;
-    say(format!(
-        "2/6 features (first {} days): {summary}",
-        a.days - holdback
-    ));
-    // The scheduled training run, every task in-process, and the approval policy.
-    let trained = train_all(&stores, &a.lake, None, config.clone()).await?;
-    for r in trained.iter().filter(|r| r.registered.is_some()) {
-        say(format!("3/6 model: {r}"));
-    }
-    let inferencer = Inferencer::new(
-        stores.clone(),
-        config.clone(),
-        Arc::new(NoMetrics),
-        alerts_queue(&a.lake),
-    )
-    .with_retrain_queue(retrain_queue(&a.lake));
-    let first = inferencer.run(None).await?;
-    say(format!(
-        "4/6 forecast {} points with the approved versions",
-        first.iter().map(|r| r.predictions).sum::<u64>()
-    ));
-    // The held-back days arrive: alerts and live accuracy against the stored forecasts,
-    // then forecasts from the newest data.
-    let mut inferred = first.clone();
-    if !late.is_empty() {
-        let s = ingest(late, "actuals").await;
-        say(format!("5/6 actuals of the last {holdback} days: {s}"));
-        summary.merge(s);
-        inferred = inferencer.run(None).await?;
-    }
-    let bar = progress(config.metrics.len() as u64, "plot", json);
-    let mut rows = Vec::new();
-    for (metric, cfg) in &config.metrics {
-        let model = registry::approved(&*stores.tables, metric).await?;
-        // Without an approved version, say what waits for a person (`gras approve`).
-        let waiting = match &model {
-            Some(_) => None,
-            None => registry::list(&*stores.tables, metric)
-                .await?
-                .into_iter()
-                .find(|m| m.status == registry::ModelStatus::PendingApproval)
-                .map(|m| format!("{} pending", m.model_kind)),
-        };
-        let report = inferred.iter().find(|r| r.metric == metric.as_str());
-        let first_alerts = first
-            .iter()
-            .find(|r| r.metric == metric.as_str())
-            .map_or(0, |r| r.alerts);
-        let series = SeriesKey::new(SeriesKey::ALL)?;
-        let path = crate::plot::default_path(&a.lake, metric, &series);
-        let plot =
-            crate::plot::write_plot(&stores, metric, &series, 14, cfg.frequency.micros(), &path)
-                .await?;
-        bar.inc(1);
-        rows.push(DemoRow {
-            metric: metric.to_string(),
-            version: model.as_ref().map(|m| m.version.to_string()),
-            model_kind: model.as_ref().map(|m| m.model_kind.clone()).or(waiting),
-            backtest_mase: model.as_ref().map(|m| m.metrics.mase),
-            backtest_coverage: model.as_ref().map(|m| m.metrics.coverage),
-            live_mase: report.and_then(|r| r.live.as_ref()).map(|l| l.mase),
-            live_coverage: report.and_then(|r| r.live.as_ref()).map(|l| l.coverage),
-            interval_adapt: report.and_then(|r| r.interval_adapt),
-            predictions: report.map_or(0, |r| r.predictions),
-            alerts: first_alerts + report.map_or(0, |r| r.alerts),
-            plot,
-        });
-    }
-    bar.finish_and_clear();
-    say(format!(
-        "6/6 plots under {}",
-        a.lake.join("plots").display()
-    ));
-    let elapsed = started.elapsed().as_secs_f64();
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"lake": a.lake, "features": summary, "models": trained, "predictions": inferred, "summary": rows, "seconds": elapsed})
-        );
-    } else {
-        let f = |v: Option<f64>| {
-            v.filter(|x| x.is_finite())
-                .map_or("-".to_string(), |x| format!("{x:.3}"))
-        };
-        println!(
-            "{:<6} {:<22} {:>8} {:>8} {:>9} {:>9} {:>6} {:>7} {:>6}  plot",
-            "metric",
-            "model",
-            "MASE",
-            "cover",
-            "live MASE",
-            "live cov",
-            "adapt",
-            "points",
-            "alerts"
-        );
-        for r in &rows {
-            println!(
-                "{:<6} {:<22} {:>8} {:>8} {:>9} {:>9} {:>6} {:>7} {:>6}  {}",
-                r.metric,
-                r.model_kind.as_deref().unwrap_or("(none)"),
-                f(r.backtest_mase),
-                f(r.backtest_coverage),
-                f(r.live_mase),
-                f(r.live_coverage),
-                f(r.interval_adapt),
-                r.predictions,
-                r.alerts,
-                r.plot.path.display()
-            );
-        }
-        println!(
-            "done in {elapsed:.1}s. Next: open the plots; gras models --lake {0}; gras alerts --lake {0}; \
-             duckdb -c \"SELECT * FROM read_parquet('{0}/silver/gras/features/*/*/*.parquet', hive_partitioning = true) LIMIT 5\"; \
-             gras serve --lake {0} (or gras demo --serve)",
-            a.lake.display()
-        );
-    }
-    if let Some(addr) = a.serve {
-        let app = local_router(&a.lake, config, std::env::var("GRAS_API_TOKEN").ok())?;
-        let listener = bind(addr).await?;
-        let local = listener.local_addr()?;
-        eprintln!(
-            "serving the API on http://{local} (Ctrl-C to stop), for example curl 'http://{local}/v1/forecasts/G?limit=3'"
-        );
-        serve_until_ctrl_c(listener, app).await?;
-    }
-    Ok(if summary.failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
 /// The embedded backend's alerts queue: JSON lines in `LAKE/.gras/alerts.jsonl`.
-fn alerts_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
+pub fn alerts_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
     Arc::new(gras_shared::queue::FileQueue::new(
         lake.join(".gras").join("alerts.jsonl"),
     ))
@@ -532,7 +298,7 @@ fn alerts_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
 
 /// The embedded backend's retrain requests: JSON lines in `LAKE/.gras/retrain-requests.jsonl`
 /// (run `gras train --lake LAKE --metric M` for them).
-fn retrain_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
+pub fn retrain_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
     Arc::new(gras_shared::queue::FileQueue::new(
         lake.join(".gras").join("retrain-requests.jsonl"),
     ))
@@ -810,14 +576,14 @@ async fn run_serve(a: &ServeArgs, config: Arc<Config>, json: bool) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+pub async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Error> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}").into())
 }
 
 /// Serves the router until Ctrl-C, letting requests in flight finish.
-async fn serve_until_ctrl_c(
+pub async fn serve_until_ctrl_c(
     listener: tokio::net::TcpListener,
     app: axum::Router,
 ) -> Result<(), Error> {

@@ -2,6 +2,7 @@
 //! Lambdas, on the embedded backend (the lake is a folder, the tables an SQLite file).
 
 mod commands;
+mod demo;
 mod holdout;
 mod online;
 mod plot;
@@ -15,7 +16,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "gras", version, about)]
 pub struct Cli {
-    /// Configuration file (default: $GRAS_CONFIG, else config/gras.toml, else built-in GRAS defaults).
+    /// Configuration file (default: $GRAS_CONFIG, else ./config/gras.toml, else the repository's config/gras.toml built into the binary).
     #[arg(long, global = true, env = "GRAS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
@@ -32,7 +33,7 @@ pub enum Command {
     /// The whole pipeline on the embedded backend: generate bronze data, ingest it file by
     /// file through the features Lambda's code path, train, approve by policy, forecast, let
     /// the last days' actuals arrive (alerts, live accuracy), forecast again, plot.
-    Demo(commands::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Write synthetic bronze files (seasonality, trend, holidays, gaps, duplicates, outliers).
     Generate(commands::GenerateArgs),
     /// Batch: every bronze object under LAKE/bronze/ into LAKE/silver/.

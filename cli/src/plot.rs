@@ -45,7 +45,7 @@ pub struct PlotArgs {
 }
 
 /// What one plot shows (the numbers are also what the test checks against the SVG).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlotSummary {
     /// The file written.
     pub path: PathBuf,

@@ -453,6 +453,68 @@ fn demo_runs_the_whole_pipeline_and_writes_every_artifact() {
         "{}",
         text(&out.stderr)
     );
+
+    // Dated relative to now: the last day of data is yesterday (UTC).
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    assert_eq!(
+        report["data"]["start"],
+        (yesterday - chrono::Days::new(29)).to_string()
+    );
+    assert!(lake
+        .join(format!("silver/gras/features/metric=G/date={yesterday}"))
+        .is_dir());
+    // Every metric's status is shown, and a pending one says why and how to approve it.
+    for r in rows {
+        let status = r["status"].as_str().expect("status");
+        assert!(
+            ["approved", "pending approval", "not trained"].contains(&status),
+            "{r}"
+        );
+        if status == "pending approval" {
+            assert!(r["decision"].is_string(), "{r}");
+        }
+    }
+    // A second run on the same lake shows the same results and says it reused them; it
+    // adds no model version and no alert.
+    let versions = |l: &str| {
+        let out = gras(&["--json", "models", "--lake", l]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("models")
+    };
+    let before = versions(lake_s);
+    let again = gras(&[
+        "--json", "demo", "--lake", lake_s, "--days", "30", "--series", "2",
+    ]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).expect("report");
+    assert_eq!(again["reused"], true);
+    assert_eq!(again["summary"], report["summary"]);
+    assert_eq!(versions(lake_s), before);
+    let resent = std::fs::read_to_string(lake.join(".gras/alerts.jsonl")).unwrap_or_default();
+    assert_eq!(resent, sent);
+    let text_run = gras(&["demo", "--lake", lake_s, "--days", "30", "--series", "2"]);
+    assert!(
+        text(&text_run.stderr).contains("reusing the demo"),
+        "{}",
+        text(&text_run.stderr)
+    );
+    assert!(text(&text_run.stdout).contains("Next:"));
+    // Other data on that lake, or a lake no demo made: an error, nothing touched.
+    let out = gras(&["demo", "--lake", lake_s, "--days", "31", "--series", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("holds a demo of other data"),
+        "{}",
+        text(&out.stderr)
+    );
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(other.join("bronze")).unwrap();
+    let out = gras(&["demo", "--lake", other.to_str().unwrap(), "--days", "30"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("was not made by gras demo"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// Starts `gras serve` on an ephemeral port with `tunables` as `GLIBC_TUNABLES` (unset for

@@ -455,7 +455,7 @@ impl Config {
     }
 
     /// Resolves the config path: an explicit one, else `GRAS_CONFIG`, else the default path
-    /// if it exists, else the built-in GRAS defaults (returned as `None`).
+    /// if it exists, else `None` (the caller picks a fallback).
     pub fn resolve_path(explicit: Option<&Path>) -> Option<PathBuf> {
         if let Some(p) = explicit {
             return Some(p.to_path_buf());
@@ -467,11 +467,13 @@ impl Config {
         default.exists().then_some(default)
     }
 
-    /// Loads the resolved config (see [`Config::resolve_path`]), or the GRAS defaults.
+    /// Loads the resolved config (see [`Config::resolve_path`]), or else the repository's
+    /// `config/gras.toml` as compiled into the binary ([`EMBEDDED_CONFIG`], what the
+    /// Lambdas use too), so that a command behaves the same from any directory.
     pub fn load_or_default(explicit: Option<&Path>) -> Result<Self, ConfigError> {
         match Self::resolve_path(explicit) {
             Some(p) => Self::load(&p),
-            None => Ok(Self::gras_defaults()),
+            None => Self::from_toml(EMBEDDED_CONFIG, None),
         }
     }
 
