@@ -58,20 +58,27 @@ pub struct IngestArgs {
     keys: Vec<String>,
 }
 
+/// How much synthetic data `gras generate` and `gras demo` write.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Days of data (training uses the newest `window_days`, 56 by default).
+    #[arg(long, default_value_t = 60)]
+    pub days: u32,
+    /// Series per metric (plus the metric's `_all` total).
+    #[arg(long, default_value_t = 20)]
+    pub series: u32,
+    /// Random seed; the same seed writes the same bytes.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
 /// `gras generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
     lake: LakeArgs,
-    /// Days of data (training uses the newest `window_days`, 56 by default).
-    #[arg(long, default_value_t = 60)]
-    days: u32,
-    /// Series per metric (plus the metric's `_all` total).
-    #[arg(long, default_value_t = 20)]
-    series: u32,
-    /// Random seed; the same seed writes the same bytes.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
+    #[command(flatten)]
+    data: DataArgs,
     /// First UTC date.
     #[arg(long, default_value = "2024-01-01")]
     start: NaiveDate,
@@ -247,9 +254,9 @@ async fn run_generate(a: &GenerateArgs, config: &Config, json: bool) -> Result<E
     let stores = Stores::local(&a.lake.lake)?;
     let spec = GenSpec {
         start: a.start,
-        days: a.days,
-        series: a.series,
-        seed: a.seed,
+        days: a.data.days,
+        series: a.data.series,
+        seed: a.data.seed,
     };
     let (mut files, mut rows, mut bytes) = (0u64, 0u64, 0u64);
     for obj in generate(&spec, config) {

@@ -31,15 +31,8 @@ pub struct DemoArgs {
     /// The lake folder: created; one that a finished demo with the same data made is reused.
     #[arg(long, default_value = "demo-lake")]
     lake: PathBuf,
-    /// Days of data (training uses the newest `window_days`, 56 by default).
-    #[arg(long, default_value_t = 60)]
-    days: u32,
-    /// Series per metric.
-    #[arg(long, default_value_t = 20)]
-    series: u32,
-    /// Random seed.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
+    #[command(flatten)]
+    data: crate::commands::DataArgs,
     /// First UTC date of the data (default: `--days` days before today, so the last day is
     /// yesterday).
     #[arg(long)]
@@ -73,7 +66,7 @@ impl DemoData {
 
     /// Whether a demo of `self` is what `a` asks for (any start, unless `a` names one).
     fn answers(&self, a: &DemoArgs) -> bool {
-        (self.days, self.series, self.seed) == (a.days, a.series, a.seed)
+        (self.days, self.series, self.seed) == (a.data.days, a.data.series, a.data.seed)
             && a.start.is_none_or(|s| s == self.start)
     }
 }
@@ -214,10 +207,10 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
     let data = DemoData {
         start: a
             .start
-            .unwrap_or_else(|| Utc::now().date_naive() - chrono::Days::new(u64::from(a.days))),
-        days: a.days,
-        series: a.series,
-        seed: a.seed,
+            .unwrap_or_else(|| Utc::now().date_naive() - chrono::Days::new(u64::from(a.data.days))),
+        days: a.data.days,
+        series: a.data.series,
+        seed: a.data.seed,
     };
     let stores = Stores::local(&a.lake)?;
     write_record(
@@ -236,8 +229,8 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
     };
     let keys = generate_bronze(&stores, &data, &config, &a.lake, json).await?;
     // The newest `holdback` days arrive after the first forecast, as actuals do.
-    let holdback = if a.days > 10 { 2 } else { 0 };
-    let cut = data.start + chrono::Days::new(u64::from(a.days.saturating_sub(holdback)));
+    let holdback = if a.data.days > 10 { 2 } else { 0 };
+    let cut = data.start + chrono::Days::new(u64::from(a.data.days.saturating_sub(holdback)));
     let (early, late): (Vec<String>, Vec<String>) = keys
         .into_iter()
         .partition(|k| gras_shared::contract::BronzeKey::parse(k).map_or(true, |b| b.date < cut));
@@ -245,7 +238,7 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
     let mut summary = ingest_file_by_file(&engine, early, "ingest", json).await;
     say(format!(
         "2/6 features (first {} days): {summary}",
-        a.days - holdback
+        a.data.days - holdback
     ));
     // The scheduled training run, every task in-process, and the approval policy.
     let trained = train_all(&stores, &a.lake, None, config.clone()).await?;
