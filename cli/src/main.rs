@@ -12,9 +12,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// What `gras --version` prints: the command's version, the API's (`openapi.json`) and the
+/// data contract's (CHANGELOG.md says how each is versioned).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (API 1.1.0, contract v2)");
+
 /// Forecasting and anomaly pipeline for business metrics, run locally.
 #[derive(Debug, Parser)]
-#[command(name = "gras", version, about)]
+#[command(name = "gras", version = VERSION, about)]
 pub struct Cli {
     /// Configuration file (default: $GRAS_CONFIG, else ./config/gras.toml, else the repository's config/gras.toml built into the binary).
     #[arg(long, global = true, env = "GRAS_CONFIG")]

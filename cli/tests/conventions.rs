@@ -286,9 +286,18 @@ fn completions_man_page_and_version_come_from_the_same_definition() {
         "{man}"
     );
     let out = gras(dir.path()).arg("--version").output().unwrap();
+    let api: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.json"))
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         text(&out.stdout).trim(),
-        format!("gras {}", env!("CARGO_PKG_VERSION"))
+        format!(
+            "gras {} (API {}, contract v2)",
+            env!("CARGO_PKG_VERSION"),
+            api["info"]["version"].as_str().unwrap()
+        )
     );
     let out = gras(dir.path())
         .args(["completions", "tcsh"])
