@@ -3,7 +3,8 @@
 # tools from PyPI, the arm64 Rust target), starts a moto server on 127.0.0.1 for the AWS
 # integration tests, then: formatting, clippy, unit/integration/property tests, the SAM
 # template checks (cfn-lint, checkov, sam validate), the local
-# Lambda invocation smoke test, the cross-check against the independent pandas
+# Lambda invocation smoke test, the README's shell blocks (scripts/readme_check.sh), the
+# cross-check against the independent pandas
 # implementation, and `sam build` of every function (arm64, in the background throughout).
 #
 # Usage: bash scripts/test.sh          (CI runs exactly this via .ci/run)
@@ -194,6 +195,9 @@ wait_tools
 
 step "API property-based test (schemathesis against gras serve)"
 bash scripts/api_check.sh
+
+step "README's shell blocks, run as written (scripts/readme_check.sh)"
+bash scripts/readme_check.sh
 
 step "SAM template: cfn-lint, checkov, sam validate"
 # The background build installs the SAM CLI first; wait for it (never two installs at once).

@@ -456,7 +456,9 @@ fn print_table(rows: &[DemoRow], lake: &Path) {
             "{}: version {} waits for a person ({}); until then {} has no forecasts. Approve it with: gras approve --lake {} --metric {} --version {}",
             r.metric,
             r.version.as_deref().unwrap_or("?"),
-            r.decision.as_deref().unwrap_or("the approval policy did not approve it"),
+            r.decision
+                .as_deref()
+                .map_or("the approval policy did not approve it", |d| d.trim_start_matches("pending approval: ")),
             r.metric,
             lake.display(),
             r.metric,
