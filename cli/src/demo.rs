@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use clap::Args;
-use gras_shared::generate::{generate, GenSpec};
+use gras_generate::{generate, GenSpec};
 use gras_shared::metrics::NoMetrics;
 use gras_shared::pipeline::features::{FeatureEngine, RunSummary};
 use gras_shared::pipeline::infer::{InferReport, Inferencer};

@@ -100,7 +100,7 @@ fn build() -> Fixture {
         .with_clock(Arc::new(move || clock))
     };
     let approved = rt.block_on(async {
-        gras_shared::testkit::generated_silver(&stores, &config, 18, 2, 3).await;
+        gras_generate::generated_silver(&stores, &config, 18, 2, 3).await.expect("generated silver");
         let trainer = Trainer::new(
             stores.clone(),
             config.clone(),

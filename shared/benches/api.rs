@@ -45,7 +45,9 @@ async fn run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Arc::new(Config::gras_defaults());
     let stores = Stores::local(dir.path()).expect("stores");
-    gras_shared::testkit::generated_silver(&stores, &config, 30, 20, 7).await;
+    gras_generate::generated_silver(&stores, &config, 30, 20, 7)
+        .await
+        .expect("generated silver");
     let trainer = Trainer::new(
         stores.clone(),
         config.clone(),

@@ -17,7 +17,6 @@ pub mod drift;
 pub mod events;
 pub mod features;
 pub mod forecast;
-pub mod generate;
 pub mod ids;
 #[cfg(feature = "aws")]
 pub mod lambda;

@@ -170,28 +170,3 @@ pub fn assert_silver_eq(a: &BTreeMap<String, SilverRows>, b: &BTreeMap<String, S
         }
     }
 }
-
-/// Writes generated bronze (from 2024-01-01, `days` x `series`, `seed`) into `stores` and
-/// runs the batch feature path over it: the silver a test or benchmark starts from.
-pub async fn generated_silver(
-    stores: &crate::storage::Stores,
-    config: &Arc<crate::Config>,
-    days: u32,
-    series: u32,
-    seed: u64,
-) {
-    let spec = crate::generate::GenSpec {
-        start: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-        days,
-        series,
-        seed,
-    };
-    for obj in crate::generate::generate(&spec, config) {
-        let obj = obj.expect("generate");
-        stores.blobs.put(&obj.key, obj.body).await.expect("put");
-    }
-    crate::pipeline::features::FeatureEngine::new(stores.clone(), config.clone())
-        .batch()
-        .await
-        .expect("silver");
-}

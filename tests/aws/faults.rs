@@ -502,7 +502,7 @@ async fn ml_state(
 /// predictions equal a fault-free run on the same silver, and no version is registered twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_and_inference_survive_faults() {
-    use gras_shared::generate::{generate, GenSpec};
+    use gras_generate::{generate, GenSpec};
     use gras_shared::pipeline::infer::Inferencer;
     use gras_shared::pipeline::train::Trainer;
     let moto = Moto::start();

@@ -44,7 +44,9 @@ fn at(s: &str) -> DateTime<Utc> {
 /// has silver data but no model.
 async fn lake(config: &Arc<Config>) -> (Stores, String) {
     let stores = Stores::memory();
-    gras_shared::testkit::generated_silver(&stores, config, 18, 2, 3).await;
+    gras_generate::generated_silver(&stores, config, 18, 2, 3)
+        .await
+        .expect("generated silver");
     let trainer = Trainer::new(
         stores.clone(),
         config.clone(),

@@ -32,7 +32,9 @@ fn at(s: &str) -> DateTime<Utc> {
 
 async fn lake(config: &Arc<Config>) -> Stores {
     let stores = Stores::memory();
-    gras_shared::testkit::generated_silver(&stores, config, 18, 2, 3).await;
+    gras_generate::generated_silver(&stores, config, 18, 2, 3)
+        .await
+        .expect("generated silver");
     stores
 }
 

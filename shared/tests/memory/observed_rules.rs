@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use gras_generate::generated_silver;
 use gras_shared::silver::{read_observed, OBSERVED_RULES_VERSION};
 use gras_shared::storage::Stores;
-use gras_shared::testkit::generated_silver;
 use gras_shared::Config;
 
 /// (rules version, digest of the observed buckets of the lake below). Append a line with a
@@ -20,7 +20,9 @@ const PINNED: &[(u32, u64)] = &[(1, 0x269e_39b4_9b87_39d8)];
 async fn observed_buckets_of_a_pinned_lake_match_the_rules_version() {
     let stores = Stores::memory();
     let config = Arc::new(Config::gras_defaults());
-    generated_silver(&stores, &config, 12, 6, 7).await;
+    generated_silver(&stores, &config, 12, 6, 7)
+        .await
+        .expect("generated silver");
     let mut keys: Vec<String> = stores
         .blobs
         .list("silver/")

@@ -37,7 +37,9 @@ fn ticking_clock() -> Clock {
 
 async fn lake_with_history(config: &Arc<Config>, days: u32, series: u32) -> Stores {
     let stores = Stores::memory();
-    gras_shared::testkit::generated_silver(&stores, config, days, series, 11).await;
+    gras_generate::generated_silver(&stores, config, days, series, 11)
+        .await
+        .expect("generated silver");
     stores
 }
 

@@ -59,9 +59,9 @@ use parquet::file::properties::WriterProperties;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::config::{Aggregation, Config, MetricConfig};
-use crate::contract::{bronze_col, BronzeKey};
-use crate::ids::MetricId;
+use gras_shared::config::{Aggregation, Config, MetricConfig};
+use gras_shared::contract::{bronze_col, BronzeKey};
+use gras_shared::ids::MetricId;
 
 /// Maximum rows per Parquet row group in generated files.
 pub const MAX_ROW_GROUP_ROWS: usize = 65_536;
@@ -1069,6 +1069,45 @@ fn value_column(rows: &[Row], kind: ValueKind) -> Result<(Field, ArrayRef), Gene
         ),
     };
     Ok((Field::new(bronze_col::VALUE, dt, true), array))
+}
+
+/// Why [`generated_silver`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SilverError {
+    /// Generating a file failed.
+    #[error("generating bronze: {0}")]
+    Generate(#[from] GenerateError),
+    /// Writing a file to the lake failed.
+    #[error("writing bronze: {0}")]
+    Blob(#[from] gras_shared::storage::BlobError),
+    /// The batch feature path failed.
+    #[error("computing silver: {0}")]
+    Features(#[from] gras_shared::pipeline::features::FeaturesError),
+}
+
+/// Writes generated bronze (from 2024-01-01, `days` x `series`, `seed`) into `stores` and
+/// runs the batch feature path over it: the silver a test or benchmark starts from.
+pub async fn generated_silver(
+    stores: &gras_shared::storage::Stores,
+    config: &Arc<Config>,
+    days: u32,
+    series: u32,
+    seed: u64,
+) -> Result<(), SilverError> {
+    let spec = GenSpec {
+        start: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default(),
+        days,
+        series,
+        seed,
+    };
+    for obj in generate(&spec, config) {
+        let obj = obj?;
+        stores.blobs.put(&obj.key, obj.body).await?;
+    }
+    gras_shared::pipeline::features::FeatureEngine::new(stores.clone(), config.clone())
+        .batch()
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
