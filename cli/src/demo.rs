@@ -76,6 +76,9 @@ impl DemoData {
 #[derive(Debug, Serialize, Deserialize)]
 struct DemoRecord {
     data: DemoData,
+    /// The configuration it ran with.
+    #[serde(default)]
+    config: serde_json::Value,
     finished: bool,
     /// When the demo ended (RFC 3339).
     made_at: Option<String>,
@@ -120,7 +123,7 @@ struct DemoRow {
 
 /// Runs the demo, or shows the results of the one this lake already holds.
 pub async fn run(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
-    let code = match previous(a)? {
+    let code = match previous(a, &serde_json::to_value(&*config)?)? {
         Some(record) => show_previous(a, &record, json)?,
         None => run_fresh(a, config.clone(), json).await?,
     };
@@ -139,7 +142,7 @@ pub async fn run(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCo
 /// The finished demo of the same data that `a.lake` holds; `None` for a new or empty folder;
 /// an error for anything else (another demo's data, an interrupted demo, a lake that no demo
 /// made), which a new run would mix with its own.
-fn previous(a: &DemoArgs) -> Result<Option<DemoRecord>, Error> {
+fn previous(a: &DemoArgs, config: &serde_json::Value) -> Result<Option<DemoRecord>, Error> {
     let lake = a.lake.display();
     let path = record_path(&a.lake);
     if !path.exists() {
@@ -163,6 +166,12 @@ fn previous(a: &DemoArgs) -> Result<Option<DemoRecord>, Error> {
     if !record.finished {
         return Err(format!(
             "the demo in {lake} was interrupted: remove {lake} (or pass another --lake) to run it again"
+        )
+        .into());
+    }
+    if &record.config != config {
+        return Err(format!(
+            "{lake} holds a demo made with another configuration: remove {lake} (or pass another --lake) to run it with this one"
         )
         .into());
     }
@@ -217,6 +226,7 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
         &a.lake,
         &DemoRecord {
             data: data.clone(),
+            config: serde_json::to_value(&*config)?,
             finished: false,
             made_at: None,
             report: None,
@@ -280,6 +290,7 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
         &a.lake,
         &DemoRecord {
             data,
+            config: serde_json::to_value(&*config)?,
             finished: true,
             made_at: Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             report: Some(report.clone()),

@@ -506,6 +506,25 @@ fn demo_runs_the_whole_pipeline_and_writes_every_artifact() {
         "{}",
         text(&out.stderr)
     );
+    let cfg = dir.path().join("other.toml");
+    std::fs::write(&cfg, "[metrics.G]\naggregation = \"sum\"\n").unwrap();
+    let out = gras(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "demo",
+        "--lake",
+        lake_s,
+        "--days",
+        "30",
+        "--series",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("another configuration"),
+        "{}",
+        text(&out.stderr)
+    );
     let other = dir.path().join("other");
     std::fs::create_dir_all(other.join("bronze")).unwrap();
     let out = gras(&["demo", "--lake", other.to_str().unwrap(), "--days", "30"]);
