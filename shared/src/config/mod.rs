@@ -12,10 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::MetricId;
 
+mod anomaly;
+
+pub use anomaly::{AnomalyConfig, Direction};
+
 /// Environment variable naming the configuration file.
 pub const CONFIG_ENV: &str = "GRAS_CONFIG";
 /// The repository's `config/gras.toml`, compiled in as the Lambdas' default.
-pub const EMBEDDED_CONFIG: &str = include_str!("../../config/gras.toml");
+pub const EMBEDDED_CONFIG: &str = include_str!("../../../config/gras.toml");
 /// Default configuration path, relative to the repository root.
 pub const DEFAULT_CONFIG_PATH: &str = "config/gras.toml";
 
@@ -145,6 +149,8 @@ pub struct MetricConfig {
     /// What cleansing accepts (contract section 3, step 1, v2): the top-level `ts_range`
     /// and `max_abs_value`, or the metric's own.
     pub bounds: RowBounds,
+    /// `[metrics.M.anomaly]` (contract v2 §1, §8), defaults where not given.
+    pub anomaly: AnomalyConfig,
 }
 
 /// The v2 bounds of cleansing (contract section 3, step 1): a row whose `ts` is outside
@@ -298,6 +304,8 @@ struct RawMetric {
     holidays: Vec<NaiveDate>,
     ts_range: Option<[String; 2]>,
     max_abs_value: Option<f64>,
+    #[serde(default)]
+    anomaly: anomaly::RawAnomaly,
 }
 
 /// The bounds of `base` with `ts_range` and `max_abs_value` applied where given; `at` names
@@ -412,6 +420,7 @@ impl Config {
                     outlier_z,
                     holidays,
                     bounds,
+                    anomaly: m.anomaly.resolve(&format!("metrics.{id}.anomaly"))?,
                 },
             );
         }
@@ -589,6 +598,44 @@ mod tests {
         assert_eq!(c.max_partitions_per_file, 50);
     }
 
+    /// The `[metrics.M.anomaly]` table exactly as contract v2 §1 shows it parses to those
+    /// values; a metric without one gets the same defaults.
+    #[test]
+    fn the_contracts_anomaly_table_parses_and_its_defaults_apply() {
+        let text = r#"
+[metrics.G]
+aggregation = "sum"
+[metrics.G.anomaly]      # optional; every key has a default (§8)
+sensitivity = 0.99       # event threshold on anomaly_score
+min_duration = 1         # buckets at or over the threshold before an event opens
+merge_gap = 2            # events of one series closer than this many buckets are one event
+direction = "both"       # both | up | down
+min_abs_deviation = 0.0  # deviations smaller than this, in the metric's units, never alert
+exclude = []             # [["2024-03-01T00:00:00Z", "2024-03-01T06:00:00Z"], ...] maintenance windows
+stale_after = 3          # buckets past the expected arrival before a missing_data event opens
+[metrics.R]
+[metrics.R.anomaly]
+sensitivity = 0.95
+direction = "down"
+min_abs_deviation = 2.5
+exclude = [["2024-03-01T00:00:00Z", "2024-03-01T06:00:00Z"]]
+[metrics.A]
+"#;
+        let c = Config::from_toml(text, None).unwrap();
+        let of = |m: &str| c.metric_by_name(m).unwrap().1.anomaly.clone();
+        assert_eq!(of("G"), AnomalyConfig::default());
+        assert_eq!(of("A"), AnomalyConfig::default());
+        let r = of("R");
+        assert_eq!(r.sensitivity, 0.95);
+        assert_eq!(r.direction, Direction::Down);
+        assert_eq!(r.min_abs_deviation, 2.5);
+        assert_eq!(
+            r.exclude,
+            vec![(1_709_251_200_000_000_000, 1_709_272_800_000_000_000)]
+        );
+        assert_eq!((r.min_duration, r.merge_gap, r.stale_after), (1, 2, 3));
+    }
+
     #[test]
     fn bad_files_give_clear_errors() {
         let cases = [
@@ -615,6 +662,23 @@ mod tests {
                 "interval_adapt_rate",
             ),
             ("[metrics.G]\n[inference]\nadapt = 0.1\n", "unknown field"),
+            (
+                "[metrics.G.anomaly]\nsensitivity = 1.0\n",
+                "metrics.G.anomaly.sensitivity = 1: must be strictly between 0 and 1",
+            ),
+            ("[metrics.G.anomaly]\nmin_duration = 0\n", "metrics.G.anomaly.min_duration"),
+            ("[metrics.G.anomaly]\nstale_after = 0\n", "metrics.G.anomaly.stale_after"),
+            ("[metrics.G.anomaly]\ndirection = \"sideways\"\n", "unknown variant"),
+            ("[metrics.G.anomaly]\nmin_abs_deviation = -1\n", "min_abs_deviation"),
+            ("[metrics.G.anomaly]\nsensitivty = 0.9\n", "unknown field"),
+            (
+                "[metrics.G.anomaly]\nexclude = [[\"2024-03-01T06:00:00Z\", \"2024-03-01T00:00:00Z\"]]\n",
+                "start must be before its end",
+            ),
+            (
+                "[metrics.G.anomaly]\nexclude = [[\"2024-03-01\", \"2024-03-02T00:00:00Z\"]]\n",
+                "\"2024-03-01\" is not an RFC 3339 instant",
+            ),
             (
                 "ts_range = [\"2001-01-01\", \"2100-01-01T00:00:00Z\"]\n[metrics.G]\n",
                 "ts_range: \"2001-01-01\" is not an RFC 3339 instant",
