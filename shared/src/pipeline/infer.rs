@@ -560,6 +560,31 @@ pub struct Analysis {
     pub skipped: Vec<String>,
 }
 
+/// One series' calibrated forecast as inference makes it: the history from its first to
+/// its last value, gaps filled, `spec` re-fitted, bounds calibrated with `calibration` and,
+/// for a series that was never negative, clipped at zero. Returns the index (into
+/// `h.values`) of the last value, which the forecast continues; `None` for a series
+/// without values.
+pub fn forecast_series(
+    h: &SeriesHistory,
+    spec: &forecast::ModelSpec,
+    calibration: &forecast::Calibration,
+    horizon: usize,
+    level: f64,
+) -> Option<Result<(usize, forecast::Forecast), forecast::ForecastError>> {
+    let first = h.values.iter().position(Option::is_some)?;
+    let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
+    let per_hour = usize::try_from(HOUR_US / h.step_us.max(1)).unwrap_or(1);
+    let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK * per_hour);
+    Some(fit_predict(spec, &filled, horizon, level).map(|mut f| {
+        f.calibrate(calibration);
+        if filled.iter().all(|v| *v >= 0.0) {
+            f.clip_at_zero();
+        }
+        (last, f)
+    }))
+}
+
 /// Re-fits the artifact's spec on each history and forecasts `horizon` steps after each
 /// series' newest value, with the artifact's calibrated bounds times the online factor
 /// `online`, clipped at zero for a series that was never negative; on a blocking thread.
@@ -580,23 +605,14 @@ async fn forecast_histories(
     blocking(move || {
         // Fits spread over the cores; each yields its rows or the skipped series' key.
         let per_series = map_balanced(&history, |h| -> Result<Vec<Prediction>, String> {
-            let Some(first) = h.values.iter().position(Option::is_some) else {
-                return Err(h.key.to_string());
-            };
-            let last = h.values.iter().rposition(Option::is_some).unwrap_or(first);
-            let per_hour = usize::try_from(HOUR_US / h.step_us.max(1)).unwrap_or(1);
-            let filled = forecast::fill_gaps(&h.values[first..=last], forecast::WEEK * per_hour);
-            let mut f = match fit_predict(&spec, &filled, horizon, level) {
-                Ok(f) => f,
-                Err(e) => {
+            let (last, f) = match forecast_series(h, &spec, &calibration, horizon, level) {
+                Some(Ok(f)) => f,
+                Some(Err(e)) => {
                     warn!(metric = %metric, series = %h.key, error = %e, "series not forecast");
                     return Err(h.key.to_string());
                 }
+                None => return Err(h.key.to_string()),
             };
-            f.calibrate(&calibration);
-            if filled.iter().all(|v| *v >= 0.0) {
-                f.clip_at_zero();
-            }
             Ok((0..horizon)
                 .filter_map(|step| {
                     let ts = DateTime::from_timestamp_micros(h.ts_us(last + step + 1))?;

@@ -301,6 +301,45 @@ fn best_candidate(sums: &BTreeMap<String, ScoreSums>) -> Option<&ScoreSums> {
         .map(|(e, _)| e)
 }
 
+/// What training's selection chooses for a set of series, without the registry: the spec
+/// with the lowest mean first-day backtest MASE, its mean backtest metrics and the
+/// calibration of its bounds (what a version's artifact would hold).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Selection {
+    /// The chosen spec.
+    pub spec: ModelSpec,
+    /// Its mean backtest metrics over the series.
+    pub metrics: BacktestMetrics,
+    /// The calibration inference applies to its forecasts.
+    pub calibration: forecast::Calibration,
+    /// Series that were long enough to backtest.
+    pub series: u64,
+}
+
+/// Training's model selection and calibration on `history` (every series of one metric
+/// with `cfg`'s horizon, interval and frequency; `windows` backtest windows), run on the
+/// calling thread's pool as training runs it: the same candidates, scores and choice.
+/// `None` when no series is long enough for any candidate.
+pub fn select_model(
+    history: &[SeriesHistory],
+    cfg: &MetricConfig,
+    windows: usize,
+) -> Option<Selection> {
+    let total = score_shard(history, cfg, windows, None);
+    let (spec, sums, n) = best_candidate(&total.sums)?;
+    let per = (*n).max(1) as f64;
+    Some(Selection {
+        spec: spec.clone(),
+        metrics: mean_metrics(sums, *n),
+        calibration: forecast::Calibration {
+            scale: sums[S_SCALE] / per,
+            near_steps: metric_plan(cfg, windows).near_steps(),
+            near_scale: sums[S_NEAR_SCALE] / per,
+        },
+        series: total.series,
+    })
+}
+
 /// Partial sums of one shard.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct ShardResult {

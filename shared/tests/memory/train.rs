@@ -164,6 +164,39 @@ async fn first_version_is_the_best_candidate_and_auto_approved_then_a_tie_waits(
         .any(|r| r.version == rec.version && r.status == ModelStatus::Archived));
 }
 
+/// `gras forecast`'s selection (`select_model`, no registry) on the history training read
+/// chooses what training registered: the same spec, calibration and backtest metrics.
+#[tokio::test]
+async fn select_model_on_the_training_window_is_what_training_registers() {
+    let config = config(400);
+    let stores = lake_with_history(&config, 18, 3).await;
+    let (trainer, _) = trainer(&stores, &config);
+    let g = MetricId::new("G").expect("id");
+    let rec = run_all(&trainer).await[0]
+        .registered
+        .clone()
+        .expect("registered");
+    let art = load_artifact(&stores, &g, &rec.version)
+        .await
+        .expect("artifact");
+    let cfg = config.metric(&g).expect("G");
+    let end = gras_shared::pipeline::train::newest_silver_date(&stores, &g)
+        .await
+        .expect("read")
+        .expect("silver");
+    let start = end - chrono::Days::new(17);
+    let history =
+        gras_shared::pipeline::train::load_history(&stores, &g, start, end, cfg.frequency.micros())
+            .await
+            .expect("history");
+    let sel = gras_shared::pipeline::train::select_model(&history, cfg, 3).expect("selection");
+    assert_eq!(sel.spec, art.spec);
+    assert_eq!(sel.calibration, art.calibration());
+    assert_eq!(sel.series, rec.series);
+    assert_eq!(sel.metrics.near_mase, rec.metrics.near_mase);
+    assert_eq!(sel.metrics.coverage, rec.metrics.coverage);
+}
+
 #[tokio::test]
 async fn sharded_training_registers_once_with_the_unsharded_result() {
     let whole_cfg = config(400);
