@@ -31,6 +31,7 @@ pub mod metrics;
 mod mstl;
 mod naive;
 pub mod online;
+pub mod quantiles;
 
 pub use mstl::{guerrero_lambda, BOX_COX_RANGE, TREND_TAIL};
 use mstl::{mstl_ets, BoxCox};
