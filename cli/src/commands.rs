@@ -139,7 +139,9 @@ pub struct ServeArgs {
 /// Runs the parsed command; `Err` is a usage or environment problem (exit 2), a partial
 /// failure of the data is reported and gives exit code 1.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
-    if Config::resolve_path(cli.config.as_deref()).is_none() {
+    // `holdout` and `forecast` read a CSV, not the configuration.
+    let reads_config = !matches!(cli.command, Command::Holdout(_) | Command::Forecast(_));
+    if reads_config && Config::resolve_path(cli.config.as_deref()).is_none() {
         eprintln!(
             "gras: no config file (--config, $GRAS_CONFIG or ./{}): using the repository's config/gras.toml as built into this binary",
             gras_shared::config::DEFAULT_CONFIG_PATH
@@ -163,6 +165,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a, cli.json),
+        Command::Forecast(a) => crate::forecast::run(&a, cli.json),
         // Handled by `main` before the runtime starts.
         Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         Command::Online(a) => crate::online::run(&a, &config, cli.json).await,

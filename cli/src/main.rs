@@ -3,6 +3,7 @@
 
 mod commands;
 mod demo;
+mod forecast;
 mod holdout;
 mod online;
 mod plot;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Serve the HTTP API (the API Lambda's router) on the embedded backend. Mutating
     /// endpoints need `Authorization: Bearer $GRAS_API_TOKEN`; without the variable they are off.
     Serve(commands::ServeArgs),
+    /// Forecast every series of a CSV (`series,ts,value` or `ts,value`) with training's
+    /// model selection and calibration: `series,ts,forecast,lower,upper` and quantiles.
+    Forecast(forecast::ForecastArgs),
     /// Score training's model selection on the hold-out end of a CSV series.
     Holdout(holdout::HoldoutArgs),
     /// Print a shell completion script: `gras completions bash > ~/.local/share/bash-completion/completions/gras`.

@@ -119,6 +119,18 @@ fn no_command_panics_when_its_output_pipe_closes() {
     }
     std::fs::write(&csv, body).unwrap();
     let csv = csv.to_string_lossy().into_owned();
+    let dated = dir.path().join("dated.csv");
+    let mut body = String::from("ts,value\n");
+    for t in 0..24 * 7 * 5i64 {
+        let ts = chrono::DateTime::from_timestamp(1_704_067_200 + 3600 * t, 0).unwrap();
+        body.push_str(&format!(
+            "{},{}\n",
+            ts.to_rfc3339(),
+            50 + (t % 24) + (t * 7) % 5
+        ));
+    }
+    std::fs::write(&dated, body).unwrap();
+    let dated = dated.to_string_lossy().into_owned();
     let gen = dir.path().join("gen").to_string_lossy().into_owned();
     let mut commands: Vec<Vec<&str>> = LAKE_COMMANDS
         .iter()
@@ -129,6 +141,7 @@ fn no_command_panics_when_its_output_pipe_closes() {
     commands.extend([
         vec!["generate", "--lake", &gen, "--days", "2", "--series", "1"],
         vec!["holdout", "--csv", &csv, "--holdout", "48", "--runs", "1"],
+        vec!["forecast", "--csv", &dated, "--horizon", "24"],
         vec!["completions", "bash"],
         vec!["man"],
         vec!["--help"],
