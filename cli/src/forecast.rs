@@ -14,8 +14,9 @@ use chrono::{DateTime, SecondsFormat};
 use clap::Args;
 use gras_shared::config::{Aggregation, AnomalyConfig, Frequency, MetricConfig, RowBounds};
 use gras_shared::forecast::quantiles::quantile_between;
+use gras_shared::pipeline::history::SeriesHistory;
 use gras_shared::pipeline::infer::forecast_series;
-use gras_shared::pipeline::train::{select_model, SeriesHistory};
+use gras_shared::pipeline::train::select_model;
 use gras_shared::SeriesKey;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use gras_shared::alerts::{self, Alert};
-use gras_shared::pipeline::train::{load_history, newest_silver_date};
+use gras_shared::pipeline::history::{load_history, newest_silver_date};
 use gras_shared::predictions::{partition_key, Prediction, PREDICTIONS};
 use gras_shared::storage::table::query_all;
 use gras_shared::storage::{Query, SkRange, Stores};

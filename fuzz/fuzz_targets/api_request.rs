@@ -40,10 +40,11 @@ use axum::http::{HeaderName, HeaderValue, Method, Request};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use gras_shared::api::{router, ApiState, Auth, Caller};
+use gras_shared::artifact::load_artifact;
 use gras_shared::contract::model_artifact_key;
 use gras_shared::metrics::NoMetrics;
 use gras_shared::pipeline::infer::Inferencer;
-use gras_shared::pipeline::train::{load_artifact, Trainer};
+use gras_shared::pipeline::train::Trainer;
 use gras_shared::queue::MemoryQueue;
 use gras_shared::registry::{self, ModelStatus};
 use gras_shared::storage::Stores;
@@ -100,7 +101,9 @@ fn build() -> Fixture {
         .with_clock(Arc::new(move || clock))
     };
     let approved = rt.block_on(async {
-        gras_generate::generated_silver(&stores, &config, 18, 2, 3).await.expect("generated silver");
+        gras_generate::generated_silver(&stores, &config, 18, 2, 3)
+            .await
+            .expect("generated silver");
         let trainer = Trainer::new(
             stores.clone(),
             config.clone(),

@@ -8,6 +8,7 @@
 pub mod alerts;
 #[cfg(feature = "api")]
 pub mod api;
+pub mod artifact;
 pub mod bronze;
 pub mod cleanse;
 pub mod column;

@@ -11,12 +11,13 @@ use aws_sdk_s3::primitives::ByteStream;
 use chrono::NaiveDate;
 use gras_generate::{generate, GenSpec};
 use gras_integration_tests::{Fixture, Moto};
+use gras_shared::artifact::load_artifact;
 use gras_shared::contract::model_artifact_key;
 use gras_shared::metrics::{CloudWatchMetrics, NAMESPACE};
 use gras_shared::pipeline::features::FeatureEngine;
 use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::notifications::Message;
-use gras_shared::pipeline::train::{load_artifact, TrainTask, Trainer};
+use gras_shared::pipeline::train::{TrainTask, Trainer};
 use gras_shared::predictions::{Prediction, PREDICTIONS};
 use gras_shared::queue::SqsQueue;
 use gras_shared::registry::{self, ModelStatus, MODELS};
@@ -272,11 +273,11 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
         .await
         .expect("approved")
         .expect("version");
-    let end = gras_shared::pipeline::train::newest_silver_date(&fx.stores, &g)
+    let end = gras_shared::pipeline::history::newest_silver_date(&fx.stores, &g)
         .await
         .expect("date")
         .expect("silver");
-    let history = gras_shared::pipeline::train::load_history(
+    let history = gras_shared::pipeline::history::load_history(
         &fx.stores,
         &g,
         end - chrono::Days::new(1),

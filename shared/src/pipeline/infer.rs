@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::train::{
-    load_artifact, load_history, newest_silver_date, Artifact, SeriesHistory, TrainError,
-};
+use super::history::{load_history, newest_silver_date, HistoryError, SeriesHistory};
+use super::train::TrainError;
 use super::{system_clock, Clock};
+use crate::artifact::{load_artifact, Artifact, ArtifactError};
 use crate::config::{Config, MetricConfig, HOUR_US};
 use crate::contract::predictions_key;
 use crate::drift::{
@@ -39,6 +39,12 @@ pub enum InferError {
     /// Reading history or the artifact failed.
     #[error(transparent)]
     Train(#[from] TrainError),
+    /// Reading silver history failed.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// Reading the approved version's artifact failed.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
     /// Registry access failed.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
@@ -68,6 +74,8 @@ impl InferError {
     pub fn is_retryable(&self) -> bool {
         match self {
             InferError::Train(e) => e.is_retryable(),
+            InferError::History(e) => e.is_retryable(),
+            InferError::Artifact(e) => e.is_retryable(),
             InferError::Blob(e) => e.is_retryable(),
             InferError::Table(e) => e.is_retryable(),
             InferError::Alerts(crate::alerts::AlertError::Table(e)) => e.is_retryable(),

@@ -2,6 +2,7 @@
 //! translate their input to one call here and the result back.
 
 pub mod features;
+pub mod history;
 pub mod infer;
 pub mod notifications;
 pub mod train;

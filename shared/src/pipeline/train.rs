@@ -11,13 +11,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use super::history::{load_history, newest_silver_date, HistoryError, SeriesHistory};
 use super::{system_clock, Clock};
+use crate::artifact::{load_artifact, put_artifact, Artifact, ArtifactError, CandidateScore};
 use crate::config::{Config, MetricConfig};
-use crate::contract::{self, model_artifact_key};
+use crate::contract::model_artifact_key;
 use crate::forecast::{
     self,
     backtest::{backtest_many, BacktestScore, Plan},
@@ -54,10 +56,6 @@ pub struct TrainTask {
 
 fn one() -> u32 {
     1
-}
-
-fn unit() -> f64 {
-    1.0
 }
 
 /// What a fan-out sent.
@@ -126,6 +124,12 @@ pub enum TrainError {
     /// Reading silver failed.
     #[error(transparent)]
     Silver(#[from] silver::SilverError),
+    /// Reading silver history failed.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// Reading or writing a model artifact failed.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
     /// A stored artifact or shard result is malformed.
     #[error("malformed {what}: {source}")]
     Json {
@@ -147,6 +151,8 @@ impl TrainError {
             TrainError::Registry(registry::RegistryError::Table(e)) => e.is_retryable(),
             TrainError::Registry(registry::RegistryError::Conflict { .. }) => true,
             TrainError::Finalizing { .. } => true,
+            TrainError::History(e) => e.is_retryable(),
+            TrainError::Artifact(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -159,84 +165,6 @@ impl TrainError {
             TrainError::UnknownMetric(_) | TrainError::InvalidTask(_) | TrainError::InvalidId(_)
         )
     }
-}
-
-/// The model artifact stored at `models/metric=<M>/version=<V>/model.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Artifact {
-    /// Metric.
-    pub metric_id: String,
-    /// Version.
-    pub version: String,
-    /// Model kind.
-    pub model_kind: String,
-    /// Hyper-parameters to re-fit on new data.
-    pub spec: ModelSpec,
-    /// Factor for the half-widths of the model's bounds (interval calibration from the
-    /// backtest, see [`forecast::backtest`]); inference applies it to every step from
-    /// `near_steps` on.
-    #[serde(default = "unit")]
-    pub interval_scale: f64,
-    /// Leading steps (the first day) calibrated with `near_interval_scale` instead. 0 in
-    /// artifacts written before the first day had its own factor: `interval_scale` then
-    /// applies to every step, as it did.
-    #[serde(default)]
-    pub near_steps: usize,
-    /// Factor for the half-widths of the first `near_steps` steps.
-    #[serde(default = "unit")]
-    pub near_interval_scale: f64,
-    /// Forecast steps.
-    pub horizon: u32,
-    /// Nominal interval coverage.
-    pub interval: f64,
-    /// Bucket width.
-    pub frequency: String,
-    /// Training window start (first bucket).
-    pub train_start: String,
-    /// Training window end (last bucket).
-    pub train_end: String,
-    /// Series trained on.
-    pub series: u64,
-    /// XOR over series of the xxh3-64 of (series key, gap-filled values): the training data's
-    /// identity, independent of sharding.
-    pub data_fingerprint: String,
-    /// Backtest of every candidate (and of the approved version's spec, as `current`).
-    pub backtest: Vec<CandidateScore>,
-    /// Creation time.
-    pub created_at: String,
-}
-
-impl Artifact {
-    /// The calibration inference applies to this version's forecasts.
-    pub fn calibration(&self) -> forecast::Calibration {
-        forecast::Calibration {
-            scale: self.interval_scale,
-            near_steps: self.near_steps,
-            near_scale: self.near_interval_scale,
-        }
-    }
-}
-
-/// A candidate's mean backtest score across series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CandidateScore {
-    /// `candidate` or `current` (the approved version's spec).
-    pub role: String,
-    /// The spec.
-    pub spec: ModelSpec,
-    /// Mean metrics across series (coverage: of the calibrated bounds, cross-fitted).
-    pub metrics: BacktestMetrics,
-    /// Mean coverage of the model's own bounds.
-    #[serde(default)]
-    pub raw_coverage: f64,
-    /// Mean calibration factor across series (steps after the first day).
-    #[serde(default = "unit")]
-    pub interval_scale: f64,
-    /// Mean calibration factor of the first day across series.
-    #[serde(default = "unit")]
-    pub near_interval_scale: f64,
-    /// Series scored.
-    pub series: u64,
 }
 
 /// Sums over series of one spec's scores, indexed by the `S_*` constants.
@@ -388,115 +316,6 @@ impl fmt::Display for TrainReport {
             None => write!(f, "metric={} shard={} series={} (waiting for other shards)", self.metric, self.shard, self.series),
         }
     }
-}
-
-/// Silver history of one series: values per bucket of the metric's frequency, oldest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeriesHistory {
-    /// The series.
-    pub key: SeriesKey,
-    /// First bucket, microseconds.
-    pub start_us: i64,
-    /// Bucket width, microseconds: value `i` is the bucket starting at
-    /// `start_us + i * step_us`.
-    pub step_us: i64,
-    /// Values (null: missing).
-    pub values: Vec<Option<f64>>,
-}
-
-impl SeriesHistory {
-    /// Start of bucket `i`, microseconds.
-    pub fn ts_us(&self, i: usize) -> i64 {
-        self.start_us + i as i64 * self.step_us
-    }
-}
-
-/// Reads the silver history of a metric for dates `[from, to]`, grouped by series, on
-/// buckets `step_us` wide (the metric's frequency, [`Frequency::micros`]; must be positive).
-///
-/// [`Frequency::micros`]: crate::config::Frequency::micros
-pub async fn load_history(
-    stores: &Stores,
-    metric: &MetricId,
-    from: NaiveDate,
-    to: NaiveDate,
-    step_us: i64,
-) -> Result<Vec<SeriesHistory>, TrainError> {
-    let step_us = step_us.max(1);
-    let mut by_series: BTreeMap<String, Vec<(i64, Option<f64>)>> = BTreeMap::new();
-    for meta in stores
-        .blobs
-        .list(&contract::silver_metric_prefix(metric))
-        .await?
-    {
-        let Some((_, d)) = contract::parse_silver_key(&meta.key) else {
-            continue;
-        };
-        if d < from || d > to {
-            continue;
-        }
-        let rows = silver::read_parquet(stores.blobs.get(&meta.key).await?)?;
-        for i in 0..rows.len() {
-            by_series
-                .entry(rows.series_key[i].to_string())
-                .or_default()
-                .push((rows.ts_us[i], rows.value.get(i)));
-        }
-    }
-    let mut out = Vec::new();
-    for (key, mut points) in by_series {
-        points.sort_by_key(|p| p.0);
-        let (Some(first), Some(last)) = (points.first().map(|p| p.0), points.last().map(|p| p.0))
-        else {
-            continue;
-        };
-        let mut values = vec![None; ((last - first) / step_us + 1) as usize];
-        for (t, v) in points {
-            values[((t - first) / step_us) as usize] = v;
-        }
-        let Ok(key) = SeriesKey::new(key) else {
-            continue;
-        };
-        out.push(SeriesHistory {
-            key,
-            start_us: first,
-            step_us,
-            values,
-        });
-    }
-    Ok(out)
-}
-
-/// The newest silver date of a metric.
-pub async fn newest_silver_date(
-    stores: &Stores,
-    metric: &MetricId,
-) -> Result<Option<NaiveDate>, TrainError> {
-    let keys = stores
-        .blobs
-        .list(&contract::silver_metric_prefix(metric))
-        .await?;
-    Ok(keys
-        .iter()
-        .filter_map(|m| contract::parse_silver_key(&m.key))
-        .map(|(_, d)| d)
-        .max())
-}
-
-/// Loads a version's artifact.
-pub async fn load_artifact(
-    stores: &Stores,
-    metric: &MetricId,
-    version: &ModelVersion,
-) -> Result<Artifact, TrainError> {
-    let body = stores
-        .blobs
-        .get(&model_artifact_key(metric, version))
-        .await?;
-    serde_json::from_slice(&body).map_err(|source| TrainError::Json {
-        what: "model artifact",
-        source,
-    })
 }
 
 /// The training use case.
@@ -908,12 +727,8 @@ impl Trainer {
             backtest,
             created_at: created.to_rfc3339_opts(SecondsFormat::Secs, true),
         };
+        put_artifact(&self.stores, metric, &version, &artifact).await?;
         let key = model_artifact_key(metric, &version);
-        let body = serde_json::to_vec_pretty(&artifact).map_err(|source| TrainError::Json {
-            what: "model artifact",
-            source,
-        })?;
-        self.stores.blobs.put(&key, body.into()).await?;
         let record = ModelRecord {
             metric_id: metric.clone(),
             version: version.clone(),

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use gras_shared::artifact::{load_artifact, Artifact};
 use gras_shared::config::Frequency;
 use gras_shared::contract::predictions_key;
 use gras_shared::forecast;
 use gras_shared::metrics::{MemoryMetrics, NoMetrics};
+use gras_shared::pipeline::history::{load_history, SeriesHistory};
 use gras_shared::pipeline::infer::{AnalyzeLimits, Inferencer};
-use gras_shared::pipeline::train::{load_artifact, load_history, Artifact, SeriesHistory, Trainer};
+use gras_shared::pipeline::train::Trainer;
 use gras_shared::predictions::{Prediction, PREDICTIONS};
 use gras_shared::queue::MemoryQueue;
 use gras_shared::registry::ModelRecord;

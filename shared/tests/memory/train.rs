@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use gras_shared::artifact::load_artifact;
 use gras_shared::contract::model_artifact_key;
 use gras_shared::metrics::MemoryMetrics;
 use gras_shared::pipeline::notifications::{FailureKind, Message};
-use gras_shared::pipeline::train::{load_artifact, TrainError, TrainTask, Trainer};
+use gras_shared::pipeline::train::{TrainError, TrainTask, Trainer};
 use gras_shared::pipeline::Clock;
 use gras_shared::queue::MemoryQueue;
 use gras_shared::registry::{self, ModelStatus};
@@ -180,15 +181,20 @@ async fn select_model_on_the_training_window_is_what_training_registers() {
         .await
         .expect("artifact");
     let cfg = config.metric(&g).expect("G");
-    let end = gras_shared::pipeline::train::newest_silver_date(&stores, &g)
+    let end = gras_shared::pipeline::history::newest_silver_date(&stores, &g)
         .await
         .expect("read")
         .expect("silver");
     let start = end - chrono::Days::new(17);
-    let history =
-        gras_shared::pipeline::train::load_history(&stores, &g, start, end, cfg.frequency.micros())
-            .await
-            .expect("history");
+    let history = gras_shared::pipeline::history::load_history(
+        &stores,
+        &g,
+        start,
+        end,
+        cfg.frequency.micros(),
+    )
+    .await
+    .expect("history");
     let sel = gras_shared::pipeline::train::select_model(&history, cfg, 3).expect("selection");
     assert_eq!(sel.spec, art.spec);
     assert_eq!(sel.calibration, art.calibration());
