@@ -319,3 +319,35 @@ fn completions_man_page_and_version_come_from_the_same_definition() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("tcsh"));
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), logs are coloured, unless
+/// `NO_COLOR` is set.
+#[test]
+fn logs_are_coloured_on_a_terminal_unless_no_color_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    let line = format!(
+        "{} --config {} train --lake {lake} --metric G",
+        env!("CARGO_BIN_EXE_gras"),
+        config()
+    );
+    for no_color in [false, true] {
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .env_remove("NO_COLOR");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let out = cmd.output().expect("util-linux's script runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let all = text(&out.stdout);
+        assert!(all.contains("INFO"), "logs at info: {all}");
+        assert_eq!(
+            all.contains('\u{1b}'),
+            !no_color,
+            "NO_COLOR={no_color}: {all:?}"
+        );
+    }
+}
