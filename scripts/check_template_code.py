@@ -78,7 +78,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # -> Query, batch_put -> BatchWriteItem, transact Put -> PutItem; shared/src/storage/aws.rs).
 # Keyed by binary name; table names as in shared/src/contract.rs `table`.
 TABLE_USE: dict[str, dict[str, set[str]]] = {
-    # FeatureEngine (shared/src/pipeline/features.rs, state.rs, online.rs)
+    # FeatureEngine (shared/src/pipeline/features/, state/, online.rs)
     "features": {
         # conditional upsert of each series' newest row; delete of vanished series
         "gras_features": {"dynamodb:PutItem", "dynamodb:DeleteItem"},
@@ -86,7 +86,7 @@ TABLE_USE: dict[str, dict[str, set[str]]] = {
         "gras_state": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
                        "dynamodb:Query", "dynamodb:BatchWriteItem"},
     },
-    # Trainer (shared/src/pipeline/train.rs, registry.rs, state.rs)
+    # Trainer (shared/src/pipeline/train/, registry.rs, artifact.rs, state/)
     "train": {
         # run shards and final marker, extents, the approval pointer (registry::approved,
         # and registry::approve's transaction when a version is approved automatically)
@@ -104,7 +104,7 @@ TABLE_USE: dict[str, dict[str, set[str]]] = {
         "gras_predictions": {"dynamodb:Query", "dynamodb:BatchWriteItem"},
         "gras_alerts": {"dynamodb:PutItem"},  # alerts::deliver (conditional put)
     },
-    # the router (shared/src/api/mod.rs), registry.rs, Inferencer::analyze
+    # the router (shared/src/api/), registry.rs, Inferencer::analyze
     "api": {
         "gras_predictions": {"dynamodb:Query", "dynamodb:BatchWriteItem"},  # forecasts; analyze
         "gras_features": {"dynamodb:GetItem"},  # online features

@@ -16,8 +16,13 @@
 //! The OpenAPI document is `openapi.json` at the repository root; a test checks it against
 //! [`ROUTES`].
 
+mod alert_list;
+mod analyze;
 mod cursor;
 mod error;
+mod features;
+mod forecasts;
+mod models;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -34,7 +39,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use alert_list::*;
+use analyze::*;
 pub use error::ApiError;
+use features::*;
+use forecasts::*;
+use models::*;
 
 use crate::alerts::{self, Alert, ALERTS};
 use crate::config::Config;
@@ -258,6 +268,22 @@ fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))
 }
 
+/// The `{metric}` of a route whose only path parameter it is, as a configured metric: every
+/// such handler's first step, as an extractor (400 for a bad path, 404 `unknown_metric`).
+struct ConfiguredMetric(MetricId);
+
+impl axum::extract::FromRequestParts<ApiState> for ConfiguredMetric {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &ApiState,
+    ) -> Result<Self, ApiError> {
+        let name = path(Path::<String>::from_request_parts(parts, st).await)?;
+        Ok(Self(st.metric(&name)?.clone()))
+    }
+}
+
 fn series_key(s: Option<String>) -> Result<SeriesKey, ApiError> {
     SeriesKey::new(s.unwrap_or_else(|| SeriesKey::ALL.to_string()))
         .map_err(|e| ApiError::bad_request(e.to_string()))
@@ -295,413 +321,7 @@ async fn health() -> Json<Value> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ForecastParams {
-    series: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
-/// One forecast point in responses (strings borrowed from the stored items when listed).
-#[derive(Debug, Serialize)]
-struct Point<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    series: Option<String>,
-    timestamp: Cow<'a, str>,
-    value: f64,
-    lower: f64,
-    upper: f64,
-    model_version: Cow<'a, str>,
-    generated_at: Cow<'a, str>,
-}
-
-impl<'a> Point<'a> {
-    fn of(p: &Prediction, with_series: bool) -> Self {
-        Self {
-            series: with_series.then(|| p.series.to_string()),
-            timestamp: Cow::Owned(rfc3339(p.ts)),
-            value: p.value,
-            lower: p.lower,
-            upper: p.upper,
-            model_version: Cow::Owned(p.model_version.clone()),
-            generated_at: Cow::Owned(rfc3339(p.generated_at)),
-        }
-    }
-
-    /// Straight from a `gras_predictions` item (the stored strings are already RFC 3339);
-    /// `None` for an item that is not a prediction. A NULL bound (non-finite) reads as NaN,
-    /// which JSON shows as `null`.
-    fn from_item(item: &'a crate::storage::Item) -> Option<Self> {
-        use crate::predictions::attr;
-        let s = |k: &str| item.get(k).and_then(Attr::as_s).map(Cow::Borrowed);
-        let forecast = item.get(attr::FORECAST)?.as_m()?;
-        let n = |k: &str| forecast.get(k).and_then(Attr::as_n).unwrap_or(f64::NAN);
-        Some(Self {
-            series: None,
-            timestamp: s(attr::TIMESTAMP)?,
-            value: n(attr::VALUE),
-            lower: n(attr::LOWER),
-            upper: n(attr::UPPER),
-            model_version: s(attr::MODEL_VERSION)?,
-            generated_at: s(attr::GENERATED_AT)?,
-        })
-    }
-}
-
-/// The body of `GET /v1/forecasts/{metric}`.
-#[derive(Debug, Serialize)]
-struct ForecastPage<'a> {
-    metric: &'a str,
-    series: &'a str,
-    points: Vec<Point<'a>>,
-    next_cursor: Option<String>,
-}
-
-async fn forecasts(
-    State(st): State<ApiState>,
-    metric: Result<Path<String>, PathRejection>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let metric = path(metric)?;
-    let metric = st.metric(&metric)?.clone();
-    let p: ForecastParams = parse_query(raw)?;
-    let series = series_key(p.series)?;
-    let limit = limit(p.limit, DEFAULT_FORECAST_LIMIT)?;
-    let from = p
-        .from
-        .as_deref()
-        .map(|v| timestamp("from", v))
-        .transpose()?;
-    let to = p.to.as_deref().map(|v| timestamp("to", v)).transpose()?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            return Err(ApiError::bad_request("from is after to"));
-        }
-        if t - f > Duration::days(MAX_RANGE_DAYS) {
-            return Err(ApiError::bad_request(format!(
-                "the range from..to is longer than {MAX_RANGE_DAYS} days"
-            )));
-        }
-    }
-    let range = match (from, to) {
-        (Some(f), Some(t)) => SkRange::Between(rfc3339(f), rfc3339(t)),
-        (Some(f), None) => SkRange::From(rfc3339(f)),
-        (None, Some(t)) => SkRange::Between(String::new(), rfc3339(t)),
-        (None, None) => SkRange::All,
-    };
-    let start_after = p
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            cursor::decode(c)
-                .and_then(|sk| DateTime::parse_from_rfc3339(&sk).ok())
-                .map(|t| rfc3339(t.with_timezone(&Utc)))
-                .ok_or_else(|| invalid_cursor(c))
-        })
-        .transpose()?;
-    let q = Query {
-        range,
-        limit: Some(limit),
-        start_after,
-        ..Query::all(partition_key(&metric, &series))
-    };
-    let page = st.stores.tables.query(&PREDICTIONS, &q).await?;
-    let points: Vec<Point> = page.items.iter().filter_map(Point::from_item).collect();
-    Ok(Json(ForecastPage {
-        metric: metric.as_str(),
-        series: series.as_str(),
-        points,
-        next_cursor: page.last_sk.as_deref().map(cursor::encode),
-    })
-    .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SeriesParams {
-    series: Option<String>,
-}
-
-/// Online item attributes that are not features.
-const NOT_FEATURES: &[&str] = &[
-    online::attr::PK,
-    online::attr::TS,
-    online::attr::UPDATED_AT,
-    online::attr::TTL,
-    crate::contract::silver_col::METRIC_ID,
-    crate::contract::silver_col::SERIES_KEY,
-];
-
-fn attr_json(a: &Attr) -> Value {
-    match a {
-        Attr::N(n) => json!(n),
-        Attr::Bool(b) => json!(b),
-        Attr::S(s) => json!(s),
-        Attr::Null => Value::Null,
-        Attr::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), attr_json(v))).collect()),
-        Attr::L(l) => Value::Array(l.iter().map(attr_json).collect()),
-    }
-}
-
-async fn features(
-    State(st): State<ApiState>,
-    metric: Result<Path<String>, PathRejection>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let metric = path(metric)?;
-    let p: SeriesParams = parse_query(raw)?;
-    online_features(&st, &metric, series_key(p.series)?).await
-}
-
-/// `GET /v1/features/{metric}/{series}`: [`features`] with the series in the path.
-async fn features_of_series(
-    State(st): State<ApiState>,
-    params: Result<Path<(String, String)>, PathRejection>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let (metric, series) = path(params)?;
-    let _: Empty = parse_query(raw)?;
-    online_features(&st, &metric, series_key(Some(series))?).await
-}
-
-/// The online item of one series as the features response.
-async fn online_features(
-    st: &ApiState,
-    metric: &str,
-    series: SeriesKey,
-) -> Result<Response, ApiError> {
-    let metric = st.metric(metric)?.clone();
-    let item = st
-        .stores
-        .tables
-        .get(&FEATURES, &online::pk(metric.as_str(), series.as_str()), "")
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no online features for series {series} of metric {metric}"
-            ))
-        })?;
-    let s = |k: &str| {
-        item.get(k)
-            .and_then(Attr::as_s)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let features: Map<String, Value> = item
-        .iter()
-        .filter(|(k, _)| !NOT_FEATURES.contains(&k.as_str()))
-        .map(|(k, v)| match v {
-            // Integers as integers: `hour: 23`, not `23.0`.
-            Attr::N(n) if online::INTEGER_ATTRS.contains(&k.as_str()) && n.fract() == 0.0 => {
-                (k.clone(), json!(*n as i64))
-            }
-            _ => (k.clone(), attr_json(v)),
-        })
-        .collect();
-    Ok(Json(json!({
-        "metric": metric.as_str(),
-        "series": series.as_str(),
-        "ts": s(online::attr::TS),
-        "updated_at": s(online::attr::UPDATED_AT),
-        "features": features,
-    }))
-    .into_response())
-}
-
-async fn models(
-    State(st): State<ApiState>,
-    metric: Result<Path<String>, PathRejection>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let metric = path(metric)?;
-    let metric = st.metric(&metric)?.clone();
-    let _: Empty = parse_query(raw)?;
-    let list = registry::list(&*st.stores.tables, &metric).await?;
-    Ok(Json(json!({ "metric": metric.as_str(), "models": list })).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Empty {}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DecisionBody {
-    reason: Option<String>,
-}
-
-/// A person's decision on a `PendingApproval` version (set per route).
-#[derive(Debug, Clone, Copy)]
-enum Decision {
-    Approve,
-    Reject,
-}
-
-/// Approves or rejects a version for the authorized caller, recorded as `decided_by` with
-/// the body's `reason`.
-async fn decide(
-    Extension(decision): Extension<Decision>,
-    State(st): State<ApiState>,
-    caller: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    params: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let who = st.authorize(&headers, caller.as_ref().map(|Extension(c)| c))?;
-    let (metric, version) = path(params)?;
-    let metric = st.metric(&metric)?.clone();
-    let version = ModelVersion::new(version).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let b: DecisionBody = parse_body(body)?;
-    let reason = b.reason.unwrap_or_else(|| {
-        match decision {
-            Decision::Approve => "approved through the API",
-            Decision::Reject => "rejected through the API",
-        }
-        .into()
-    });
-    if reason.len() > 1024 {
-        return Err(ApiError::bad_request("reason is longer than 1024 bytes"));
-    }
-    let (tables, now) = (&*st.stores.tables, (st.clock)());
-    let rec = match decision {
-        Decision::Approve => {
-            registry::approve(tables, &metric, &version, &who, &reason, now).await?
-        }
-        Decision::Reject => registry::reject(tables, &metric, &version, &who, &reason, now).await?,
-    };
-    Ok(Json(json!({ "metric": metric.as_str(), "model": rec })).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AnalyzeBody {
-    metric: String,
-    series: Option<String>,
-    /// Any JSON number: JSON Schema's `integer` (the OpenAPI document's type) includes
-    /// `24.0`, which a client that serializes numbers as doubles sends.
-    horizon: Option<serde_json::Number>,
-}
-
-/// `n` as an i64 when it has no fractional part (`24` and `24.0`; `None` for `2.5` and for
-/// values beyond the i64 range).
-fn whole_number(n: &serde_json::Number) -> Option<i64> {
-    n.as_i64().or_else(|| {
-        let f = n.as_f64()?;
-        // i64::MAX as f64 rounds up to 2^63, which is already out of range.
-        (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
-    })
-}
-
-async fn analyze(
-    State(st): State<ApiState>,
-    caller: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    st.authorize(&headers, caller.as_ref().map(|Extension(c)| c))?;
-    let b: AnalyzeBody = parse_body(body)?;
-    let metric = st.metric(&b.metric)?.clone();
-    let series = b
-        .series
-        .map(|s| SeriesKey::new(s).map_err(|e| ApiError::bad_request(e.to_string())))
-        .transpose()?;
-    // The bounds are checked by `analyze`; only a negative horizon is refused here.
-    let horizon = b
-        .horizon
-        .map(|h| {
-            whole_number(&h)
-                .and_then(|h| usize::try_from(h).ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "horizon must be a whole number of steps between 1 and {}, got {h}",
-                        st.limits.max_horizon
-                    ))
-                })
-        })
-        .transpose()?;
-    let a = st
-        .inferencer
-        .analyze(metric.as_str(), series.as_ref(), horizon, st.limits)
-        .await?;
-    let points: Vec<Point> = a.predictions.iter().map(|p| Point::of(p, true)).collect();
-    let horizon = horizon.unwrap_or_else(|| {
-        st.config
-            .metric_by_name(metric.as_str())
-            .map_or(0, |(_, c)| c.horizon as usize)
-    });
-    Ok(Json(json!({
-        "metric": metric.as_str(),
-        "model_version": a.version,
-        "horizon": horizon,
-        "points": points,
-        "skipped": a.skipped,
-    }))
-    .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AlertParams {
-    metric: Option<String>,
-    series: Option<String>,
-    since: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
-/// A 400 for a `cursor` that no page gave.
-fn invalid_cursor(c: &str) -> ApiError {
-    let shown: String = c.chars().take(40).collect();
-    ApiError::bad_request(format!(
-        "invalid cursor {shown:?}: pass the next_cursor of the previous page unchanged"
-    ))
-}
-
-async fn list_alerts(
-    State(st): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let p: AlertParams = parse_query(raw)?;
-    let metric = p
-        .metric
-        .ok_or_else(|| ApiError::bad_request("the query parameter metric is required"))?;
-    let metric = st.metric(&metric)?.clone();
-    let limit = limit(p.limit, DEFAULT_ALERT_LIMIT)?;
-    let since = match p.since.as_deref() {
-        Some(v) => timestamp("since", v)?,
-        None => (st.clock)() - Duration::hours(DEFAULT_ALERTS_SINCE_HOURS),
-    };
-    let cursor = p
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(|c| cursor::decode(c).ok_or_else(|| invalid_cursor(c)))
-        .transpose()?;
-    let (table, pk) = match &p.series {
-        Some(s) => {
-            let s = series_key(Some(s.clone()))?;
-            (ALERTS, partition_key(&metric, &s))
-        }
-        None => (crate::state::STATE, alerts::index_pk(metric.as_str())),
-    };
-    let q = Query {
-        range: SkRange::From(rfc3339(since)),
-        limit: Some(limit),
-        start_after: cursor,
-        ..Query::all(pk)
-    };
-    let page = st.stores.tables.query(&table, &q).await?;
-    let list: Vec<Alert> = page.items.iter().filter_map(alerts::from_item).collect();
-    Ok(Json(json!({
-        "metric": metric.as_str(),
-        "since": rfc3339(since),
-        "alerts": list,
-        "next_cursor": page.last_sk.as_deref().map(cursor::encode),
-    }))
-    .into_response())
-}
 
 #[cfg(test)]
 mod tests {
