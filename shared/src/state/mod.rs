@@ -11,7 +11,7 @@
 //! | `retrain#<M>` | `cooldown` | the last retrain request, for the cool-down |
 //!
 //! The index and extents are written *before* a partition lease is taken and read *after*
-//! it, which is what makes concurrent writers converge (see the README).
+//! it, which is what makes concurrent writers converge (see ARCHITECTURE.md, "Incremental processing and concurrency").
 
 pub mod eval;
 mod extent;

@@ -9,7 +9,7 @@
 //! - [`FeatureEngine::batch`]: every bronze object into silver at once.
 //!
 //! Both produce the same silver (contract section 4's invariant), which the property tests
-//! check. How concurrent invocations stay correct is described in `state` and the README.
+//! check. How concurrent invocations stay correct is described in `state` and ARCHITECTURE.md ("Incremental processing and concurrency").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
