@@ -117,7 +117,7 @@ TABLE_USE: dict[str, dict[str, set[str]]] = {
     },
 }
 
-# Variables only meant for emulators (shared/src/storage/aws.rs): never in the deployment.
+# Variables only meant for emulators (shared/src/storage/aws/): never in the deployment.
 EMULATOR_ONLY = {"GRAS_AWS_ENDPOINT", "GRAS_S3_FORCE_PATH_STYLE"}
 
 # SAM policy templates (samtranslator policy_templates.json) used for tables and queues.
