@@ -75,7 +75,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Which DynamoDB tables each function touches and with which actions, from the code
 # (TableStore calls: get -> GetItem, put -> PutItem, delete -> DeleteItem, query/query_all
-# -> Query, batch_put -> BatchWriteItem, transact Put -> PutItem; shared/src/storage/aws.rs).
+# -> Query, batch_put -> BatchWriteItem, transact Put -> PutItem; shared/src/storage/aws/dynamodb.rs).
 # Keyed by binary name; table names as in shared/src/contract.rs `table`.
 TABLE_USE: dict[str, dict[str, set[str]]] = {
     # FeatureEngine (shared/src/pipeline/features/, state/, online.rs)
