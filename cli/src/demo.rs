@@ -211,36 +211,32 @@ fn show_previous(a: &DemoArgs, record: &DemoRecord, json: bool) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
-    let started = std::time::Instant::now();
-    let data = DemoData {
-        start: a
-            .start
-            .unwrap_or_else(|| Utc::now().date_naive() - chrono::Days::new(u64::from(a.data.days))),
-        days: a.data.days,
-        series: a.data.series,
-        seed: a.data.seed,
-    };
-    let stores = Stores::local(&a.lake)?;
-    write_record(
-        &a.lake,
-        &DemoRecord {
-            data: data.clone(),
-            config: serde_json::to_value(&*config)?,
-            finished: false,
-            made_at: None,
-            report: None,
-        },
-    )?;
+/// What the pipeline steps of a fresh demo produced.
+struct Outcome {
+    summary: RunSummary,
+    trained: Vec<TrainReport>,
+    first: Vec<InferReport>,
+    inferred: Vec<InferReport>,
+}
+
+/// The pipeline on `data`: generate, ingest file by file, train, forecast, let the last
+/// days' actuals arrive, forecast again (steps 1 to 5 of the demo's progress lines).
+async fn run_pipeline(
+    a: &DemoArgs,
+    stores: &Stores,
+    data: &DemoData,
+    config: &Arc<Config>,
+    json: bool,
+) -> Result<Outcome, Error> {
     let say = |line: String| {
         if !json {
             eprintln!("{line}");
         }
     };
-    let keys = generate_bronze(&stores, &data, &config, &a.lake, json).await?;
+    let keys = generate_bronze(stores, data, config, &a.lake, json).await?;
     // The newest `holdback` days arrive after the first forecast, as actuals do.
-    let holdback = if a.data.days > 10 { 2 } else { 0 };
-    let cut = data.start + chrono::Days::new(u64::from(a.data.days.saturating_sub(holdback)));
+    let holdback = if data.days > 10 { 2 } else { 0 };
+    let cut = data.start + chrono::Days::new(u64::from(data.days.saturating_sub(holdback)));
     let (early, late): (Vec<String>, Vec<String>) = keys
         .into_iter()
         .partition(|k| gras_shared::contract::BronzeKey::parse(k).map_or(true, |b| b.date < cut));
@@ -248,10 +244,10 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
     let mut summary = ingest_file_by_file(&engine, early, "ingest", json).await;
     say(format!(
         "2/6 features (first {} days): {summary}",
-        a.data.days - holdback
+        data.days - holdback
     ));
     // The scheduled training run, every task in-process, and the approval policy.
-    let trained = train_all(&stores, &a.lake, None, config.clone()).await?;
+    let trained = train_all(stores, &a.lake, None, config.clone()).await?;
     for r in trained.iter().filter(|r| r.registered.is_some()) {
         say(format!("3/6 model: {r}"));
     }
@@ -276,26 +272,59 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
         summary.merge(s);
         inferred = inferencer.run(None).await?;
     }
-    let rows = summary_rows(&stores, &config, &a.lake, &trained, &first, &inferred, json).await?;
-    say(format!(
-        "6/6 plots under {}",
-        a.lake.join("plots").display()
-    ));
+    Ok(Outcome {
+        summary,
+        trained,
+        first,
+        inferred,
+    })
+}
+
+async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
+    let started = std::time::Instant::now();
+    let data = DemoData {
+        start: a
+            .start
+            .unwrap_or_else(|| Utc::now().date_naive() - chrono::Days::new(u64::from(a.data.days))),
+        days: a.data.days,
+        series: a.data.series,
+        seed: a.data.seed,
+    };
+    let stores = Stores::local(&a.lake)?;
+    let record = |finished: bool, report: Option<serde_json::Value>| -> Result<(), Error> {
+        write_record(
+            &a.lake,
+            &DemoRecord {
+                data: data.clone(),
+                config: serde_json::to_value(&*config)?,
+                finished,
+                made_at: finished
+                    .then(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                report,
+            },
+        )
+    };
+    record(false, None)?;
+    let o = run_pipeline(a, &stores, &data, &config, json).await?;
+    let rows = summary_rows(
+        &stores,
+        &config,
+        &a.lake,
+        &o.trained,
+        &o.first,
+        &o.inferred,
+        json,
+    )
+    .await?;
+    if !json {
+        eprintln!("6/6 plots under {}", a.lake.join("plots").display());
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let report = serde_json::json!({
-        "lake": a.lake, "data": data, "reused": false, "features": summary, "models": trained,
-        "predictions": inferred, "summary": rows, "seconds": elapsed,
+        "lake": a.lake, "data": data, "reused": false, "features": o.summary, "models": o.trained,
+        "predictions": o.inferred, "summary": rows, "seconds": elapsed,
     });
-    write_record(
-        &a.lake,
-        &DemoRecord {
-            data,
-            config: serde_json::to_value(&*config)?,
-            finished: true,
-            made_at: Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            report: Some(report.clone()),
-        },
-    )?;
+    record(true, Some(report.clone()))?;
     if json {
         println!("{report}");
     } else {
@@ -303,7 +332,7 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
         println!("done in {elapsed:.1}s.");
         print_next(&a.lake);
     }
-    Ok(if summary.failed.is_empty() {
+    Ok(if o.summary.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

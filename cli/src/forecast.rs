@@ -16,7 +16,7 @@ use gras_shared::config::{Aggregation, AnomalyConfig, Frequency, MetricConfig, R
 use gras_shared::forecast::quantiles::quantile_between;
 use gras_shared::pipeline::history::SeriesHistory;
 use gras_shared::pipeline::infer::forecast_series;
-use gras_shared::pipeline::train::select_model;
+use gras_shared::pipeline::train::{select_model, Selection};
 use gras_shared::SeriesKey;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -212,9 +212,11 @@ fn histories(rows: &[Row], freq: Frequency) -> Result<Vec<SeriesHistory>, Error>
     Ok(out)
 }
 
-/// Runs the command: the forecast CSV to `--out` or stdout; a summary on stderr (or, with
-/// `json`, as one JSON document on stdout, holding the rows too when there is no `--out`).
-pub fn run(a: &ForecastArgs, json: bool) -> Result<ExitCode, Error> {
+/// One forecast step of one series: series, timestamp, point, lower, upper, quantiles.
+type Step = (String, String, f64, f64, f64, Vec<f64>);
+
+/// The arguments' values that no CSV can fix, checked before anything is read.
+fn check_args(a: &ForecastArgs) -> Result<(), Error> {
     if !(a.interval > 0.0 && a.interval < 1.0) {
         return Err(format!(
             "--interval {}: must be strictly between 0 and 1",
@@ -228,6 +230,109 @@ pub fn run(a: &ForecastArgs, json: bool) -> Result<ExitCode, Error> {
     if a.horizon == 0 || a.horizon > 24 * 366 {
         return Err(format!("--horizon {}: must be between 1 and 8784 steps", a.horizon).into());
     }
+    Ok(())
+}
+
+/// The settings training would use for a metric of this CSV: its frequency, and the
+/// command's horizon and interval (the rest does not affect selection).
+fn metric_config(a: &ForecastArgs, frequency: Frequency) -> MetricConfig {
+    MetricConfig {
+        aggregation: Aggregation::Sum,
+        frequency,
+        horizon: a.horizon,
+        interval: a.interval,
+        outlier_z: 3.0,
+        holidays: Default::default(),
+        bounds: RowBounds::DEFAULT,
+        anomaly: AnomalyConfig::default(),
+    }
+}
+
+/// Each series' forecast steps with `sel`, and the series that could not be forecast.
+fn forecast_all(
+    a: &ForecastArgs,
+    history: &[SeriesHistory],
+    sel: &Selection,
+    json: bool,
+) -> (Vec<Step>, Vec<String>) {
+    let horizon = a.horizon as usize;
+    let bar = crate::commands::progress(history.len() as u64, "forecast", json);
+    let (mut table, mut skipped) = (Vec::new(), Vec::new());
+    for h in history {
+        bar.inc(1);
+        let (last, f) = match forecast_series(h, &sel.spec, &sel.calibration, horizon, a.interval) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                skipped.push(format!("{}: {e}", h.key));
+                continue;
+            }
+            None => {
+                skipped.push(format!("{}: no values", h.key));
+                continue;
+            }
+        };
+        let never_negative = h.values.iter().flatten().all(|v| *v >= 0.0);
+        for step in 0..horizon {
+            let ts = DateTime::from_timestamp_micros(h.ts_us(last + step + 1))
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            let (p, lo, hi) = (f.point[step], f.lower[step], f.upper[step]);
+            let qs = a
+                .quantiles
+                .iter()
+                .map(|q| {
+                    let v = quantile_between(p, lo, hi, a.interval, *q);
+                    if never_negative {
+                        v.max(0.0)
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            table.push((h.key.to_string(), ts, p, lo, hi, qs));
+        }
+    }
+    bar.finish_and_clear();
+    (table, skipped)
+}
+
+/// The forecast as CSV: `series,ts,forecast,lower,upper` and a column per quantile name.
+fn to_csv(table: &[Step], names: &[String]) -> String {
+    let mut csv = String::from("series,ts,forecast,lower,upper");
+    for n in names {
+        csv.push(',');
+        csv.push_str(n);
+    }
+    csv.push('\n');
+    for (s, ts, p, lo, hi, qs) in table {
+        csv.push_str(&format!("{s},{ts},{p},{lo},{hi}"));
+        for q in qs {
+            csv.push_str(&format!(",{q}"));
+        }
+        csv.push('\n');
+    }
+    csv
+}
+
+/// The forecast as JSON rows (for `--json` without `--out`).
+fn to_json_rows(table: &[Step], names: &[String]) -> serde_json::Value {
+    table
+        .iter()
+        .map(|(s, ts, p, lo, hi, qs)| {
+            let mut row =
+                serde_json::json!({"series": s, "ts": ts, "forecast": p, "lower": lo, "upper": hi});
+            for (n, q) in names.iter().zip(qs) {
+                row[n] = serde_json::json!(q);
+            }
+            row
+        })
+        .collect()
+}
+
+/// Runs the command: the forecast CSV to `--out` or stdout; a summary on stderr (or, with
+/// `json`, as one JSON document on stdout, holding the rows too when there is no `--out`).
+pub fn run(a: &ForecastArgs, json: bool) -> Result<ExitCode, Error> {
+    check_args(a)?;
     let rows = read_rows(&a.csv)?;
     let mut by_series: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
     for r in &rows {
@@ -238,18 +343,8 @@ pub fn run(a: &ForecastArgs, json: bool) -> Result<ExitCode, Error> {
     }
     let freq = frequency(a.frequency.as_deref(), &by_series)?;
     let history = histories(&rows, freq)?;
-    let cfg = MetricConfig {
-        aggregation: Aggregation::Sum,
-        frequency: freq,
-        horizon: a.horizon,
-        interval: a.interval,
-        outlier_z: 3.0,
-        holidays: Default::default(),
-        bounds: RowBounds::DEFAULT,
-        anomaly: AnomalyConfig::default(),
-    };
     let spinner = crate::commands::progress(1, "backtest", json);
-    let selection = select_model(&history, &cfg, a.windows);
+    let selection = select_model(&history, &metric_config(a, freq), a.windows);
     spinner.finish_and_clear();
     let longest = history.iter().map(|h| h.values.len()).max().unwrap_or(0);
     let sel = selection.ok_or_else(|| {
@@ -258,54 +353,9 @@ pub fn run(a: &ForecastArgs, json: bool) -> Result<ExitCode, Error> {
             a.windows, a.horizon
         )
     })?;
-    let horizon = a.horizon as usize;
-    let bar = crate::commands::progress(history.len() as u64, "forecast", json);
-    let mut table = Vec::new();
-    let mut skipped = Vec::new();
-    for h in &history {
-        bar.inc(1);
-        match forecast_series(h, &sel.spec, &sel.calibration, horizon, a.interval) {
-            Some(Ok((last, f))) => {
-                let never_negative = h.values.iter().flatten().all(|v| *v >= 0.0);
-                for step in 0..horizon {
-                    let ts = DateTime::from_timestamp_micros(h.ts_us(last + step + 1))
-                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-                        .unwrap_or_default();
-                    let (p, lo, hi) = (f.point[step], f.lower[step], f.upper[step]);
-                    let qs: Vec<f64> = a
-                        .quantiles
-                        .iter()
-                        .map(|q| {
-                            let v = quantile_between(p, lo, hi, a.interval, *q);
-                            if never_negative {
-                                v.max(0.0)
-                            } else {
-                                v
-                            }
-                        })
-                        .collect();
-                    table.push((h.key.to_string(), ts, p, lo, hi, qs));
-                }
-            }
-            Some(Err(e)) => skipped.push(format!("{}: {e}", h.key)),
-            None => skipped.push(format!("{}: no values", h.key)),
-        }
-    }
-    bar.finish_and_clear();
+    let (table, skipped) = forecast_all(a, &history, &sel, json);
     let names: Vec<String> = a.quantiles.iter().map(|q| format!("q{q}")).collect();
-    let mut csv = String::from("series,ts,forecast,lower,upper");
-    for n in &names {
-        csv.push(',');
-        csv.push_str(n);
-    }
-    csv.push('\n');
-    for (s, ts, p, lo, hi, qs) in &table {
-        csv.push_str(&format!("{s},{ts},{p},{lo},{hi}"));
-        for q in qs {
-            csv.push_str(&format!(",{q}"));
-        }
-        csv.push('\n');
-    }
+    let csv = to_csv(&table, &names);
     match &a.out {
         Some(path) => std::fs::write(path, &csv).map_err(|e| format!("{}: {e}", path.display()))?,
         None if !json => std::io::stdout().lock().write_all(csv.as_bytes())?,
@@ -318,16 +368,7 @@ pub fn run(a: &ForecastArgs, json: bool) -> Result<ExitCode, Error> {
             "frequency": String::from(freq), "out": a.out,
         });
         if a.out.is_none() {
-            doc["forecast"] = table
-                .iter()
-                .map(|(s, ts, p, lo, hi, qs)| {
-                    let mut row = serde_json::json!({"series": s, "ts": ts, "forecast": p, "lower": lo, "upper": hi});
-                    for (n, q) in names.iter().zip(qs) {
-                        row[n] = serde_json::json!(q);
-                    }
-                    row
-                })
-                .collect();
+            doc["forecast"] = to_json_rows(&table, &names);
         }
         println!("{doc}");
     } else {
