@@ -4,12 +4,14 @@
 //! - [`BlobStore`]: the lake bucket (S3 in AWS, a folder locally, a map in memory);
 //! - [`TableStore`]: DynamoDB-shaped tables (DynamoDB in AWS, SQLite locally, a map in memory).
 //!
-//! Adapters live one per module; [`conformance`] is the one test suite all of them pass.
+//! Adapters live one per module; `conformance` (built for tests and with the `testkit`
+//! feature, not into the Lambdas) is the one test suite all of them pass.
 
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod blob;
 pub mod codec;
+#[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
 pub mod fs;
 pub mod memory;
