@@ -245,6 +245,7 @@ fn metric_config(a: &ForecastArgs, frequency: Frequency) -> MetricConfig {
         holidays: Default::default(),
         bounds: RowBounds::DEFAULT,
         anomaly: AnomalyConfig::default(),
+        quantiles: a.quantiles.clone(),
     }
 }
 

@@ -79,6 +79,7 @@ async fn run() {
                 value: 10.0,
                 lower: 8.0,
                 upper: 12.0,
+                quantiles: Vec::new(),
                 model_version: "v20231001000000-old".into(),
                 generated_at: t0,
             }

@@ -264,6 +264,7 @@ mod tests {
                     value: 10.0,
                     lower: 8.0,
                     upper: 12.0,
+                    quantiles: Vec::new(),
                     model_version: "v1".into(),
                     generated_at: DateTime::from_timestamp(0, 0).expect("t"),
                 };

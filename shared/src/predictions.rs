@@ -46,6 +46,8 @@ pub mod attr {
     pub const LOWER: &str = "lower";
     /// Upper bound (inside `forecast`).
     pub const UPPER: &str = "upper";
+    /// Quantiles (inside `forecast`, v2): a map from the level as text (`"0.1"`) to the value.
+    pub const QUANTILES: &str = "q";
     /// Model version.
     pub const MODEL_VERSION: &str = "model_version";
     /// Run time.
@@ -78,6 +80,9 @@ pub struct Prediction {
     pub lower: f64,
     /// Upper bound.
     pub upper: f64,
+    /// Quantiles (level, value), ascending by level (contract v2 §7); empty for rows written
+    /// before they existed.
+    pub quantiles: Vec<(f64, f64)>,
     /// The approved model version that produced it.
     pub model_version: String,
     /// The run time.
@@ -95,6 +100,14 @@ impl Prediction {
         forecast.insert(attr::VALUE.to_string(), Attr::opt_n(Some(self.value)));
         forecast.insert(attr::LOWER.to_string(), Attr::opt_n(Some(self.lower)));
         forecast.insert(attr::UPPER.to_string(), Attr::opt_n(Some(self.upper)));
+        if !self.quantiles.is_empty() {
+            let q = self
+                .quantiles
+                .iter()
+                .map(|(level, v)| (level.to_string(), Attr::opt_n(Some(*v))))
+                .collect();
+            forecast.insert(attr::QUANTILES.to_string(), Attr::M(q));
+        }
         let mut i = Item::new();
         i.insert(
             attr::METRIC_ID.into(),
@@ -144,10 +157,25 @@ impl Prediction {
             value: n(attr::VALUE),
             lower: n(attr::LOWER),
             upper: n(attr::UPPER),
+            quantiles: quantiles_of(f.get(attr::QUANTILES)),
             model_version: s(attr::MODEL_VERSION)?.to_string(),
             generated_at: t(attr::GENERATED_AT)?,
         })
     }
+}
+
+/// The `q` map of a stored forecast as (level, value), ascending by level; a key that is not
+/// a level is left out, a NULL value reads as NaN.
+pub fn quantiles_of(q: Option<&Attr>) -> Vec<(f64, f64)> {
+    let Some(Attr::M(m)) = q else {
+        return Vec::new();
+    };
+    let mut out: Vec<(f64, f64)> = m
+        .iter()
+        .filter_map(|(k, v)| Some((k.parse::<f64>().ok()?, v.as_n().unwrap_or(f64::NAN))))
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
 }
 
 /// The Parquet schema of the S3 copy.
@@ -220,6 +248,7 @@ mod tests {
             value: 10.5,
             lower: 8.0,
             upper: 13.0,
+            quantiles: vec![(0.05, 8.0), (0.1, 8.6), (0.5, 10.5), (0.95, 13.0)],
             model_version: "v20240129000000-abcdef".into(),
             generated_at: DateTime::parse_from_rfc3339("2024-01-29T03:00:00Z")
                 .expect("t")
@@ -250,6 +279,22 @@ mod tests {
         assert_eq!(f.get("value"), Some(&Attr::N(10.5)));
         assert_eq!(f.get("lower"), Some(&Attr::N(8.0)));
         assert_eq!(f.get("upper"), Some(&Attr::N(13.0)));
+        // v2: the quantiles, keyed by the level as text.
+        let Some(Attr::M(q)) = f.get("q") else {
+            panic!("q map: {f:?}")
+        };
+        let keys: Vec<&str> = q.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["0.05", "0.1", "0.5", "0.95"]);
+        assert_eq!(q.get("0.1"), Some(&Attr::N(8.6)));
+        // A v1 row (no `q`) reads with no quantiles.
+        let mut v1 = all.clone();
+        if let Some(Attr::M(f)) = v1.get_mut("forecast") {
+            f.remove("q");
+        }
+        assert!(Prediction::from_item(&v1)
+            .expect("v1 row")
+            .quantiles
+            .is_empty());
         let store = p("store-0001").to_item();
         assert_eq!(
             store.get("metric_id"),

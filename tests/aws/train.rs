@@ -302,6 +302,7 @@ async fn schedule_fans_out_to_sqs_and_tasks_train_into_s3_registry_and_cloudwatc
             value: v * 2.0 + 10.0,
             lower: v * 1.8 + 5.0,
             upper: v * 2.2 + 15.0,
+            quantiles: Vec::new(),
             model_version: approved.version.to_string(),
             generated_at: ts,
         };

@@ -22,8 +22,21 @@ pub(super) struct Point<'a> {
     value: f64,
     lower: f64,
     upper: f64,
+    /// Quantiles by level (`"0.1"`: value), contract v2 §7; omitted for rows without them.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "levels_map")]
+    q: Vec<(f64, f64)>,
     model_version: Cow<'a, str>,
     generated_at: Cow<'a, str>,
+}
+
+/// Quantiles as a JSON object keyed by the level as text, in ascending order.
+fn levels_map<S: serde::Serializer>(q: &[(f64, f64)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(q.len()))?;
+    for (level, v) in q {
+        m.serialize_entry(&level.to_string(), v)?;
+    }
+    m.end()
 }
 
 impl<'a> Point<'a> {
@@ -34,6 +47,7 @@ impl<'a> Point<'a> {
             value: p.value,
             lower: p.lower,
             upper: p.upper,
+            q: p.quantiles.clone(),
             model_version: Cow::Owned(p.model_version.clone()),
             generated_at: Cow::Owned(rfc3339(p.generated_at)),
         }
@@ -53,6 +67,7 @@ impl<'a> Point<'a> {
             value: n(attr::VALUE),
             lower: n(attr::LOWER),
             upper: n(attr::UPPER),
+            q: crate::predictions::quantiles_of(forecast.get(attr::QUANTILES)),
             model_version: s(attr::MODEL_VERSION)?,
             generated_at: s(attr::GENERATED_AT)?,
         })

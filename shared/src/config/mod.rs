@@ -151,7 +151,13 @@ pub struct MetricConfig {
     pub bounds: RowBounds,
     /// `[metrics.M.anomaly]` (contract v2 §1, §8), defaults where not given.
     pub anomaly: AnomalyConfig,
+    /// Quantile levels stored with every forecast (contract v2 §7), ascending, each
+    /// strictly between 0 and 1 (default [`DEFAULT_QUANTILES`]).
+    pub quantiles: Vec<f64>,
 }
+
+/// The quantile levels of contract v2 §7's default.
+pub const DEFAULT_QUANTILES: [f64; 7] = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95];
 
 /// The v2 bounds of cleansing (contract section 3, step 1): a row whose `ts` is outside
 /// `[ts_from_ns, ts_until_ns)` is rejected as `ts_out_of_range`, one whose absolute value
@@ -306,6 +312,7 @@ struct RawMetric {
     max_abs_value: Option<f64>,
     #[serde(default)]
     anomaly: anomaly::RawAnomaly,
+    quantiles: Option<Vec<f64>>,
 }
 
 /// The bounds of `base` with `ts_range` and `max_abs_value` applied where given; `at` names
@@ -344,6 +351,19 @@ fn bounds(
         b.max_abs_value = v;
     }
     Ok(b)
+}
+
+/// A metric's `quantiles`, ascending and without repeats (default [`DEFAULT_QUANTILES`]).
+fn quantile_levels(given: Option<Vec<f64>>, id: &str) -> Result<Vec<f64>, ConfigError> {
+    let mut levels = given.unwrap_or_else(|| DEFAULT_QUANTILES.to_vec());
+    if let Some(q) = levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+        return Err(ConfigError::Invalid(format!(
+            "metrics.{id}.quantiles: {q} is not a level strictly between 0 and 1"
+        )));
+    }
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    Ok(levels)
 }
 
 impl Config {
@@ -421,6 +441,7 @@ impl Config {
                     holidays,
                     bounds,
                     anomaly: m.anomaly.resolve(&format!("metrics.{id}.anomaly"))?,
+                    quantiles: quantile_levels(m.quantiles, &id)?,
                 },
             );
         }
@@ -667,6 +688,10 @@ exclude = [["2024-03-01T00:00:00Z", "2024-03-01T06:00:00Z"]]
                 "metrics.G.anomaly.sensitivity = 1: must be strictly between 0 and 1",
             ),
             ("[metrics.G.anomaly]\nmin_duration = 0\n", "metrics.G.anomaly.min_duration"),
+            (
+                "[metrics.G]\nquantiles = [0.5, 1.0]\n",
+                "metrics.G.quantiles: 1 is not a level",
+            ),
             ("[metrics.G.anomaly]\nstale_after = 0\n", "metrics.G.anomaly.stale_after"),
             ("[metrics.G.anomaly]\ndirection = \"sideways\"\n", "unknown variant"),
             ("[metrics.G.anomaly]\nmin_abs_deviation = -1\n", "min_abs_deviation"),

@@ -75,6 +75,25 @@ pub fn quantile_between(point: f64, lower: f64, upper: f64, interval: f64, q: f6
     }
 }
 
+/// [`quantile_between`] at each of `levels`, as (level, value); floored at zero when
+/// `floor_zero` (a series that was never negative, whose bounds inference clips too).
+pub fn quantiles_at(
+    point: f64,
+    lower: f64,
+    upper: f64,
+    interval: f64,
+    levels: &[f64],
+    floor_zero: bool,
+) -> Vec<(f64, f64)> {
+    levels
+        .iter()
+        .map(|q| {
+            let v = quantile_between(point, lower, upper, interval, *q);
+            (*q, if floor_zero { v.max(0.0) } else { v })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

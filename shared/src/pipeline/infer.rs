@@ -499,6 +499,7 @@ impl Inferencer {
             approved.version.as_str(),
             cfg.horizon as usize,
             cfg.interval,
+            &cfg.quantiles,
             now,
         )
         .await;
@@ -606,8 +607,10 @@ async fn forecast_histories(
     version: &str,
     horizon: usize,
     level: f64,
+    quantiles: &[f64],
     now: DateTime<Utc>,
 ) -> (Vec<Prediction>, u64, Vec<String>) {
+    let quantiles = quantiles.to_vec();
     let (spec, calibration) = (artifact.spec.clone(), artifact.calibration().scaled(online));
     let (metric, version) = (metric.clone(), version.to_string());
     blocking(move || {
@@ -621,16 +624,26 @@ async fn forecast_histories(
                 }
                 None => return Err(h.key.to_string()),
             };
+            let never_negative = h.values.iter().flatten().all(|v| *v >= 0.0);
             Ok((0..horizon)
                 .filter_map(|step| {
                     let ts = DateTime::from_timestamp_micros(h.ts_us(last + step + 1))?;
+                    let (value, lower, upper) = (f.point[step], f.lower[step], f.upper[step]);
                     Some(Prediction {
                         metric: metric.clone(),
                         series: h.key.clone(),
                         ts,
-                        value: f.point[step],
-                        lower: f.lower[step],
-                        upper: f.upper[step],
+                        value,
+                        lower,
+                        upper,
+                        quantiles: forecast::quantiles::quantiles_at(
+                            value,
+                            lower,
+                            upper,
+                            level,
+                            &quantiles,
+                            never_negative,
+                        ),
                         model_version: version.clone(),
                         generated_at: now,
                     })
@@ -720,6 +733,7 @@ impl Inferencer {
             approved.version.as_str(),
             horizon,
             cfg.interval,
+            &cfg.quantiles,
             now,
         )
         .await;

@@ -155,6 +155,14 @@ async fn forecasts_are_range_queried_and_paginated_with_a_cursor() {
         .iter()
         .all(|p| p["lower"].as_f64() <= p["value"].as_f64()
             && p["value"].as_f64() <= p["upper"].as_f64()));
+    // v2: every point carries its quantiles, keyed by level, the median on the point.
+    for p in &all {
+        let q = p["q"].as_object().expect("q");
+        let keys: Vec<&str> = q.keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 7, "{p}");
+        assert!(keys.contains(&"0.05") && keys.contains(&"0.95"), "{p}");
+        assert_eq!(q["0.5"].as_f64(), p["value"].as_f64(), "{p}");
+    }
     let stamps: Vec<&str> = all
         .iter()
         .map(|p| p["timestamp"].as_str().expect("ts"))

@@ -147,6 +147,7 @@ async fn store_forecasts_of(
             value,
             lower,
             upper,
+            quantiles: Vec::new(),
             model_version: version.to_string(),
             generated_at: ts,
         };
@@ -232,6 +233,24 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
         && p.model_version == version
         && p.generated_at == run));
     assert_eq!(preds[0].series, SeriesKey::new("store-0001").expect("key"));
+    // v2 (contract section 7): the default quantile levels, ascending in level and value,
+    // the 0.05 and 0.95 ones on the 90% bounds, the median on the point.
+    let levels = gras_shared::config::DEFAULT_QUANTILES;
+    for p in &preds {
+        let got: Vec<f64> = p.quantiles.iter().map(|(l, _)| *l).collect();
+        assert_eq!(got, levels, "{p:?}");
+        assert!(p.quantiles.windows(2).all(|w| w[0].1 <= w[1].1), "{p:?}");
+        let at = |l: f64| p.quantiles.iter().find(|(x, _)| *x == l).expect("level").1;
+        assert!(
+            (at(0.05) - p.lower).abs() < 1e-6 * (1.0 + p.lower.abs()),
+            "{p:?}"
+        );
+        assert!(
+            (at(0.95) - p.upper).abs() < 1e-6 * (1.0 + p.upper.abs()),
+            "{p:?}"
+        );
+        assert_eq!(at(0.5), p.value);
+    }
     // Sales never go below zero, and neither do their forecasts or bounds.
     let keys: Vec<&str> = history.iter().map(|h| h.key.as_str()).collect();
     for key in &keys {
@@ -243,6 +262,7 @@ async fn approved_model_forecasts_every_series_into_items_and_parquet() {
         for i in &items {
             let p = Prediction::from_item(i).expect("prediction");
             assert!(p.lower >= 0.0 && p.value >= 0.0, "{key}: {p:?}");
+            assert!(p.quantiles.iter().all(|(_, v)| *v >= 0.0), "{key}: {p:?}");
         }
     }
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -316,6 +336,7 @@ async fn actuals_outside_their_interval_and_outliers_alert_once() {
         value: actual + 100.0,
         lower: actual + 50.0,
         upper: actual + 150.0,
+        quantiles: Vec::new(),
         model_version: "v20240101000000-aaaaaa".into(),
         generated_at: ts,
     };
