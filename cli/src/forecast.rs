@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, SecondsFormat};
 use clap::Args;
 use gras_shared::config::{Aggregation, AnomalyConfig, Frequency, MetricConfig, RowBounds};
-use gras_shared::forecast::quantiles::quantile_between;
+use gras_shared::forecast::quantiles::quantiles_at;
 use gras_shared::pipeline::history::SeriesHistory;
 use gras_shared::pipeline::infer::forecast_series;
 use gras_shared::pipeline::train::{select_model, Selection};
@@ -133,10 +133,7 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, Error> {
 
 /// The bucket width: `given`, else the median positive step between consecutive timestamps
 /// of each series; either must divide one hour.
-fn frequency(
-    given: Option<&str>,
-    by_series: &BTreeMap<String, Vec<&Row>>,
-) -> Result<Frequency, Error> {
+fn frequency(given: Option<&str>, by_series: &BySeries<'_>) -> Result<Frequency, Error> {
     if let Some(text) = given {
         return Frequency::parse(text).map_err(|e| format!("--frequency: {e}").into());
     }
@@ -165,18 +162,30 @@ fn frequency(
     })
 }
 
-/// Each series' buckets from its first to its last row, `None` where no row fell.
-fn histories(rows: &[Row], freq: Frequency) -> Result<Vec<SeriesHistory>, Error> {
-    let mut by_series: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+/// The rows of each series, by series name, oldest first.
+type BySeries<'a> = BTreeMap<&'a str, Vec<&'a Row>>;
+
+/// Groups `rows` by series, each series' rows in time order.
+fn group(rows: &[Row]) -> BySeries<'_> {
+    let mut by_series: BySeries<'_> = BTreeMap::new();
     for r in rows {
         by_series.entry(&r.series).or_default().push(r);
     }
+    for v in by_series.values_mut() {
+        v.sort_by_key(|r| r.ts_us);
+    }
+    by_series
+}
+
+/// Each series' buckets from its first to its last row, `None` where no row fell.
+fn histories(by_series: &BySeries<'_>, freq: Frequency) -> Result<Vec<SeriesHistory>, Error> {
     let step = freq.micros();
     let mut out = Vec::with_capacity(by_series.len());
-    for (name, mut rows) in by_series {
-        let key = SeriesKey::new(name)
-            .map_err(|e| format!("line {}: series {name:?}: {e}", rows[0].line))?;
-        rows.sort_by_key(|r| r.ts_us);
+    for (&name, rows) in by_series {
+        let key = SeriesKey::new(name).map_err(|e| {
+            let first = rows.iter().map(|r| r.line).min().unwrap_or(0);
+            format!("line {first}: series {name:?}: {e}")
+        })?;
         let start = rows[0].ts_us.div_euclid(step) * step;
         let last = rows[rows.len() - 1].ts_us.div_euclid(step) * step;
         let len = usize::try_from((last - start) / step + 1)?;
@@ -278,17 +287,9 @@ fn forecast_all(
                 .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
                 .unwrap_or_default();
             let (p, lo, hi) = (f.point[step], f.lower[step], f.upper[step]);
-            let qs = a
-                .quantiles
-                .iter()
-                .map(|q| {
-                    let v = quantile_between(p, lo, hi, a.interval, *q);
-                    if never_negative {
-                        v.max(0.0)
-                    } else {
-                        v
-                    }
-                })
+            let qs = quantiles_at(p, lo, hi, a.interval, &a.quantiles, never_negative)
+                .into_iter()
+                .map(|(_, v)| v)
                 .collect();
             table.push((h.key.to_string(), ts, p, lo, hi, qs));
         }
@@ -335,15 +336,9 @@ fn to_json_rows(table: &[Step], names: &[String]) -> serde_json::Value {
 pub fn run(a: &ForecastArgs, json: bool) -> Result<ExitCode, Error> {
     check_args(a)?;
     let rows = read_rows(&a.csv)?;
-    let mut by_series: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
-    for r in &rows {
-        by_series.entry(r.series.clone()).or_default().push(r);
-    }
-    for v in by_series.values_mut() {
-        v.sort_by_key(|r| r.ts_us);
-    }
+    let by_series = group(&rows);
     let freq = frequency(a.frequency.as_deref(), &by_series)?;
-    let history = histories(&rows, freq)?;
+    let history = histories(&by_series, freq)?;
     let spinner = crate::commands::progress(1, "backtest", json);
     let selection = select_model(&history, &metric_config(a, freq), a.windows);
     spinner.finish_and_clear();
