@@ -29,21 +29,18 @@ pub struct LakeArgs {
 
 impl LakeArgs {
     /// The lake folder, which must exist: only `gras generate` and `gras demo` create one.
+    /// Otherwise the error says what to do.
     pub fn existing(&self) -> Result<&Path, Error> {
-        existing_lake(&self.lake)
-    }
-}
-
-/// `lake` if it is a folder, else an error that says what to do.
-pub fn existing_lake(lake: &Path) -> Result<&Path, Error> {
-    if lake.is_dir() {
-        Ok(lake)
-    } else {
-        Err(format!(
+        let lake = &self.lake;
+        if lake.is_dir() {
+            Ok(lake)
+        } else {
+            Err(format!(
             "no lake folder at {0}: give --lake (or $GRAS_LAKE) an existing lake, or create one with `gras demo --lake {0}` or `gras generate --lake {0}`",
             lake.display()
         )
         .into())
+        }
     }
 }
 

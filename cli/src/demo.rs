@@ -123,9 +123,10 @@ struct DemoRow {
 
 /// Runs the demo, or shows the results of the one this lake already holds.
 pub async fn run(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
-    let code = match previous(a, &serde_json::to_value(&*config)?)? {
+    let recorded = serde_json::to_value(&*config)?;
+    let code = match previous(a, &recorded)? {
         Some(record) => show_previous(a, &record, json)?,
-        None => run_fresh(a, config.clone(), json).await?,
+        None => run_fresh(a, config.clone(), recorded, json).await?,
     };
     if let Some(addr) = a.serve {
         let app = local_router(&a.lake, config, std::env::var("GRAS_API_TOKEN").ok())?;
@@ -280,7 +281,13 @@ async fn run_pipeline(
     })
 }
 
-async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
+/// Runs the demo on a new lake; `recorded` is `config` as `demo.json` keeps it.
+async fn run_fresh(
+    a: &DemoArgs,
+    config: Arc<Config>,
+    recorded: serde_json::Value,
+    json: bool,
+) -> Result<ExitCode, Error> {
     let started = std::time::Instant::now();
     let data = DemoData {
         start: a
@@ -296,7 +303,7 @@ async fn run_fresh(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<Exit
             &a.lake,
             &DemoRecord {
                 data: data.clone(),
-                config: serde_json::to_value(&*config)?,
+                config: recorded.clone(),
                 finished,
                 made_at: finished
                     .then(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
