@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use super::{instant_range, ConfigError, RangeError};
 
 /// Which deviations may raise an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -101,26 +101,19 @@ impl RawAnomaly {
         }
         let mut exclude = Vec::with_capacity(self.exclude.len());
         for [from, until] in &self.exclude {
-            let parse = |t: &str| {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .ok()
-                    .and_then(|t| t.timestamp_nanos_opt())
-                    .ok_or_else(|| {
-                        bad(
-                            "exclude",
-                            format!("[{from:?}, {until:?}]"),
-                            &format!("{t:?} is not an RFC 3339 instant (such as \"2024-03-01T00:00:00Z\")"),
-                        )
-                    })
-            };
-            let (a, b) = (parse(from)?, parse(until)?);
-            if a >= b {
-                return Err(bad(
+            let window = format!("[{from:?}, {until:?}]");
+            let (a, b) = instant_range(from, until).map_err(|e| match e {
+                RangeError::NotAnInstant(t) => bad(
                     "exclude",
-                    format!("[{from:?}, {until:?}]"),
+                    window.clone(),
+                    &format!("{t:?} is not an RFC 3339 instant (such as \"2024-03-01T00:00:00Z\")"),
+                ),
+                RangeError::Reversed => bad(
+                    "exclude",
+                    window.clone(),
                     "a window's start must be before its end",
-                ));
-            }
+                ),
+            })?;
             exclude.push((a, b));
         }
         Ok(AnomalyConfig {

@@ -315,6 +315,30 @@ struct RawMetric {
     quantiles: Option<Vec<f64>>,
 }
 
+/// Why a `[start, end]` pair of RFC 3339 instants is not a range.
+enum RangeError {
+    /// This text is not an RFC 3339 instant that nanoseconds since the epoch can hold.
+    NotAnInstant(String),
+    /// The start is not before the end.
+    Reversed,
+}
+
+/// `[from, until]` as nanoseconds since the epoch, the start strictly before the end (the
+/// shape of `ts_range` and of an anomaly `exclude` window).
+fn instant_range(from: &str, until: &str) -> Result<(i64, i64), RangeError> {
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .ok_or_else(|| RangeError::NotAnInstant(t.to_string()))
+    };
+    let (a, b) = (parse(from)?, parse(until)?);
+    if a >= b {
+        return Err(RangeError::Reversed);
+    }
+    Ok((a, b))
+}
+
 /// The bounds of `base` with `ts_range` and `max_abs_value` applied where given; `at` names
 /// the table in errors (`""` or `"metrics.G."`).
 fn bounds(
@@ -325,22 +349,14 @@ fn bounds(
 ) -> Result<RowBounds, ConfigError> {
     let mut b = base;
     if let Some([from, until]) = ts_range {
-        let parse = |t: &str| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .ok()
-                .and_then(|t| t.timestamp_nanos_opt())
-                .ok_or_else(|| {
-                    ConfigError::Invalid(format!(
-                        "{at}ts_range: {t:?} is not an RFC 3339 instant between 1677 and 2262 (such as \"2000-01-01T00:00:00Z\")"
-                    ))
-                })
-        };
-        (b.ts_from_ns, b.ts_until_ns) = (parse(from)?, parse(until)?);
-        if b.ts_from_ns >= b.ts_until_ns {
-            return Err(ConfigError::Invalid(format!(
+        (b.ts_from_ns, b.ts_until_ns) = instant_range(from, until).map_err(|e| match e {
+            RangeError::NotAnInstant(t) => ConfigError::Invalid(format!(
+                "{at}ts_range: {t:?} is not an RFC 3339 instant between 1677 and 2262 (such as \"2000-01-01T00:00:00Z\")"
+            )),
+            RangeError::Reversed => ConfigError::Invalid(format!(
                 "{at}ts_range = [{from:?}, {until:?}]: the start must be before the end"
-            )));
-        }
+            )),
+        })?;
     }
     if let Some(v) = max_abs_value {
         if !(v.is_finite() && v > 0.0) {
