@@ -66,25 +66,15 @@ pub async fn load_history(
 ) -> Result<Vec<SeriesHistory>, HistoryError> {
     let step_us = step_us.max(1);
     let mut by_series: BTreeMap<String, Vec<(i64, Option<f64>)>> = BTreeMap::new();
-    for meta in stores
-        .blobs
-        .list(&contract::silver_metric_prefix(metric))
-        .await?
-    {
-        let Some((_, d)) = contract::parse_silver_key(&meta.key) else {
-            continue;
-        };
-        if d < from || d > to {
-            continue;
-        }
-        let rows = silver::read_parquet(stores.blobs.get(&meta.key).await?)?;
+    for_each_partition(stores, metric, from, to, |rows| {
         for i in 0..rows.len() {
             by_series
                 .entry(rows.series_key[i].to_string())
                 .or_default()
                 .push((rows.ts_us[i], rows.value.get(i)));
         }
-    }
+    })
+    .await?;
     let mut out = Vec::new();
     for (key, mut points) in by_series {
         points.sort_by_key(|p| p.0);
@@ -107,6 +97,67 @@ pub async fn load_history(
         });
     }
     Ok(out)
+}
+
+/// One series' silver buckets for dates `[from, to]`: `(bucket start, microseconds; value)`,
+/// oldest first, only the buckets silver holds (a missing bucket is absent; a null value
+/// stays `None`).
+pub async fn load_series_points(
+    stores: &Stores,
+    metric: &MetricId,
+    series: &SeriesKey,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(i64, Option<f64>)>, HistoryError> {
+    let mut points = Vec::new();
+    for_each_partition(stores, metric, from, to, |rows| {
+        for i in 0..rows.len() {
+            if *rows.series_key[i] == *series.as_str() {
+                points.push((rows.ts_us[i], rows.value.get(i)));
+            }
+        }
+    })
+    .await?;
+    points.sort_by_key(|p| p.0);
+    Ok(points)
+}
+
+/// How many silver partitions are read at once (S3 GETs overlap; the local lake is cheap
+/// either way).
+const CONCURRENT_READS: usize = 16;
+
+/// Calls `each` with every silver partition of a metric on dates `[from, to]`, decoded, in
+/// no particular order; at most [`CONCURRENT_READS`] are held at once.
+async fn for_each_partition(
+    stores: &Stores,
+    metric: &MetricId,
+    from: NaiveDate,
+    to: NaiveDate,
+    mut each: impl FnMut(crate::features::SilverRows),
+) -> Result<(), HistoryError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+
+    let keys: Vec<String> = stores
+        .blobs
+        .list(&contract::silver_metric_prefix(metric))
+        .await?
+        .into_iter()
+        .filter(|meta| {
+            contract::parse_silver_key(&meta.key).is_some_and(|(_, d)| d >= from && d <= to)
+        })
+        .map(|meta| meta.key)
+        .collect();
+    stream::iter(keys)
+        .map(|key| async move {
+            let body = stores.blobs.get(&key).await?;
+            Ok::<_, HistoryError>(silver::read_parquet(body)?)
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .try_for_each(|rows| {
+            each(rows);
+            futures::future::ready(Ok(()))
+        })
+        .await
 }
 
 /// The newest silver date of a metric.
