@@ -102,7 +102,8 @@ PY
 # The API function: API Gateway HTTP API (payload v2) events through lambda_http.
 for case in "apigw-get-health 200 -" "apigw-get-models 200 -" "apigw-get-features 404 not_found" \
             "apigw-post-analyze 409 no_approved_model" "apigw-post-analyze-unauthorized 401 unauthorized" \
-            "apigw-post-reject 404 not_found"; do
+            "apigw-post-reject 404 not_found" "apigw-get-overview 200 -" "apigw-get-window 200 -" \
+            "apigw-get-asset 404 not_found"; do
   set -- $case
   out=$(invoke_fn api "events/$1.json") || { cat "$log"; exit 1; }
   echo "$1.json -> $out"

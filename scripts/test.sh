@@ -37,13 +37,13 @@ stage_report() {
 }
 step() { stage_end; stage_name="$*"; stage_start=$(date +%s); printf '\n==> %s\n' "$*"; }
 
-moto_pid=; moto_serial_pid=; tools_pid=; build_pid=; fuzz_pid=
+moto_pid=; moto_serial_pid=; tools_pid=; build_pid=; fuzz_pid=; dash_pid=
 cleanup() {
   # The background builds run in sessions of their own: stop all of each (cargo, rustc, zig).
   local pid
   for pid in $build_pid $fuzz_pid; do kill -- -"$pid" 2>/dev/null || true; done
-  kill $moto_pid $moto_serial_pid $tools_pid $build_pid $fuzz_pid 2>/dev/null || true
-  wait $moto_pid $moto_serial_pid $tools_pid $build_pid $fuzz_pid 2>/dev/null || true
+  kill $moto_pid $moto_serial_pid $tools_pid $build_pid $fuzz_pid $dash_pid 2>/dev/null || true
+  wait $moto_pid $moto_serial_pid $tools_pid $build_pid $fuzz_pid $dash_pid 2>/dev/null || true
   stage_report
 }
 trap cleanup EXIT
@@ -72,6 +72,10 @@ tools_log=$(mktemp)
   done
 ) >"$tools_log" 2>&1 &
 tools_pid=$!
+# Debian's chromium and the dashboard's npm packages, for its browser test, meanwhile too.
+dash_log=$(mktemp)
+nice -n 10 bash scripts/dashboard_check.sh --install >"$dash_log" 2>&1 &
+dash_pid=$!
 wait_tools() {
   [ -n "$tools_pid" ] || return 0
   wait "$tools_pid" || true
@@ -198,6 +202,12 @@ bash scripts/api_check.sh
 
 step "README's shell blocks, run as written (scripts/readme_check.sh)"
 bash scripts/readme_check.sh
+
+step "dashboard in Debian's chromium (Playwright; scripts/dashboard_check.sh)"
+dash_ok=0; wait "$dash_pid" && dash_ok=1; dash_pid=
+cat "$dash_log"
+[ "$dash_ok" = 1 ] || { echo "installing chromium or the npm packages failed" >&2; exit 1; }
+bash scripts/dashboard_check.sh
 
 step "SAM template: cfn-lint, checkov, sam validate"
 # The background build installs the SAM CLI first; wait for it (never two installs at once).

@@ -128,9 +128,13 @@ pub struct ServeArgs {
     /// Address to listen on (loopback by default; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: std::net::SocketAddr,
-    /// Bearer token for the mutating endpoints (approve, analyze).
+    /// Bearer token for the mutating endpoints (approve, analyze) and, unless
+    /// `--open-reads`, for every read too.
     #[arg(long, env = "GRAS_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Let reads (GET /v1/...) through without the token; mutations still need it.
+    #[arg(long)]
+    open_reads: bool,
 }
 
 /// Runs the parsed command; `Err` is a usage or environment problem (exit 2), a partial
@@ -545,6 +549,7 @@ pub fn local_router(
     lake: &Path,
     config: Arc<Config>,
     token: Option<String>,
+    open_reads: bool,
 ) -> Result<axum::Router, Error> {
     use gras_shared::api::{router, ApiState, Auth};
     let stores = Stores::local(lake)?;
@@ -558,11 +563,13 @@ pub fn local_router(
         Some(t) => Auth::Bearer(t),
         None => Auth::Disabled,
     };
-    Ok(router(ApiState::new(stores, config, inferencer, auth)))
+    Ok(router(
+        ApiState::new(stores, config, inferencer, auth).with_open_reads(open_reads),
+    ))
 }
 
 async fn run_serve(a: &ServeArgs, config: Arc<Config>, json: bool) -> Result<ExitCode, Error> {
-    let app = local_router(a.lake.existing()?, config, a.token.clone())?;
+    let app = local_router(a.lake.existing()?, config, a.token.clone(), a.open_reads)?;
     let listener = bind(a.addr).await?;
     let local = listener.local_addr()?;
     // The first line on stdout is the address (scripts read it when they asked for port 0).
@@ -574,8 +581,11 @@ async fn run_serve(a: &ServeArgs, config: Arc<Config>, json: bool) -> Result<Exi
     } else {
         println!("listening on http://{local}");
     }
+    eprintln!("gras: the dashboard is at http://{local}/");
     if a.token.as_deref().is_none_or(str::is_empty) {
         eprintln!("gras: GRAS_API_TOKEN is not set: approve and analyze are disabled");
+    } else if !a.open_reads {
+        eprintln!("gras: reads need the token too (--open-reads opens them)");
     }
     use std::io::Write;
     std::io::stdout().flush()?;

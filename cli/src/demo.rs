@@ -129,11 +129,11 @@ pub async fn run(a: &DemoArgs, config: Arc<Config>, json: bool) -> Result<ExitCo
         None => run_fresh(a, config.clone(), recorded, json).await?,
     };
     if let Some(addr) = a.serve {
-        let app = local_router(&a.lake, config, std::env::var("GRAS_API_TOKEN").ok())?;
+        let app = local_router(&a.lake, config, std::env::var("GRAS_API_TOKEN").ok(), false)?;
         let listener = bind(addr).await?;
         let local = listener.local_addr()?;
         eprintln!(
-            "serving the API on http://{local} (Ctrl-C to stop), for example curl 'http://{local}/v1/forecasts/G?limit=3'"
+            "serving the dashboard on http://{local}/ and the API under it (Ctrl-C to stop), for example curl 'http://{local}/v1/forecasts/G?limit=3'"
         );
         serve_until_ctrl_c(listener, app).await?;
     }
@@ -521,7 +521,7 @@ fn print_next(lake: &Path) {
     println!("  open {l}/plots/G-_all.svg                  # a picture per metric (any browser)");
     println!("  gras models --lake {l}                     # versions, backtests, approvals");
     println!("  gras alerts --lake {l}                     # alerts the last days raised");
-    println!("  gras serve --lake {l}                      # the HTTP API (or gras demo --serve)");
+    println!("  gras serve --lake {l}                      # the dashboard at http://127.0.0.1:8080/ and the HTTP API under /v1 (or gras demo --serve)");
     println!(
         "  python3 -m pip install duckdb && python3 -c \"import duckdb; duckdb.sql(\\\"SELECT metric, series_key, ts, value, roll_sum_720h FROM read_parquet('{l}/silver/gras/features/*/*/*.parquet', hive_partitioning = true) LIMIT 5\\\").show()\""
     );

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 /// What `gras --version` prints: the command's version, the API's (`openapi.json`) and the
 /// data contract's (CHANGELOG.md says how each is versioned).
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (API 1.2.0, contract v2)");
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (API 1.3.0, contract v2)");
 
 /// Forecasting and anomaly pipeline for business metrics, run locally.
 #[derive(Debug, Parser)]

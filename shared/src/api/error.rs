@@ -98,6 +98,13 @@ impl From<TableError> for ApiError {
     }
 }
 
+impl From<crate::pipeline::history::HistoryError> for ApiError {
+    fn from(e: crate::pipeline::history::HistoryError) -> Self {
+        let retryable = e.is_retryable();
+        server_side(&e, retryable)
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {

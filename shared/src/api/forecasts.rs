@@ -18,15 +18,15 @@ pub(super) struct ForecastParams {
 pub(super) struct Point<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     series: Option<String>,
-    timestamp: Cow<'a, str>,
-    value: f64,
-    lower: f64,
-    upper: f64,
+    pub(super) timestamp: Cow<'a, str>,
+    pub(super) value: f64,
+    pub(super) lower: f64,
+    pub(super) upper: f64,
     /// Quantiles by level (`"0.1"`: value), contract v2 §7; omitted for rows without them.
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "levels_map")]
-    q: Vec<(f64, f64)>,
-    model_version: Cow<'a, str>,
-    generated_at: Cow<'a, str>,
+    pub(super) q: Vec<(f64, f64)>,
+    pub(super) model_version: Cow<'a, str>,
+    pub(super) generated_at: Cow<'a, str>,
 }
 
 /// Quantiles as a JSON object keyed by the level as text, in ascending order.

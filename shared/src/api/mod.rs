@@ -5,6 +5,8 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | GET | `/health` | liveness |
+//! | GET | `/` | the web dashboard (HTML) |
+//! | GET | `/assets/{name}` | its scripts and styles, by content-hashed name |
 //! | GET | `/v1/forecasts/{metric}?series=&from=&to=&limit=&cursor=` | forecast points (range query, paginated) |
 //! | GET | `/v1/features/{metric}?series=` | the online features of a series |
 //! | GET | `/v1/models/{metric}` | versions with status and backtest metrics |
@@ -12,6 +14,8 @@
 //! | POST | `/v1/models/{metric}/{version}/reject` | reject a `PendingApproval` version (authorized) |
 //! | POST | `/v1/analyze` | "analyze now": forecast with the approved model on the newest data (authorized) |
 //! | GET | `/v1/alerts?metric=&series=&since=&limit=&cursor=` | alerts of a metric since a time |
+//! | GET | `/v1/overview` | every metric and series: approved model, live accuracy, newest bucket, recent alerts |
+//! | GET | `/v1/window/{metric}?series=&from=&to=` | one series' actuals, forecasts and alerts as columns (charts) |
 //!
 //! The OpenAPI document is `openapi.json` at the repository root; a test checks it against
 //! [`ROUTES`].
@@ -19,10 +23,13 @@
 mod alert_list;
 mod analyze;
 mod cursor;
+mod dashboard;
 mod error;
 mod features;
 mod forecasts;
 mod models;
+mod overview;
+mod window;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -41,10 +48,14 @@ use serde_json::{json, Map, Value};
 
 use alert_list::*;
 use analyze::*;
+pub use dashboard::CONTENT_SECURITY_POLICY;
 pub use error::ApiError;
 use features::*;
 use forecasts::*;
 use models::*;
+use overview::*;
+use window::*;
+pub use window::{DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS};
 
 use crate::alerts::{self, Alert, ALERTS};
 use crate::config::Config;
@@ -60,6 +71,8 @@ use crate::storage::{Attr, Query, SkRange, Stores};
 /// Every route: method and path template, as in the OpenAPI document.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
+    ("GET", "/"),
+    ("GET", "/assets/{name}"),
     ("GET", "/v1/forecasts/{metric}"),
     ("GET", "/v1/features/{metric}"),
     ("GET", "/v1/features/{metric}/{series}"),
@@ -68,6 +81,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/models/{metric}/{version}/reject"),
     ("POST", "/v1/analyze"),
     ("GET", "/v1/alerts"),
+    ("GET", "/v1/window/{metric}"),
+    ("GET", "/v1/overview"),
 ];
 
 /// Largest page of forecast points or alerts.
@@ -119,6 +134,7 @@ pub struct ApiState {
     auth: Auth,
     limits: AnalyzeLimits,
     clock: Clock,
+    open_reads: bool,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -126,6 +142,7 @@ impl std::fmt::Debug for ApiState {
         f.debug_struct("ApiState")
             .field("auth", &self.auth)
             .field("limits", &self.limits)
+            .field("open_reads", &self.open_reads)
             .finish_non_exhaustive()
     }
 }
@@ -140,7 +157,17 @@ impl ApiState {
             auth,
             limits: AnalyzeLimits::default(),
             clock: system_clock(),
+            open_reads: false,
         }
+    }
+
+    /// With [`Auth::Bearer`], lets reads (every `GET /v1/...`) through without the token,
+    /// as before 1.3.0; by default a configured token protects reads too. Mutating routes
+    /// always need it. No effect with [`Auth::Gateway`] (API Gateway authorizes each
+    /// route) or [`Auth::Disabled`] (reads are open, mutations refused).
+    pub fn with_open_reads(mut self, open: bool) -> Self {
+        self.open_reads = open;
+        self
     }
 
     /// Replaces the bounds of "analyze now".
@@ -189,6 +216,25 @@ impl ApiState {
     }
 }
 
+/// Lets a read through when reads are open, or when the caller carries the token
+/// ([`ApiState::with_open_reads`]); 401 otherwise.
+async fn require_read(
+    State(st): State<ApiState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let (Auth::Bearer(_), false) = (&st.auth, st.open_reads) {
+        if let Err(e) = st.authorize(req.headers(), None) {
+            return ApiError::unauthorized(format!(
+                "{}: this server protects reads with its API token (start it with --open-reads to open them)",
+                e.message
+            ))
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
     for (i, x) in a.iter().enumerate() {
@@ -197,14 +243,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// The router with every route of [`ROUTES`], JSON 404/405 fallbacks and a body limit.
+/// The router with every route of [`ROUTES`], the dashboard (`/`, `/assets/{name}`), JSON
+/// 404/405 fallbacks and a body limit. Reads need the token unless
+/// [`ApiState::with_open_reads`] opened them.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/health", get(health))
+    let reads = Router::new()
         .route("/v1/forecasts/{metric}", get(forecasts))
         .route("/v1/features/{metric}", get(features))
         .route("/v1/features/{metric}/{series}", get(features_of_series))
         .route("/v1/models/{metric}", get(models))
+        .route("/v1/alerts", get(list_alerts))
+        .route("/v1/window/{metric}", get(window))
+        .route("/v1/overview", get(overview))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_read,
+        ));
+    Router::new()
+        .route("/health", get(health))
+        .route("/", get(dashboard::index))
+        .route("/assets/{name}", get(dashboard::asset))
+        .merge(reads)
         .route(
             "/v1/models/{metric}/{version}/approve",
             post(decide).layer(Extension(Decision::Approve)),
@@ -214,7 +273,6 @@ pub fn router(state: ApiState) -> Router {
             post(decide).layer(Extension(Decision::Reject)),
         )
         .route("/v1/analyze", post(analyze))
-        .route("/v1/alerts", get(list_alerts))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

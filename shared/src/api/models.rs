@@ -1,5 +1,6 @@
 //! `GET /v1/models/{metric}` and `POST /v1/models/{metric}/{version}/approve|reject`: the
-//! registry's versions and a person's decision on a pending one.
+//! registry's versions (with the live accuracy of those whose forecasts met actuals) and a
+//! person's decision on a pending one.
 
 use super::*;
 
@@ -9,8 +10,20 @@ pub(super) async fn models(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let _: Empty = parse_query(raw)?;
-    let list = registry::list(&*st.stores.tables, &metric).await?;
-    Ok(Json(json!({ "metric": metric.as_str(), "models": list })).into_response())
+    let tables = &*st.stores.tables;
+    let list = registry::list(tables, &metric).await?;
+    let live: Map<String, Value> = crate::state::eval::list_evals(tables, &metric)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let row = json!({
+                "mase": e.mase, "mape": e.mape, "coverage": e.coverage, "n": e.n,
+                "updated_at": e.updated_at,
+            });
+            (e.version, row)
+        })
+        .collect();
+    Ok(Json(json!({ "metric": metric.as_str(), "models": list, "live": live })).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ mod api;
 mod bounds;
 mod bronze_corrupt;
 mod bronze_types;
+mod dashboard;
 mod incremental;
 mod infer;
 mod observed_rules;
