@@ -219,6 +219,10 @@ fn check(data: &[u8]) {
     };
     let head = request.method() == Method::HEAD;
     let what = format!("{} {}", request.method(), request.uri());
+    // The dashboard's page and its assets are the only answers that are not JSON.
+    let path = request.uri().path().to_string();
+    let dashboard = matches!(*request.method(), Method::GET | Method::HEAD)
+        && (path == "/" || path.starts_with("/assets/"));
     let app = if gateway { &fx.gateway } else { &fx.bearer };
     let (status, content_type, bytes) = fx.rt.block_on(async {
         let resp = app
@@ -241,10 +245,22 @@ fn check(data: &[u8]) {
         "{what}: {status} {}",
         String::from_utf8_lossy(&bytes)
     );
+    let content_type = content_type.as_ref().and_then(|v| v.to_str().ok());
+    if dashboard && status.is_success() {
+        assert!(
+            content_type.is_some_and(|t| {
+                ["text/html;", "text/javascript;", "text/css;"]
+                    .iter()
+                    .any(|p| t.starts_with(p))
+            }),
+            "{what}: {status}: a dashboard answer is HTML, a script or a style sheet: {content_type:?}"
+        );
+        return;
+    }
     assert_eq!(
-        content_type.as_ref().and_then(|v| v.to_str().ok()),
+        content_type,
         Some("application/json"),
-        "{what}: {status}: every response is JSON"
+        "{what}: {status}: every response other than the dashboard's is JSON"
     );
     if head {
         return;
