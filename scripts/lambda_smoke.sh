@@ -103,7 +103,7 @@ PY
 for case in "apigw-get-health 200 -" "apigw-get-models 200 -" "apigw-get-features 404 not_found" \
             "apigw-post-analyze 409 no_approved_model" "apigw-post-analyze-unauthorized 401 unauthorized" \
             "apigw-post-reject 404 not_found" "apigw-get-overview 200 -" "apigw-get-window 200 -" \
-            "apigw-get-asset 404 not_found"; do
+            "apigw-get-asset 404 not_found" "apigw-post-rollback 409 nothing_to_roll_back"; do
   set -- $case
   out=$(invoke_fn api "events/$1.json") || { cat "$log"; exit 1; }
   echo "$1.json -> $out"

@@ -91,9 +91,9 @@ pub struct TrainArgs {
     metric: Option<String>,
 }
 
-/// `gras models`.
+/// `gras evaluate` and `gras alerts`: a lake and optionally one metric.
 #[derive(Debug, Args)]
-pub struct ModelsArgs {
+pub struct LakeMetricArgs {
     #[command(flatten)]
     lake: LakeArgs,
     /// Only this metric.
@@ -160,9 +160,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Train(a) => {
             run_train(a.lake.existing()?, a.metric.as_deref(), config, cli.json).await
         }
-        Command::Models(a) => {
-            run_models(a.lake.existing()?, a.metric.as_deref(), &config, cli.json).await
-        }
+        Command::Models(a) => crate::models::run(&a, &config, cli.json).await,
         Command::Approve(a) => run_decide(&a, &config, true, cli.json).await,
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a, cli.json),
@@ -458,56 +456,6 @@ fn run_alerts(lake: &Path, metric: Option<&str>, json: bool) -> Result<ExitCode,
             n(a.upper),
             serde_json::to_value(a.kind)?.as_str().unwrap_or_default(),
             a.model_version.as_deref().unwrap_or("-")
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn run_models(
-    lake: &Path,
-    metric: Option<&str>,
-    config: &Config,
-    json: bool,
-) -> Result<ExitCode, Error> {
-    let stores = Stores::local(lake)?;
-    let mut all = Vec::new();
-    for m in config
-        .metrics
-        .keys()
-        .filter(|m| metric.is_none_or(|x| x == m.as_str()))
-    {
-        all.extend(registry::list(&*stores.tables, m).await?);
-    }
-    if json {
-        println!("{}", serde_json::to_string(&all)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<6} {:<24} {:<16} {:<14} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
-        "metric",
-        "version",
-        "status",
-        "kind",
-        "MASE",
-        "MASE-d1",
-        "MAPE",
-        "sMAPE",
-        "cover",
-        "series"
-    );
-    for r in &all {
-        println!(
-            "{:<6} {:<24} {:<16} {:<14} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.3} {:>7}",
-            r.metric_id.as_str(),
-            r.version.as_str(),
-            r.status.as_str(),
-            r.model_kind,
-            r.metrics.mase,
-            r.metrics.near_mase,
-            r.metrics.mape,
-            r.metrics.smape,
-            r.metrics.coverage,
-            r.series
         );
     }
     Ok(ExitCode::SUCCESS)

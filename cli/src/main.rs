@@ -5,6 +5,7 @@ mod commands;
 mod demo;
 mod forecast;
 mod holdout;
+mod models;
 mod online;
 mod plot;
 
@@ -52,11 +53,12 @@ pub enum Command {
     /// table and `LAKE/predictions/`.
     Infer(commands::TrainArgs),
     /// Live accuracy of each version on the actuals that arrived (continuous evaluation).
-    Evaluate(commands::ModelsArgs),
+    Evaluate(commands::LakeMetricArgs),
     /// Alerts sent by `infer` on the embedded backend (LAKE/.gras/alerts.jsonl), oldest first.
-    Alerts(commands::ModelsArgs),
-    /// List model versions with status and backtest metrics.
-    Models(commands::ModelsArgs),
+    Alerts(commands::LakeMetricArgs),
+    /// List model versions with status and backtest metrics; `models decisions`, the
+    /// decision history; `models rollback METRIC`, back to the version the approved one replaced.
+    Models(models::ModelsArgs),
     /// One series' online features (the newest silver row, with its 7- and 30-day totals).
     Online(online::OnlineArgs),
     /// Approve a PendingApproval version (the previous approved one is archived).

@@ -3,7 +3,8 @@
 //   #/                          overview of every metric and series, by what needs attention
 //   #/series/<metric>/<series>  actuals, forecast, interval and quantile fan, alerts
 //   #/alerts                    alerts with filters
-//   #/models[/<metric>]         versions, backtest and live accuracy, approve / reject
+//   #/models[/<metric>]         versions, backtest and live accuracy, approve / reject / roll
+//                               back, decision history
 //   #/health                    last arrival per series
 // No framework: DOM built with textContent (never innerHTML from data), uPlot for charts.
 
@@ -587,13 +588,29 @@ async function modelsPage(metric) {
       say(e.status === 401 ? `Refused: ${e.message}. Enter the API token at the top right.` : `Could not ${action}: ${e.message}`);
     }
   };
+  const rollback = async (button) => {
+    const reason = prompt(`Reason to roll ${metric} back to the version the approved one replaced:`, "rolled back in the dashboard");
+    if (reason === null) return;
+    button.disabled = true;
+    try {
+      const r2 = await api(`/v1/models/${encodeURIComponent(metric)}/rollback`, { method: "POST", body: { reason } });
+      say(`${metric}: rolled back to ${r2.model.version}.`);
+      await route();
+    } catch (e) {
+      button.disabled = false;
+      say(e.status === 401 ? `Refused: ${e.message}. Enter the API token at the top right.` : `Could not roll back: ${e.message}`);
+    }
+  };
   const status = (s) => s === "Approved" ? badge("ok", "approved") : s === "PendingApproval" ? badge("warn", "pending") : s === "Rejected" ? badge("bad", "rejected") : h("span", { class: "note" }, s.toLowerCase());
   const rows = r.models.map((v) => {
     const live = r.live[v.version];
     const actions = v.status === "PendingApproval"
       ? [h("button", { type: "button", class: "primary", "data-action": "approve", onclick: (e) => decide(v.version, "approve", e.target) }, "Approve"), " ",
          h("button", { type: "button", class: "danger", "data-action": "reject", onclick: (e) => decide(v.version, "reject", e.target) }, "Reject")]
-      : [];
+      : v.status === "Approved"
+        ? [h("button", { type: "button", class: "danger", "data-action": "rollback", onclick: (e) => rollback(e.target),
+            title: "re-approve the version this one replaced" }, "Roll back")]
+        : [];
     return h("tr", { "data-version": v.version },
       h("td", {}, v.version), h("td", {}, status(v.status)), h("td", {}, v.model_kind),
       h("td", {}, fmt.time(v.created_at)), h("td", { class: "num" }, v.series),
@@ -607,13 +624,20 @@ async function modelsPage(metric) {
     h("h1", {}, "Models"),
     h("div", { class: "controls", role: "group", "aria-label": "metric" },
       metrics.map((x) => h("a", { class: "tab", href: href(["models", x]), "aria-current": x === metric ? "page" : null }, x))),
-    h("p", { class: "note" }, "Backtest accuracy is measured before approval on held-out windows; live accuracy once the version's forecasts meet actuals. Approve and reject need the API token."),
+    h("p", { class: "note" }, "Backtest accuracy is measured before approval on held-out windows; live accuracy once the version's forecasts meet actuals. Approve, reject and roll back need the API token; every decision is kept below."),
     h("div", { class: "scroll" }, h("table", { id: "models-table" },
       h("thead", {}, h("tr", {}, h("th", {}, "version"), h("th", {}, "status"), h("th", {}, "kind"), h("th", {}, "created (UTC)"),
         h("th", { class: "num" }, "series"), h("th", { class: "num" }, "backtest MASE"), h("th", { class: "num" }, "backtest coverage"),
         h("th", { class: "num" }, "live MASE"), h("th", { class: "num" }, "live coverage"), h("th", { class: "num" }, "live n"),
         h("th", {}, "decision"), h("th", {}, ""))),
       h("tbody", {}, rows))),
+    h("h2", {}, "Decision history"),
+    h("div", { class: "scroll" }, h("table", { id: "decisions-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "when (UTC)"), h("th", {}, "version"), h("th", {}, "action"),
+        h("th", {}, "status after"), h("th", {}, "by"), h("th", {}, "replaced"), h("th", {}, "reason"))),
+      h("tbody", {}, r.decisions.map((d) => h("tr", { "data-action": d.action },
+        h("td", {}, fmt.time(d.at)), h("td", {}, d.version), h("td", {}, d.action), h("td", {}, status(d.status)),
+        h("td", {}, d.by), h("td", {}, d.replaced || "–"), h("td", { class: "wrap" }, d.reason)))))),
   );
 }
 

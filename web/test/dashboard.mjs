@@ -220,6 +220,19 @@ try {
   }, pending);
   const row = await page.locator(`#models-table tr[data-version='${pending}']`).textContent();
   check(/approved in the browser test/.test(row), "with the token the version is approved, with the reason", row);
+  const history = await page.locator("#decisions-table tbody tr").first().textContent();
+  check(/approve/.test(history) && /approved in the browser test/.test(history), "the decision history shows the approval first", history);
+  // Roll back: the version it replaced is approved again, and the history says so.
+  page.once("dialog", (d) => d.accept("rolled back in the browser test"));
+  await page.click(`#models-table tr[data-version='${pending}'] button[data-action='rollback']`);
+  await page.waitForFunction((v) => {
+    const row = document.querySelector(`#models-table tr[data-version='${v}']`);
+    return row && /archived/.test(row.textContent);
+  }, pending);
+  const back = await page.locator("#models-table tr:has(button[data-action='rollback'])").getAttribute("data-version");
+  check(back && back !== pending, "the rollback re-approves the version it replaced", back);
+  const rolled = await page.locator("#decisions-table tbody tr[data-action='rollback']").first().textContent();
+  check(/rolled back in the browser test/.test(rolled) && rolled.includes(pending), "the decision history records the rollback and from what", rolled);
   noProblems("models");
 
   // 6. Data health.

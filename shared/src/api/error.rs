@@ -110,6 +110,9 @@ impl From<RegistryError> for ApiError {
         match e {
             RegistryError::NotFound { .. } => ApiError::not_found(e.to_string()),
             RegistryError::InvalidTransition { .. } => ApiError::conflict(e.to_string()),
+            RegistryError::NothingToRollBack { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "nothing_to_roll_back", e.to_string())
+            }
             RegistryError::Conflict { .. } => ApiError::new(
                 StatusCode::CONFLICT,
                 "concurrent_change",

@@ -12,6 +12,7 @@
 //! | GET | `/v1/models/{metric}` | versions with status and backtest metrics |
 //! | POST | `/v1/models/{metric}/{version}/approve` | approve a `PendingApproval` version (authorized) |
 //! | POST | `/v1/models/{metric}/{version}/reject` | reject a `PendingApproval` version (authorized) |
+//! | POST | `/v1/models/{metric}/rollback` | re-approve the version the approved one replaced (authorized) |
 //! | POST | `/v1/analyze` | "analyze now": forecast with the approved model on the newest data (authorized) |
 //! | GET | `/v1/alerts?metric=&series=&since=&limit=&cursor=` | alerts of a metric since a time |
 //! | GET | `/v1/overview` | every metric and series: approved model, live accuracy, newest bucket, recent alerts |
@@ -79,6 +80,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/models/{metric}"),
     ("POST", "/v1/models/{metric}/{version}/approve"),
     ("POST", "/v1/models/{metric}/{version}/reject"),
+    ("POST", "/v1/models/{metric}/rollback"),
     ("POST", "/v1/analyze"),
     ("GET", "/v1/alerts"),
     ("GET", "/v1/window/{metric}"),
@@ -272,6 +274,7 @@ pub fn router(state: ApiState) -> Router {
             "/v1/models/{metric}/{version}/reject",
             post(decide).layer(Extension(Decision::Reject)),
         )
+        .route("/v1/models/{metric}/rollback", post(rollback))
         .route("/v1/analyze", post(analyze))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,6 +1,7 @@
-//! `GET /v1/models/{metric}` and `POST /v1/models/{metric}/{version}/approve|reject`: the
-//! registry's versions (with the live accuracy of those whose forecasts met actuals) and a
-//! person's decision on a pending one.
+//! `GET /v1/models/{metric}`, `POST /v1/models/{metric}/{version}/approve|reject` and
+//! `POST /v1/models/{metric}/rollback`: the registry's versions (with the live accuracy of
+//! those whose forecasts met actuals and the decision history), a person's decision on a
+//! pending one, and the return to the version the approved one replaced.
 
 use super::*;
 
@@ -23,7 +24,14 @@ pub(super) async fn models(
             (e.version, row)
         })
         .collect();
-    Ok(Json(json!({ "metric": metric.as_str(), "models": list, "live": live })).into_response())
+    let decisions = registry::decisions(tables, &metric).await?;
+    Ok(Json(json!({
+        "metric": metric.as_str(),
+        "models": list,
+        "live": live,
+        "decisions": decisions,
+    }))
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,5 +79,26 @@ pub(super) async fn decide(
         }
         Decision::Reject => registry::reject(tables, &metric, &version, &who, &reason, now).await?,
     };
+    Ok(Json(json!({ "metric": metric.as_str(), "model": rec })).into_response())
+}
+
+/// Rolls the metric back to the version its approved one replaced, for the authorized
+/// caller, recorded with the body's `reason`.
+pub(super) async fn rollback(
+    State(st): State<ApiState>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    ConfiguredMetric(metric): ConfiguredMetric,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let who = st.authorize(&headers, caller.as_ref().map(|Extension(c)| c))?;
+    let b: DecisionBody = parse_body(body)?;
+    let reason = b
+        .reason
+        .unwrap_or_else(|| "rolled back through the API".into());
+    if reason.len() > 1024 {
+        return Err(ApiError::bad_request("reason is longer than 1024 bytes"));
+    }
+    let rec = registry::rollback(&*st.stores.tables, &metric, &who, &reason, (st.clock)()).await?;
     Ok(Json(json!({ "metric": metric.as_str(), "model": rec })).into_response())
 }

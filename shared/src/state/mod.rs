@@ -9,6 +9,8 @@
 //! | `alerts#<M>` | `<ts>#<series_key>` | alerts of a metric by time, for `GET /v1/alerts` (TTL as the alert) |
 //! | `eval#<M>` | `<version>` | live accuracy of a version (continuous evaluation), and its online interval factor with the newest bucket counted ([`eval`]) |
 //! | `retrain#<M>` | `cooldown` | the last retrain request, for the cool-down |
+//! | `approved#<M>` | `_` | the approval pointer: the metric's one approved version (owned by [`crate::registry`]) |
+//! | `dec#<M>` | `<decided_at>#<0\|1>#<version>#<action>` | the registry's decision history (owned by [`crate::registry`]) |
 //!
 //! The index and extents are written *before* a partition lease is taken and read *after*
 //! it, which is what makes concurrent writers converge (see ARCHITECTURE.md, "Incremental processing and concurrency").

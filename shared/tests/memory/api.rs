@@ -91,7 +91,7 @@ pub(crate) fn protected_app(stores: &Stores, config: &Arc<Config>, auth: Auth) -
     router(state(stores, config, auth))
 }
 
-fn state(stores: &Stores, config: &Arc<Config>, auth: Auth) -> ApiState {
+pub(crate) fn state(stores: &Stores, config: &Arc<Config>, auth: Auth) -> ApiState {
     let now = at("2024-01-19T06:00:00Z");
     ApiState::new(
         stores.clone(),

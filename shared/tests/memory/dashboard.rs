@@ -291,3 +291,104 @@ async fn models_carry_the_live_accuracy_of_their_versions() {
     let (_, o) = get(&app, "/v1/overview").await;
     assert_eq!(o["metrics"][0]["live"]["mase"].as_f64(), Some(0.8), "{o}");
 }
+
+#[tokio::test]
+async fn a_rollback_through_the_api_needs_the_token_and_is_in_the_history() {
+    let config = config();
+    let (stores, first) = lake(&config).await;
+    // A clock that ticks a second per reading: each decision has its own instant.
+    let tick = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let clock = move || {
+        let n = tick.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        super::api::at("2024-01-19T06:00:00Z") + chrono::Duration::seconds(n)
+    };
+    let state = super::api::state(&stores, &config, Auth::Bearer(TOKEN.into()));
+    let app = gras_shared::api::router(
+        state
+            .with_open_reads(true)
+            .with_clock(std::sync::Arc::new(clock)),
+    );
+    // Nothing to roll back to while the first version is the only one approved.
+    let (s, v) = call(&app, "POST", "/v1/models/G/rollback", Some(TOKEN), "").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::CONFLICT, "nothing_to_roll_back"),
+        "{v}"
+    );
+    // A second version, approved by a person.
+    let g = gras_shared::MetricId::new("G").expect("id");
+    let mut second = gras_shared::registry::checks::pending("G", "v20990101000000-bbbbbb", 0.5);
+    second.metric_id = g.clone();
+    gras_shared::registry::register(&*stores.tables, &second)
+        .await
+        .expect("register");
+    let uri = format!("/v1/models/G/{}/approve", second.version);
+    let (s, v) = call(
+        &app,
+        "POST",
+        &uri,
+        Some(TOKEN),
+        r#"{"reason":"looks better"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Without the token: refused, nothing changes.
+    let (s, v) = call(&app, "POST", "/v1/models/G/rollback", None, "").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNAUTHORIZED, "unauthorized"),
+        "{v}"
+    );
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/v1/models/G/rollback",
+        Some(TOKEN),
+        r#"{"reason":"live MASE doubled"}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["model"]["version"].as_str(),
+            v["model"]["status"].as_str()
+        ),
+        (Some(first.as_str()), Some("Approved"))
+    );
+    let (_, m) = get(&app, "/v1/models/G").await;
+    let d = m["decisions"].as_array().expect("decisions");
+    // The API's decisions (the training's own, on the wall clock, are listed too).
+    let d: Vec<&serde_json::Value> = d.iter().filter(|d| d["by"] == "api-token").collect();
+    let seen: Vec<(&str, &str)> = d
+        .iter()
+        .filter_map(|d| Some((d["action"].as_str()?, d["version"].as_str()?)))
+        .collect();
+    let (one, two) = (first.as_str(), second.version.as_str());
+    assert_eq!(
+        seen,
+        [
+            ("rollback", one),
+            ("archive", two),
+            ("approve", two),
+            ("archive", one)
+        ],
+        "{m}"
+    );
+    assert_eq!(
+        (d[0]["by"].as_str(), d[0]["reason"].as_str()),
+        (Some("api-token"), Some("live MASE doubled"))
+    );
+    assert_eq!(d[0]["replaced"], two);
+    // Unknown metric and a bad body get their reasons.
+    let (s, _) = call(&app, "POST", "/v1/models/Q/rollback", Some(TOKEN), "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/v1/models/G/rollback",
+        Some(TOKEN),
+        r#"{"why":1}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

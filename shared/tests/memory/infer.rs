@@ -75,7 +75,22 @@ async fn trained_lake(toml: &str) -> (Arc<Config>, Stores, Artifact) {
     let config = Arc::new(Config::from_toml(toml, None).expect("config"));
     let stores = lake(&config).await;
     let g = MetricId::new("G").expect("id");
-    let version = train_first_task(&stores, &config).await.version;
+    let rec = train_first_task(&stores, &config).await;
+    let version = rec.version;
+    // What the policy (or its quality gate) left pending, a person approves: these tests
+    // are about the approved version's forecasts.
+    if rec.status == gras_shared::registry::ModelStatus::PendingApproval {
+        gras_shared::registry::approve(
+            &*stores.tables,
+            &g,
+            &version,
+            "test",
+            "by hand",
+            Utc::now(),
+        )
+        .await
+        .expect("approve");
+    }
     let artifact = load_artifact(&stores, &g, &version)
         .await
         .expect("artifact");

@@ -649,6 +649,7 @@ impl Trainer {
             &metrics_new,
             current_metrics.as_ref().filter(|_| current.is_some()),
             cfg.interval,
+            score::seasonal_naive_baseline(&total.sums).as_ref(),
         );
         let data = vec![
             Datum::new(
@@ -706,6 +707,7 @@ impl Trainer {
                 Ok((rec, format!("approved by policy: {reason}")))
             }
             Decision::WaitForPerson(reason) => {
+                registry::record_hold(&*self.stores.tables, metric, &version, &reason, now).await?;
                 info!(metric = %metric, version = %version, reason = %reason, "waiting for approval");
                 Ok((record, format!("pending approval: {reason}")))
             }

@@ -67,6 +67,21 @@ pub(super) fn best_candidate(sums: &BTreeMap<String, ScoreSums>) -> Option<&Scor
         .map(|(e, _)| e)
 }
 
+/// The seasonal-naive baseline of a backtest (contract v2 §6, the quality gate): the mean
+/// metrics of the best-ranked seasonal-naive candidate on the same windows, if one was
+/// scored.
+pub(super) fn seasonal_naive_baseline(
+    sums: &BTreeMap<String, ScoreSums>,
+) -> Option<BacktestMetrics> {
+    sums.iter()
+        .filter(|(l, (spec, _, n))| {
+            l.starts_with("candidate:") && *n > 0 && matches!(spec, ModelSpec::SeasonalNaive { .. })
+        })
+        .map(|(_, (_, s, n))| mean_metrics(s, *n))
+        .filter(|m| m.selection_mase().is_finite())
+        .min_by(|a, b| a.selection_mase().total_cmp(&b.selection_mase()))
+}
+
 /// What training's selection chooses for a set of series, without the registry: the spec
 /// with the lowest mean first-day backtest MASE, its mean backtest metrics and the
 /// calibration of its bounds (what a version's artifact would hold).

@@ -8,6 +8,8 @@
 //! `PendingApproval`, and (3) sets the previous one `Archived`, conditional on it being
 //! `Approved`. Two racing approvals read the same pointer; only one transaction can move it.
 
+mod decisions;
+
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -16,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::contract::table;
 use crate::ids::{MetricId, ModelVersion};
 use crate::state::STATE;
+pub use decisions::{decisions, record_hold, Action, DecisionRecord};
+
 use crate::storage::table::{
     query_all, Attr, Condition, Item, Query, TableError, TableSpec, TableStore, TxOp,
 };
@@ -285,6 +289,14 @@ pub enum RegistryError {
         #[source]
         source: TableError,
     },
+    /// A rollback has no earlier version to return to.
+    #[error("cannot roll back {metric}: {why}")]
+    NothingToRollBack {
+        /// The metric.
+        metric: MetricId,
+        /// Why (no approved version, or it replaced none).
+        why: String,
+    },
     /// Storage failure.
     #[error(transparent)]
     Table(#[from] TableError),
@@ -303,16 +315,30 @@ pub enum Decision {
 
 impl ApprovalPolicy {
     /// Decides on a candidate with `new` metrics, given the approved version's metrics on
-    /// the same backtest (if any) and the nominal interval coverage. The margin is on the
-    /// first day's MASE, as selection ranks (the whole horizon's when either lacks one).
+    /// the same backtest (if any), the nominal interval coverage and the seasonal-naive
+    /// baseline on the same windows (if scored). The margin is on the first day's MASE, as
+    /// selection ranks (the whole horizon's when either lacks one). The quality gate of
+    /// contract v2 §6 comes first and no policy overrides it: a version whose MASE
+    /// relative to the baseline's (as selection ranks) is 1 or more waits for a person.
     pub fn decide(
         &self,
         new: &BacktestMetrics,
         current: Option<&BacktestMetrics>,
         nominal: f64,
+        baseline: Option<&BacktestMetrics>,
     ) -> Decision {
         if !new.mase.is_finite() || !new.coverage.is_finite() {
             return Decision::WaitForPerson("backtest metrics are not finite".into());
+        }
+        if let Some(b) = baseline {
+            let relative = new.selection_mase() / b.selection_mase();
+            if relative.is_nan() || relative >= 1.0 {
+                return Decision::WaitForPerson(format!(
+                    "quality gate: MASE {:.4} is not below seasonal naive's {:.4} on the same windows (relative {relative:.3})",
+                    new.selection_mase(),
+                    b.selection_mase()
+                ));
+            }
         }
         let gap = (new.coverage - nominal).abs();
         if gap > self.coverage_tolerance {
@@ -473,56 +499,40 @@ pub async fn approve(
 ) -> Result<ModelRecord, RegistryError> {
     let rec = pending(t, metric, version, "approve").await?;
     let current = pointer(t, metric).await?;
-    let mut pointer_item = Item::new();
-    pointer_item.insert("pk".into(), Attr::S(pointer_pk(metric)));
-    pointer_item.insert("sk".into(), Attr::S("_".into()));
-    pointer_item.insert(POINTER_VERSION.into(), Attr::S(version.to_string()));
-    pointer_item.insert(attr::DECIDED_AT.into(), ts(&now));
     let pointer_cond = match &current {
         Some(v) => Condition::Equals(POINTER_VERSION.into(), Attr::S(v.to_string())),
         None => Condition::NotExists,
     };
     let mut ops = vec![
-        TxOp::Put {
-            table: STATE,
-            item: pointer_item,
-            condition: pointer_cond,
-        },
+        move_pointer(metric, version, now, pointer_cond),
         TxOp::Put {
             table: MODELS,
             item: with_status(&rec, ModelStatus::Approved, by, reason, now),
             condition: status_is(ModelStatus::PendingApproval),
         },
+        DecisionRecord {
+            version: version.clone(),
+            action: Action::Approve,
+            status: ModelStatus::Approved,
+            by: by.into(),
+            reason: reason.into(),
+            at: now,
+            replaced: current.clone(),
+        }
+        .op(metric),
     ];
     if let Some(prev) = &current {
         if let Some(prev_rec) = get(t, metric, prev).await? {
+            let why = format!("replaced by {version}");
             ops.push(TxOp::Put {
                 table: MODELS,
-                item: with_status(
-                    &prev_rec,
-                    ModelStatus::Archived,
-                    by,
-                    &format!("replaced by {version}"),
-                    now,
-                ),
+                item: with_status(&prev_rec, ModelStatus::Archived, by, &why, now),
                 condition: status_is(ModelStatus::Approved),
             });
+            ops.push(archive_decision(prev, by, &why, now).op(metric));
         }
     }
-    match t.transact(ops).await {
-        Ok(()) => Ok(ModelRecord {
-            status: ModelStatus::Approved,
-            decided_by: Some(by.into()),
-            decision_reason: Some(reason.into()),
-            ..rec
-        }),
-        Err(e @ TableError::ConditionFailed { .. }) => Err(RegistryError::Conflict {
-            metric: metric.clone(),
-            version: version.clone(),
-            source: e,
-        }),
-        Err(e) => Err(e.into()),
-    }
+    commit(t, ops, rec, ModelStatus::Approved, by, reason).await
 }
 
 /// Rejects a `PendingApproval` version.
@@ -535,28 +545,167 @@ pub async fn reject(
     now: DateTime<Utc>,
 ) -> Result<ModelRecord, RegistryError> {
     let rec = pending(t, metric, version, "reject").await?;
-    let cond = status_is(ModelStatus::PendingApproval);
-    match t
-        .put(
-            &MODELS,
-            with_status(&rec, ModelStatus::Rejected, by, reason, now),
-            cond,
-        )
-        .await
-    {
-        Ok(()) => Ok(ModelRecord {
+    let ops = vec![
+        TxOp::Put {
+            table: MODELS,
+            item: with_status(&rec, ModelStatus::Rejected, by, reason, now),
+            condition: status_is(ModelStatus::PendingApproval),
+        },
+        DecisionRecord {
+            version: version.clone(),
+            action: Action::Reject,
             status: ModelStatus::Rejected,
+            by: by.into(),
+            reason: reason.into(),
+            at: now,
+            replaced: None,
+        }
+        .op(metric),
+    ];
+    commit(t, ops, rec, ModelStatus::Rejected, by, reason).await
+}
+
+/// Commits a decision's transaction: `rec` with `status` set by `by` for `reason`, or
+/// [`RegistryError::Conflict`] when a condition no longer holds.
+async fn commit(
+    t: &dyn TableStore,
+    ops: Vec<TxOp>,
+    rec: ModelRecord,
+    status: ModelStatus,
+    by: &str,
+    reason: &str,
+) -> Result<ModelRecord, RegistryError> {
+    match t.transact(ops).await {
+        Ok(()) => Ok(ModelRecord {
+            status,
             decided_by: Some(by.into()),
             decision_reason: Some(reason.into()),
             ..rec
         }),
         Err(e @ TableError::ConditionFailed { .. }) => Err(RegistryError::Conflict {
-            metric: metric.clone(),
-            version: version.clone(),
+            metric: rec.metric_id.clone(),
+            version: rec.version.clone(),
             source: e,
         }),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The transaction step that points the metric's approval at `version`, if the pointer
+/// still is as read (`cond`).
+fn move_pointer(
+    metric: &MetricId,
+    version: &ModelVersion,
+    now: DateTime<Utc>,
+    cond: Condition,
+) -> TxOp {
+    let mut item = Item::new();
+    item.insert("pk".into(), Attr::S(pointer_pk(metric)));
+    item.insert("sk".into(), Attr::S("_".into()));
+    item.insert(POINTER_VERSION.into(), Attr::S(version.to_string()));
+    item.insert(attr::DECIDED_AT.into(), ts(&now));
+    TxOp::Put {
+        table: STATE,
+        item,
+        condition: cond,
+    }
+}
+
+fn archive_decision(
+    version: &ModelVersion,
+    by: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> DecisionRecord {
+    DecisionRecord {
+        version: version.clone(),
+        action: Action::Archive,
+        status: ModelStatus::Archived,
+        by: by.into(),
+        reason: why.into(),
+        at: now,
+        replaced: None,
+    }
+}
+
+/// Rolls a metric back: re-approves the version that the approved one replaced (now
+/// `Archived`) and archives the approved one, in one conditional transaction (the
+/// pointer must still name the approved version, each record must still have the status
+/// read). The target is found in the decision history: the version that the approved
+/// one's newest *approval* replaced, so a second rollback goes further back instead of
+/// returning. [`RegistryError::NothingToRollBack`] without an approved version or a
+/// predecessor; [`RegistryError::InvalidTransition`] when the predecessor is no longer
+/// `Archived`.
+pub async fn rollback(
+    t: &dyn TableStore,
+    metric: &MetricId,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<ModelRecord, RegistryError> {
+    let nothing = |why: String| RegistryError::NothingToRollBack {
+        metric: metric.clone(),
+        why,
+    };
+    let current = pointer(t, metric)
+        .await?
+        .ok_or_else(|| nothing("no version is approved".into()))?;
+    let history = decisions(t, metric).await?;
+    let target = history
+        .iter()
+        .find(|d| d.version == current && d.action == Action::Approve)
+        .and_then(|d| d.replaced.clone())
+        .ok_or_else(|| {
+            nothing(format!(
+                "the approved {current} replaced no earlier version"
+            ))
+        })?;
+    let found = |v: &ModelVersion| RegistryError::NotFound {
+        metric: metric.clone(),
+        version: v.to_string(),
+    };
+    let target_rec = get(t, metric, &target)
+        .await?
+        .ok_or_else(|| found(&target))?;
+    if target_rec.status != ModelStatus::Archived {
+        return Err(RegistryError::InvalidTransition {
+            metric: metric.clone(),
+            version: target,
+            status: target_rec.status,
+            action: "roll back to",
+            needs: "Archived",
+        });
+    }
+    let current_rec = get(t, metric, &current)
+        .await?
+        .ok_or_else(|| found(&current))?;
+    let why = format!("rolled back to {target}: {reason}");
+    let still_current = Condition::Equals(POINTER_VERSION.into(), Attr::S(current.to_string()));
+    let ops = vec![
+        move_pointer(metric, &target, now, still_current),
+        TxOp::Put {
+            table: MODELS,
+            item: with_status(&target_rec, ModelStatus::Approved, by, reason, now),
+            condition: status_is(ModelStatus::Archived),
+        },
+        TxOp::Put {
+            table: MODELS,
+            item: with_status(&current_rec, ModelStatus::Archived, by, &why, now),
+            condition: status_is(ModelStatus::Approved),
+        },
+        DecisionRecord {
+            version: target.clone(),
+            action: Action::Rollback,
+            status: ModelStatus::Approved,
+            by: by.into(),
+            reason: reason.into(),
+            at: now,
+            replaced: Some(current.clone()),
+        }
+        .op(metric),
+        archive_decision(&current, by, &why, now).op(metric),
+    ];
+    commit(t, ops, target_rec, ModelStatus::Approved, by, reason).await
 }
 
 /// Conformance of the approval state machine on any table store (run against every
@@ -690,10 +839,186 @@ pub mod checks {
     }
 }
 
+/// Rollback and the decision history on any table store: roll back twice through three
+/// approvals, refuse a rollback without a predecessor, and record every decision newest
+/// first (run against memory, SQLite and DynamoDB on the emulator).
+pub mod rollback_checks {
+    use super::checks::pending;
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_706_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    async fn approved_version(t: &dyn TableStore, m: &MetricId) -> Option<String> {
+        approved(t, m)
+            .await
+            .expect("approved")
+            .map(|r| r.version.to_string())
+    }
+
+    /// The whole check on `t`, for `metric` (which must be unused in `t`).
+    pub async fn rollback_and_history(t: &dyn TableStore, metric: &str) {
+        let m = MetricId::new(metric).expect("metric");
+        let nothing = rollback(t, &m, "person", "why", at(0))
+            .await
+            .expect_err("nothing approved");
+        assert!(
+            matches!(nothing, RegistryError::NothingToRollBack { .. }),
+            "{nothing}"
+        );
+        let (v1, v2, v3) = (
+            pending(metric, "v20240101000000-aaaaaa", 1.0),
+            pending(metric, "v20240102000000-bbbbbb", 0.9),
+            pending(metric, "v20240103000000-cccccc", 0.8),
+        );
+        for v in [&v1, &v2, &v3] {
+            register(t, v).await.expect("register");
+        }
+        approve(t, &m, &v1.version, "policy", "first", at(1))
+            .await
+            .expect("v1");
+        let first = rollback(t, &m, "person", "why", at(2))
+            .await
+            .expect_err("v1 replaced nothing");
+        assert!(
+            matches!(first, RegistryError::NothingToRollBack { .. }),
+            "{first}"
+        );
+        approve(t, &m, &v2.version, "policy", "better", at(3))
+            .await
+            .expect("v2");
+        approve(t, &m, &v3.version, "alice", "better still", at(4))
+            .await
+            .expect("v3");
+        record_hold(t, &m, &v3.version, "(a hold, for the history)", at(5))
+            .await
+            .expect("hold");
+
+        // Back from v3 to v2, then from v2 to v1 (not back to v3).
+        let r = rollback(t, &m, "bob", "v3 misses live", at(6))
+            .await
+            .expect("rollback");
+        assert_eq!(r.version, v2.version);
+        assert_eq!(
+            approved_version(t, &m).await.as_deref(),
+            Some(v2.version.as_str())
+        );
+        let statuses: Vec<ModelStatus> = list(t, &m)
+            .await
+            .expect("list")
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ModelStatus::Archived,
+                ModelStatus::Approved,
+                ModelStatus::Archived
+            ]
+        );
+        let r = rollback(t, &m, "bob", "v2 too", at(7))
+            .await
+            .expect("rollback");
+        assert_eq!(r.version, v1.version);
+        assert_eq!(
+            approved_version(t, &m).await.as_deref(),
+            Some(v1.version.as_str())
+        );
+        let again = rollback(t, &m, "bob", "and again", at(8))
+            .await
+            .expect_err("v1 is the first");
+        assert!(
+            matches!(again, RegistryError::NothingToRollBack { .. }),
+            "{again}"
+        );
+        let approved_now = list(t, &m)
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|r| r.status == ModelStatus::Approved)
+            .count();
+        assert_eq!(approved_now, 1);
+
+        // The history, newest first, with who, why and what each approval replaced.
+        let h = decisions(t, &m).await.expect("decisions");
+        let seen: Vec<(String, Action, &str)> = h
+            .iter()
+            .map(|d| {
+                (
+                    d.version.to_string()[..15].to_string(),
+                    d.action,
+                    d.by.as_str(),
+                )
+            })
+            .collect();
+        let v = |s: &str| s.to_string();
+        assert_eq!(
+            seen,
+            [
+                (v("v20240101000000"), Action::Rollback, "bob"),
+                (v("v20240102000000"), Action::Archive, "bob"),
+                (v("v20240102000000"), Action::Rollback, "bob"),
+                (v("v20240103000000"), Action::Archive, "bob"),
+                (v("v20240103000000"), Action::Hold, "policy"),
+                (v("v20240103000000"), Action::Approve, "alice"),
+                (v("v20240102000000"), Action::Archive, "alice"),
+                (v("v20240102000000"), Action::Approve, "policy"),
+                (v("v20240101000000"), Action::Archive, "policy"),
+                (v("v20240101000000"), Action::Approve, "policy"),
+            ]
+        );
+        assert_eq!(
+            h[2].replaced.as_ref(),
+            Some(&v3.version),
+            "the rollback says from what"
+        );
+        assert_eq!(h[5].replaced.as_ref(), Some(&v2.version));
+        assert_eq!(
+            h[1].reason,
+            format!("rolled back to {}: v2 too", v1.version)
+        );
+        assert_eq!(h[9].replaced, None);
+        assert_eq!(h[0].at, at(7));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::memory::MemoryTableStore;
+
+    #[tokio::test]
+    async fn rollback_and_history_in_memory_and_on_sqlite() {
+        rollback_checks::rollback_and_history(&MemoryTableStore::default(), "G").await;
+        let dir = tempfile::tempdir().expect("dir");
+        let store =
+            crate::storage::sqlite::SqliteTableStore::open(&dir.path().join("s.db")).expect("db");
+        rollback_checks::rollback_and_history(&store, "G").await;
+    }
+
+    #[tokio::test]
+    async fn a_reject_is_recorded_with_its_reason() {
+        let t = MemoryTableStore::default();
+        let m = MetricId::new("G").expect("id");
+        let v = checks::pending("G", "v20240101000000-aaaaaa", 1.0);
+        register(&t, &v).await.expect("register");
+        reject(&t, &m, &v.version, "carol", "too noisy", Utc::now())
+            .await
+            .expect("reject");
+        let h = decisions(&t, &m).await.expect("decisions");
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            (
+                h[0].action,
+                h[0].status,
+                h[0].by.as_str(),
+                h[0].reason.as_str()
+            ),
+            (Action::Reject, ModelStatus::Rejected, "carol", "too noisy")
+        );
+    }
 
     fn m(mase: f64, coverage: f64) -> BacktestMetrics {
         BacktestMetrics {
@@ -716,19 +1041,19 @@ mod tests {
         // Worse over the whole horizon, 5% better on the first day: approved.
         let new = with_near(m(1.1, 0.9), 0.57);
         let cur = with_near(m(1.0, 0.9), 0.60);
-        match p.decide(&new, Some(&cur), 0.9) {
+        match p.decide(&new, Some(&cur), 0.9, None) {
             Decision::Approve(why) => assert!(why.starts_with("first-day MASE 0.5700"), "{why}"),
             d => panic!("{d:?}"),
         }
         // Better over the whole horizon, 1% better on the first day: waits.
         let new = with_near(m(0.8, 0.9), 0.594);
         assert!(matches!(
-            p.decide(&new, Some(&cur), 0.9),
+            p.decide(&new, Some(&cur), 0.9, None),
             Decision::WaitForPerson(_)
         ));
         // An approved version registered before the first day's MASE: the whole horizon's.
         let new = with_near(m(0.97, 0.9), 2.0);
-        match p.decide(&new, Some(&m(1.0, 0.9)), 0.9) {
+        match p.decide(&new, Some(&m(1.0, 0.9)), 0.9, None) {
             Decision::Approve(why) => assert!(why.starts_with("MASE 0.9700"), "{why}"),
             d => panic!("{d:?}"),
         }
@@ -737,32 +1062,64 @@ mod tests {
     }
 
     #[test]
+    fn the_quality_gate_holds_what_does_not_beat_seasonal_naive() {
+        let p = ApprovalPolicy::default();
+        let naive = m(1.0, 0.9);
+        // Beats the baseline: the policy decides as before.
+        assert!(matches!(
+            p.decide(&m(0.8, 0.9), None, 0.9, Some(&naive)),
+            Decision::Approve(_)
+        ));
+        // No better than seasonal naive (or seasonal naive itself): held, whatever the
+        // policy would say, even with no approved version.
+        for mase in [1.0, 1.3] {
+            match p.decide(&m(mase, 0.9), None, 0.9, Some(&naive)) {
+                Decision::WaitForPerson(why) => assert!(why.starts_with("quality gate"), "{why}"),
+                d => panic!("{d:?}"),
+            }
+        }
+        let lenient = ApprovalPolicy {
+            margin: -10.0,
+            coverage_tolerance: 1.0,
+        };
+        assert!(matches!(
+            lenient.decide(&m(1.2, 0.9), Some(&m(2.0, 0.9)), 0.9, Some(&naive)),
+            Decision::WaitForPerson(_)
+        ));
+        // A NaN baseline holds too (nothing shows the version beats it).
+        assert!(matches!(
+            p.decide(&m(0.5, 0.9), None, 0.9, Some(&m(f64::NAN, 0.9))),
+            Decision::WaitForPerson(_)
+        ));
+    }
+
+    #[test]
     fn policy_decisions() {
         let p = ApprovalPolicy::default();
         assert!(matches!(
-            p.decide(&m(1.0, 0.88), None, 0.9),
+            p.decide(&m(1.0, 0.88), None, 0.9, None),
             Decision::Approve(_)
         ));
         assert!(
             matches!(
-                p.decide(&m(1.0, 0.80), None, 0.9),
+                p.decide(&m(1.0, 0.80), None, 0.9, None),
                 Decision::WaitForPerson(_)
             ),
             "coverage too far"
         );
         assert!(matches!(
-            p.decide(&m(0.97, 0.9), Some(&m(1.0, 0.9)), 0.9),
+            p.decide(&m(0.97, 0.9), Some(&m(1.0, 0.9)), 0.9, None),
             Decision::Approve(_)
         ));
         assert!(
             matches!(
-                p.decide(&m(0.99, 0.9), Some(&m(1.0, 0.9)), 0.9),
+                p.decide(&m(0.99, 0.9), Some(&m(1.0, 0.9)), 0.9, None),
                 Decision::WaitForPerson(_)
             ),
             "1% is below the 2% margin"
         );
         assert!(matches!(
-            p.decide(&m(f64::NAN, 0.9), None, 0.9),
+            p.decide(&m(f64::NAN, 0.9), None, 0.9, None),
             Decision::WaitForPerson(_)
         ));
     }
