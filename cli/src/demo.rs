@@ -438,9 +438,12 @@ async fn summary_rows(
             .map_or(0, |r| r.alerts);
         let series = SeriesKey::new(SeriesKey::ALL)?;
         let path = crate::plot::default_path(lake, metric, &series);
-        let plot =
-            crate::plot::write_plot(stores, metric, &series, 14, cfg.frequency.micros(), &path)
-                .await?;
+        let opts = crate::plot::PlotOptions {
+            metric: cfg,
+            days: 14,
+            zone: Default::default(),
+        };
+        let plot = crate::plot::write_plot(stores, metric, &series, opts, &path).await?;
         bar.inc(1);
         let live = report.and_then(|r| r.live.as_ref());
         rows.push(DemoRow {

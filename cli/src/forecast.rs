@@ -255,6 +255,7 @@ fn metric_config(a: &ForecastArgs, frequency: Frequency) -> MetricConfig {
         bounds: RowBounds::DEFAULT,
         anomaly: AnomalyConfig::default(),
         quantiles: a.quantiles.clone(),
+        unit: None,
     }
 }
 

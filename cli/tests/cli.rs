@@ -307,23 +307,23 @@ fn train_models_approve_reject_and_holdout() {
     assert_eq!(table.lines().count(), lines.len() + 2, "{table}");
 }
 
-/// The `points` attribute of the first `<polyline class="CLASS"` in an SVG, as numbers.
+/// The `points` of every `<polyline class="CLASS"` in an SVG (the actuals are one polyline
+/// per run without gaps), as numbers.
 fn polyline(svg: &str, class: &str) -> Vec<(f64, f64)> {
-    let Some(line) = svg
-        .lines()
-        .find(|l| l.contains(&format!("<polyline class=\"{class}\"")))
-    else {
-        return Vec::new();
-    };
-    let pts = line
-        .split("points=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("points attribute");
-    pts.split(' ')
-        .map(|p| {
-            let (x, y) = p.split_once(',').expect("x,y");
-            (x.parse().expect("x"), y.parse().expect("y"))
+    svg.lines()
+        .filter(|l| l.contains(&format!("<polyline class=\"{class}\"")))
+        .flat_map(|line| {
+            let pts = line
+                .split("points=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .expect("points attribute");
+            pts.split(' ')
+                .map(|p| {
+                    let (x, y) = p.split_once(',').expect("x,y");
+                    (x.parse().expect("x"), y.parse().expect("y"))
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -439,6 +439,8 @@ fn demo_runs_the_whole_pipeline_and_writes_every_artifact() {
         "G",
         "--series",
         "store-0001",
+        "--tz",
+        "+02:00",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plot: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plot json");
@@ -446,6 +448,23 @@ fn demo_runs_the_whole_pipeline_and_writes_every_artifact() {
         .as_str()
         .is_some_and(|p| p.ends_with("plots/G-store-0001.svg")));
     check_plot(&plot);
+    let svg = std::fs::read_to_string(plot["path"].as_str().expect("path")).expect("svg");
+    assert!(svg.contains("time (UTC+02:00)"), "the axis names its zone");
+    let out = gras(&[
+        "plot",
+        "--lake",
+        lake_s,
+        "--metric",
+        "G",
+        "--tz",
+        "Mars/Olympus",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a time zone offset"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = gras(&["plot", "--lake", lake_s, "--metric", "Q"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -224,7 +224,7 @@ async function overviewPage() {
       h("td", {}, m.metric),
       h("td", {}, h("a", { href: href(["series", m.metric, s.series]) }, s.series)),
       h("td", {}, seriesState(s, m.step_s)),
-      h("td", { class: "num" }, fmt.num(s.last_value, 4)),
+      h("td", { class: "num" }, fmt.num(s.last_value, 4) + (m.unit && s.last_value != null ? " " + m.unit : "")),
       h("td", {}, fmt.time(s.last)),
       h("td", {}, fmt.age(s.age_s)),
       h("td", { class: "num" }, s.recent_alerts),
@@ -462,7 +462,7 @@ async function seriesPage(metric, series, params) {
     axes: [
       { stroke: "#1b1b1b", grid: { stroke: "#e6e6e6" } },
       { stroke: "#1b1b1b", grid: { stroke: "#e6e6e6" }, size: 70,
-        label: `${metric} (${m.aggregation} per ${m.step_s / 3600} h)`, values: (u, ticks) => ticks.map((v) => fmt.num(v, 3)) },
+        label: `${metric}${m.unit ? ", " + m.unit : ""} (${m.aggregation} per ${m.step_s / 3600} h)`, values: (u, ticks) => ticks.map((v) => fmt.num(v, 3)) },
     ],
     series: series_,
     bands,

@@ -42,6 +42,8 @@ pub(super) struct MetricOverview {
     step_s: i64,
     horizon: u32,
     interval: f64,
+    /// The metric's configured unit, `null` when none.
+    unit: Option<String>,
     /// The approved version, `null` when none.
     model: Option<registry::ModelRecord>,
     /// Its live accuracy, `null` before its forecasts met actuals.
@@ -131,6 +133,7 @@ async fn metric_overview(
         step_s: step_us / 1_000_000,
         horizon: cfg.horizon,
         interval: cfg.interval,
+        unit: cfg.unit.clone(),
         model,
         live,
         pending,

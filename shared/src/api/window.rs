@@ -57,6 +57,8 @@ pub(super) struct Window {
     from: String,
     to: String,
     interval: f64,
+    /// The metric's configured unit, `null` when none.
+    unit: Option<String>,
     actual: Actuals,
     forecast: ForecastColumns,
     alerts: AlertColumns,
@@ -121,6 +123,7 @@ pub(super) async fn window(
         from: rfc3339(from),
         to: rfc3339(to),
         interval: cfg.interval,
+        unit: cfg.unit.clone(),
         actual,
         forecast,
         alerts,

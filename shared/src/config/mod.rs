@@ -154,6 +154,10 @@ pub struct MetricConfig {
     /// Quantile levels stored with every forecast (contract v2 §7), ascending, each
     /// strictly between 0 and 1 (default [`DEFAULT_QUANTILES`]).
     pub quantiles: Vec<f64>,
+    /// What the values are measured in, for people (`"EUR"`, `"orders"`, `"ms"`): shown on
+    /// plots, the dashboard and the overview; never used in computation. Optional (an
+    /// extension where the contract is silent); at most 32 printable characters.
+    pub unit: Option<String>,
 }
 
 /// The quantile levels of contract v2 §7's default.
@@ -313,6 +317,7 @@ struct RawMetric {
     #[serde(default)]
     anomaly: anomaly::RawAnomaly,
     quantiles: Option<Vec<f64>>,
+    unit: Option<String>,
 }
 
 /// Why a `[start, end]` pair of RFC 3339 instants is not a range.
@@ -380,6 +385,23 @@ fn quantile_levels(given: Option<Vec<f64>>, id: &str) -> Result<Vec<f64>, Config
     levels.sort_by(f64::total_cmp);
     levels.dedup();
     Ok(levels)
+}
+
+/// A metric's `unit`: trimmed, empty as none, at most 32 characters, none of them control
+/// characters.
+fn unit(given: Option<String>, id: &str) -> Result<Option<String>, ConfigError> {
+    let Some(u) = given
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    if u.chars().count() > 32 || u.chars().any(char::is_control) {
+        return Err(ConfigError::Invalid(format!(
+            "metrics.{id}.unit = {u:?}: must be at most 32 printable characters"
+        )));
+    }
+    Ok(Some(u))
 }
 
 impl Config {
@@ -458,6 +480,7 @@ impl Config {
                     bounds,
                     anomaly: m.anomaly.resolve(&format!("metrics.{id}.anomaly"))?,
                     quantiles: quantile_levels(m.quantiles, &id)?,
+                    unit: unit(m.unit, &id)?,
                 },
             );
         }
@@ -584,7 +607,7 @@ mod tests {
     #[test]
     fn defaults_and_per_metric_holidays() {
         let cfg = Config::from_toml(
-            "holidays = [\"2024-01-01\"]\n[metrics.A]\n[metrics.X]\naggregation = \"last\"\nholidays = [\"2024-03-03\"]\n",
+            "holidays = [\"2024-01-01\"]\n[metrics.A]\n[metrics.X]\naggregation = \"last\"\nholidays = [\"2024-03-03\"]\nunit = \" orders \"\n",
             None,
         )
         .unwrap();
@@ -596,6 +619,10 @@ mod tests {
         let (_, x) = cfg.metric_by_name("X").unwrap();
         assert_eq!(x.aggregation, Aggregation::Last);
         assert_eq!(x.holidays.len(), 2);
+        assert_eq!(
+            (a.unit.as_deref(), x.unit.as_deref()),
+            (None, Some("orders"))
+        );
     }
 
     #[test]
@@ -712,6 +739,11 @@ exclude = [["2024-03-01T00:00:00Z", "2024-03-01T06:00:00Z"]]
             ("[metrics.G.anomaly]\ndirection = \"sideways\"\n", "unknown variant"),
             ("[metrics.G.anomaly]\nmin_abs_deviation = -1\n", "min_abs_deviation"),
             ("[metrics.G.anomaly]\nsensitivty = 0.9\n", "unknown field"),
+            (
+                "[metrics.G]\nunit = \"a very long unit name that nobody reads\"\n",
+                "metrics.G.unit",
+            ),
+            ("[metrics.G]\nunit = \"E\\tUR\"\n", "printable"),
             (
                 "[metrics.G.anomaly]\nexclude = [[\"2024-03-01T06:00:00Z\", \"2024-03-01T00:00:00Z\"]]\n",
                 "start must be before its end",

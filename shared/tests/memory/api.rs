@@ -28,7 +28,8 @@ use tower::ServiceExt;
 pub(crate) const TOKEN: &str = "s3cret-token";
 
 pub(crate) fn config() -> Arc<Config> {
-    let text = "[metrics.G]\naggregation = \"sum\"\nhorizon = 24\ninterval = 0.9\n\
+    let text =
+        "[metrics.G]\naggregation = \"sum\"\nhorizon = 24\ninterval = 0.9\nunit = \"orders\"\n\
                 [metrics.R]\naggregation = \"sum\"\nhorizon = 24\n\
                 [training]\nwindow_days = 18\n[approval]\ncoverage_tolerance = 1.0\n";
     Arc::new(Config::from_toml(text, None).expect("config"))

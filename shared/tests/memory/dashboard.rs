@@ -135,6 +135,10 @@ async fn the_overview_lists_models_live_accuracy_and_every_series() {
     assert_eq!(g["model"]["status"], "Approved");
     assert!(r["model"].is_null() && r["live"].is_null(), "{r}");
     assert_eq!(
+        (g["unit"].as_str(), r["unit"].is_null()),
+        (Some("orders"), true)
+    );
+    assert_eq!(
         (g["step_s"].as_i64(), g["horizon"].as_i64()),
         (Some(3600), Some(24))
     );
@@ -179,6 +183,7 @@ async fn a_window_holds_the_actuals_forecasts_and_quantiles_of_its_range() {
         (v["metric"].as_str(), v["series"].as_str()),
         (Some("G"), Some("store-0001"))
     );
+    assert_eq!(v["unit"], "orders");
     let t: Vec<i64> = v["actual"]["t"]
         .as_array()
         .expect("t")
