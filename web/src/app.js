@@ -241,6 +241,9 @@ async function overviewPage() {
 
 // ---- series --------------------------------------------------------------------------------
 
+/** The longest window `GET /v1/window` serves (`MAX_WINDOW_DAYS` in shared/src/api/window.rs). */
+const MAX_WINDOW_DAYS = 367;
+
 const RANGES = [
   ["24h", 1], ["7d", 7], ["30d", 30], ["90d", 90], ["1y", 365],
 ];
@@ -328,6 +331,9 @@ async function seriesPage(metric, series, params) {
     from = lastData - days * 86400;
     // Show the forecast ahead too: a quarter of the range, at most the horizon.
     to = lastData + Math.min(m.horizon * m.step_s, Math.max(days * 86400 / 4, 86400));
+    // The API serves at most MAX_WINDOW_DAYS: a long range keeps its history and shows
+    // less of the forecast.
+    to = Math.min(to, from + MAX_WINDOW_DAYS * 86400);
   }
   const iso = (t) => new Date(t * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
   const w = await api(`/v1/window/${encodeURIComponent(metric)}?series=${encodeURIComponent(series)}&from=${iso(from)}&to=${iso(to)}`);

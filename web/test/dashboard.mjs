@@ -157,6 +157,11 @@ try {
   noProblems("series 90d");
   const t90 = timings[timings.length - 1];
 
+  // A year: the whole history, within the API's longest window.
+  await page.click("button:text-is('1y')");
+  await page.waitForFunction(() => /range=1y/.test(location.hash) && window.__grasPlot && window.__grasPlot.data[1].filter((v) => v !== null).length > 24 * 95);
+  noProblems("series 1y");
+
   await page.click("button:text-is('7d')");
   await page.waitForFunction(() => /range=7d/.test(location.hash) && window.__grasPlot);
   await page.waitForFunction(() => window.__grasPlot && window.__grasPlot.data[1].filter((v) => v !== null).length < 24 * 10);
