@@ -13,7 +13,7 @@ use gras_shared::pipeline::infer::Inferencer;
 use gras_shared::pipeline::train::{TrainError, TrainReport, Trainer};
 use gras_shared::registry;
 use gras_shared::storage::Stores;
-use gras_shared::Config;
+use gras_shared::{Config, MetricConfig, MetricId};
 
 use crate::{Cli, Command};
 
@@ -170,7 +170,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Online(a) => crate::online::run(&a, &config, cli.json).await,
         Command::Serve(a) => run_serve(&a, config, cli.json).await,
         Command::Plot(a) => crate::plot::run(&a, &config, cli.json).await,
-        Command::Alerts(a) => run_alerts(a.lake.existing()?, a.metric.as_deref(), cli.json),
+        Command::Alerts(a) => {
+            if let Some(m) = a.metric.as_deref() {
+                configured(&config, m)?;
+            }
+            run_alerts(a.lake.existing()?, a.metric.as_deref(), cli.json)
+        }
         Command::Evaluate(a) => {
             run_evaluate(a.lake.existing()?, a.metric.as_deref(), &config, cli.json).await
         }
@@ -217,6 +222,31 @@ async fn check_ingest_keys(lake: &Path, stores: &Stores, keys: &[String]) -> Res
 }
 
 /// A key given as a path inside the lake folder becomes the object key.
+/// The configured metric named `name`, or an error naming it and the configured ones (the
+/// one check every command with `--metric` makes).
+pub fn configured<'a>(
+    config: &'a Config,
+    name: &str,
+) -> Result<(&'a MetricId, &'a MetricConfig), Error> {
+    config.metric_by_name(name).ok_or_else(|| {
+        let known: Vec<&str> = config.metrics.keys().map(MetricId::as_str).collect();
+        format!(
+            "metric {name:?} is not configured (configured: {})",
+            known.join(", ")
+        )
+        .into()
+    })
+}
+
+/// Every configured metric, or only `name` when given ([`configured`]'s error when it is
+/// not configured).
+pub fn selected<'a>(config: &'a Config, name: Option<&str>) -> Result<Vec<&'a MetricId>, Error> {
+    match name {
+        Some(n) => Ok(vec![configured(config, n)?.0]),
+        None => Ok(config.metrics.keys().collect()),
+    }
+}
+
 fn lake_key(lake: &Path, key: &str) -> String {
     let p = Path::new(key);
     let stripped: Option<PathBuf> =
@@ -386,11 +416,7 @@ async fn run_evaluate(
 ) -> Result<ExitCode, Error> {
     let stores = Stores::local(lake)?;
     let mut rows = Vec::new();
-    for m in config
-        .metrics
-        .keys()
-        .filter(|m| metric.is_none_or(|x| x == m.as_str()))
-    {
+    for m in selected(config, metric)? {
         for r in gras_shared::state::eval::list_evals(&*stores.tables, m).await? {
             rows.push(serde_json::json!({
                 "metric": m.as_str(), "version": r.version, "mape": r.mape, "mase": r.mase,
@@ -468,9 +494,7 @@ async fn run_decide(
     json: bool,
 ) -> Result<ExitCode, Error> {
     let stores = Stores::local(a.lake.existing()?)?;
-    let (metric, _) = config
-        .metric_by_name(&a.metric)
-        .ok_or_else(|| format!("metric {:?} is not configured", a.metric))?;
+    let (metric, _) = configured(config, &a.metric)?;
     let version = gras_shared::ModelVersion::new(a.version.clone())?;
     let now = chrono::Utc::now();
     let rec = if approve {

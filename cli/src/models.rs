@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use gras_shared::registry;
 use gras_shared::storage::Stores;
-use gras_shared::{Config, MetricId};
+use gras_shared::Config;
 
 use crate::commands::LakeArgs;
 
@@ -84,17 +84,6 @@ pub async fn run(a: &ModelsArgs, config: &Config, json: bool) -> Result<ExitCode
     }
 }
 
-/// The configured metrics, or only `metric` (an error when it is not configured).
-fn metrics<'a>(config: &'a Config, metric: Option<&str>) -> Result<Vec<&'a MetricId>, Error> {
-    if let Some(m) = metric {
-        let (id, _) = config
-            .metric_by_name(m)
-            .ok_or_else(|| format!("metric {m:?} is not configured"))?;
-        return Ok(vec![id]);
-    }
-    Ok(config.metrics.keys().collect())
-}
-
 async fn list(
     lake: &Path,
     metric: Option<&str>,
@@ -103,7 +92,7 @@ async fn list(
 ) -> Result<ExitCode, Error> {
     let stores = Stores::local(lake)?;
     let mut all = Vec::new();
-    for m in metrics(config, metric)? {
+    for m in crate::commands::selected(config, metric)? {
         all.extend(registry::list(&*stores.tables, m).await?);
     }
     if json {
@@ -149,7 +138,7 @@ async fn decisions(
 ) -> Result<ExitCode, Error> {
     let stores = Stores::local(lake)?;
     let mut rows = Vec::new();
-    for m in metrics(config, metric)? {
+    for m in crate::commands::selected(config, metric)? {
         for d in registry::decisions(&*stores.tables, m).await? {
             rows.push((m.clone(), d));
         }
@@ -190,7 +179,7 @@ async fn rollback(
     json: bool,
 ) -> Result<ExitCode, Error> {
     let stores = Stores::local(lake)?;
-    let m = metrics(config, Some(metric))?[0];
+    let (m, _) = crate::commands::configured(config, metric)?;
     match registry::rollback(&*stores.tables, m, by, reason, chrono::Utc::now()).await {
         Ok(r) if json => println!("{}", serde_json::to_string(&r)?),
         Ok(r) => println!(

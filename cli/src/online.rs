@@ -56,15 +56,7 @@ fn json_of(a: &Attr) -> serde_json::Value {
 /// Prints the series' online item; an unknown metric or series is an error naming it.
 pub async fn run(a: &OnlineArgs, config: &Config, json: bool) -> Result<ExitCode, Error> {
     let lake = a.lake.existing()?;
-    let Some((metric, _)) = config.metric_by_name(&a.metric) else {
-        let known: Vec<&str> = config.metrics.keys().map(|m| m.as_str()).collect();
-        return Err(format!(
-            "metric {:?} is not configured (configured: {})",
-            a.metric,
-            known.join(", ")
-        )
-        .into());
-    };
+    let (metric, _) = crate::commands::configured(config, &a.metric)?;
     let series =
         SeriesKey::new(a.series.clone()).map_err(|e| format!("series {:?}: {e}", a.series))?;
     let stores = Stores::local(lake)?;

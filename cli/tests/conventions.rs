@@ -200,6 +200,44 @@ fn a_missing_or_wrong_lake_is_one_clear_error_and_creates_nothing() {
     }
 }
 
+/// Every command that takes a metric says so, once, when the metric is not configured,
+/// whatever the lake holds; none answers with an empty list.
+#[test]
+fn an_unknown_metric_is_one_clear_error_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir(&lake).unwrap();
+    let lake = lake.to_string_lossy().into_owned();
+    let mut commands: Vec<Vec<&str>> = LAKE_COMMANDS
+        .iter()
+        .filter(|a| a.contains(&"--metric") || a[0] == "online")
+        .map(|a| a.iter().map(|x| if *x == "G" { "Q" } else { x }).collect())
+        .collect();
+    for c in ["evaluate", "alerts", "models"] {
+        commands.push(vec![c, "--metric", "Q"]);
+    }
+    commands.push(vec!["models", "decisions", "--metric", "Q"]);
+    commands.push(vec!["models", "rollback", "Q"]);
+    assert!(commands.len() >= 11, "{commands:?}");
+    for args in &commands {
+        let what = args.join(" ");
+        let out = gras(dir.path())
+            .args(["--config", &config()])
+            .args(args)
+            .args(["--lake", &lake])
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert_eq!(
+            err.matches("metric \"Q\" is not configured").count(),
+            1,
+            "{what}: {err}"
+        );
+        assert!(text(&out.stdout).is_empty(), "{what} printed a result");
+    }
+}
+
 #[test]
 fn a_bad_config_is_one_clear_error_for_every_command() {
     let dir = tempfile::tempdir().unwrap();

@@ -229,9 +229,7 @@ pub async fn run(
     config: &Config,
     json: bool,
 ) -> Result<std::process::ExitCode, Error> {
-    let (metric, cfg) = config
-        .metric_by_name(&a.metric)
-        .ok_or_else(|| format!("metric {:?} is not configured", a.metric))?;
+    let (metric, cfg) = crate::commands::configured(config, &a.metric)?;
     let series = SeriesKey::new(a.series.clone())?;
     let lake = a.lake.existing()?;
     let stores = Stores::local(lake)?;
