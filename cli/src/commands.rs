@@ -171,10 +171,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Serve(a) => run_serve(&a, config, cli.json).await,
         Command::Plot(a) => crate::plot::run(&a, &config, cli.json).await,
         Command::Alerts(a) => {
-            if let Some(m) = a.metric.as_deref() {
-                configured(&config, m)?;
-            }
-            run_alerts(a.lake.existing()?, a.metric.as_deref(), cli.json)
+            run_alerts(a.lake.existing()?, a.metric.as_deref(), &config, cli.json)
         }
         Command::Evaluate(a) => {
             run_evaluate(a.lake.existing()?, a.metric.as_deref(), &config, cli.json).await
@@ -221,7 +218,6 @@ async fn check_ingest_keys(lake: &Path, stores: &Stores, keys: &[String]) -> Res
     Ok(())
 }
 
-/// A key given as a path inside the lake folder becomes the object key.
 /// The configured metric named `name`, or an error naming it and the configured ones (the
 /// one check every command with `--metric` makes).
 pub fn configured<'a>(
@@ -247,6 +243,7 @@ pub fn selected<'a>(config: &'a Config, name: Option<&str>) -> Result<Vec<&'a Me
     }
 }
 
+/// A key given as a path inside the lake folder becomes the object key.
 fn lake_key(lake: &Path, key: &str) -> String {
     let p = Path::new(key);
     let stripped: Option<PathBuf> =
@@ -450,7 +447,15 @@ async fn run_evaluate(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_alerts(lake: &Path, metric: Option<&str>, json: bool) -> Result<ExitCode, Error> {
+fn run_alerts(
+    lake: &Path,
+    metric: Option<&str>,
+    config: &Config,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    if let Some(m) = metric {
+        configured(config, m)?;
+    }
     let path = lake.join(".gras").join("alerts.jsonl");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,

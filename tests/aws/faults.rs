@@ -459,8 +459,6 @@ async fn a_crash_before_any_write_is_repaired_by_the_redelivery() {
     println!("crash points checked: {crash_points}");
 }
 
-/// Every registry record, approved pointer, artifact and prediction of `metrics`, in a
-/// comparable form.
 /// Approves by hand every version training left `PendingApproval` (the quality gate holds
 /// a model no better than seasonal naive for a person): what inference forecasts with must
 /// be the same in both runs, whatever the policy decided. Retried while the store fails.
@@ -492,6 +490,8 @@ async fn approve_pending(
     }
 }
 
+/// Every registry record, approved pointer, artifact and prediction of `metrics`, in a
+/// comparable form.
 async fn ml_state(
     stores: &gras_shared::storage::Stores,
     metrics: &[&str],
