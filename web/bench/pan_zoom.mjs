@@ -7,45 +7,18 @@
 //
 // Usage: node bench/pan_zoom.mjs --bin GRAS --lake LAKE --metric G --series a,b,c [--runs 3]
 // (run by bench/dashboard_bench.sh, which builds the lake and records BENCHMARKS.md figures)
-import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { arg, launchChromium, startServe } from "../test/harness.mjs";
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
 const bin = arg("bin");
 const lake = arg("lake");
 const metric = arg("metric", "G");
 const seriesList = arg("series", "_all").split(",");
 const runs = Number(arg("runs", "3"));
 
-const server = spawn(bin, ["serve", "--lake", lake, "--addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
-let serverErr = "";
-const base = await new Promise((resolve, reject) => {
-  const seen = (chunk) => {
-    serverErr += chunk;
-    const m = /http:\/\/127\.0\.0\.1:\d+/.exec(serverErr);
-    if (m) resolve(m[0]);
-  };
-  server.stdout.on("data", seen);
-  server.stderr.on("data", seen);
-  server.on("exit", (code) => reject(new Error(`gras serve exited ${code}: ${serverErr}`)));
-  setTimeout(() => reject(new Error(`gras serve did not start: ${serverErr}`)), 30000);
-});
-
-const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "gras-bench-")), {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-  viewport: { width: 1280, height: 860 },
-  deviceScaleFactor: 1,
+const { server, base } = await startServe(bin, lake);
+const { browser, close } = await launchChromium().catch((e) => {
+  server.kill();
+  throw e;
 });
 const page = browser.pages()[0] || (await browser.newPage());
 const errors = [];
@@ -117,6 +90,6 @@ try {
   }
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
 } finally {
-  await browser.close();
+  await close();
   server.kill();
 }

@@ -6,16 +6,11 @@
 //   --shots: write screenshots there (the README's pictures).
 //   --timing: append the pages' load timings (JSON lines) there (BENCHMARKS.md).
 // Every step asserts; the first failure exits 1 with what was seen.
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, appendFileSync, rmSync } from "node:fs";
+import { mkdirSync, appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { arg, launchChromium, startServe } from "./harness.mjs";
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
 const bin = arg("bin", process.env.GRAS_BIN || "target/debug/gras");
 const lake = arg("lake");
 const shots = arg("shots");
@@ -34,42 +29,14 @@ function check(cond, what, seen) {
 
 // ---- the server ------------------------------------------------------------------------
 const token = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
-const server = spawn(bin, ["serve", "--lake", lake, "--addr", "127.0.0.1:0"], {
-  env: { ...process.env, GRAS_API_TOKEN: token },
-  stdio: ["ignore", "pipe", "pipe"],
-});
-let serverErr = "";
-server.stderr.on("data", (d) => (serverErr += d));
-const base = await new Promise((resolve, reject) => {
-  let out = "";
-  server.stdout.on("data", (d) => {
-    out += d;
-    const m = out.match(/listening on (http:\/\/\S+)/);
-    if (m) resolve(m[1]);
-  });
-  server.on("exit", (code) => reject(new Error(`gras serve exited ${code}: ${serverErr}`)));
-  setTimeout(() => reject(new Error(`gras serve did not start: ${serverErr}`)), 30000);
-});
+const { server, base } = await startServe(bin, lake, { GRAS_API_TOKEN: token });
 console.log(`gras serve at ${base}`);
 
 // ---- the browser -----------------------------------------------------------------------
-const profile = mkdtempSync(join(tmpdir(), "gras-chromium-"));
-// An empty profile of its own (Playwright passes it as --user-data-dir).
-const browser = await chromium
-  .launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-    viewport: { width: 1280, height: 860 },
-    deviceScaleFactor: 1,
-  })
-  .catch((e) => {
-    server.kill();
-    throw e;
-  });
+const { browser, close } = await launchChromium().catch((e) => {
+  server.kill();
+  throw e;
+});
 const page = browser.pages()[0] || (await browser.newPage());
 const problems = [];
 page.on("console", (m) => {
@@ -264,7 +231,6 @@ try {
     console.error(`screenshot of the failure: ${join(tmpdir(), "gras-dashboard-failure.png")}`);
   } catch {}
 } finally {
-  await browser.close();
+  await close();
   server.kill();
-  rmSync(profile, { recursive: true, force: true });
 }
