@@ -140,8 +140,9 @@ pub struct ServeArgs {
 /// Runs the parsed command; `Err` is a usage or environment problem (exit 2), a partial
 /// failure of the data is reported and gives exit code 1.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
-    // `holdout` and `forecast` read a CSV, not the configuration.
-    let reads_config = !matches!(cli.command, Command::Holdout(_) | Command::Forecast(_));
+    // `holdout`, `forecast` and `replay` (without --metric) read a CSV, not the configuration.
+    let reads_config = !matches!(&cli.command, Command::Holdout(_) | Command::Forecast(_))
+        && !matches!(&cli.command, Command::Replay(r) if r.metric.is_none());
     if reads_config && Config::resolve_path(cli.config.as_deref()).is_none() {
         eprintln!(
             "gras: no config file (--config, $GRAS_CONFIG or ./{}): using the repository's config/gras.toml as built into this binary",
@@ -165,6 +166,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Reject(a) => run_decide(&a, &config, false, cli.json).await,
         Command::Holdout(a) => crate::holdout::run(&a, cli.json),
         Command::Forecast(a) => crate::forecast::run(&a, cli.json),
+        Command::Replay(a) => crate::replay::run(&a, &config, cli.json),
         // Handled by `main` before the runtime starts.
         Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         Command::Online(a) => crate::online::run(&a, &config, cli.json).await,

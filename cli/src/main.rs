@@ -8,6 +8,7 @@ mod holdout;
 mod models;
 mod online;
 mod plot;
+mod replay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Forecast every series of a CSV (`series,ts,value` or `ts,value`) with training's
     /// model selection and calibration: `series,ts,forecast,lower,upper` and quantiles.
     Forecast(forecast::ForecastArgs),
+    /// Score a `timestamp,value` CSV (NAB's format) with the production anomaly detector:
+    /// `timestamp,value,anomaly_score,kind,event_id`, one row per input row.
+    Replay(replay::ReplayArgs),
     /// Score training's model selection on the hold-out end of a CSV series.
     Holdout(holdout::HoldoutArgs),
     /// Print a shell completion script: `gras completions bash > ~/.local/share/bash-completion/completions/gras`.

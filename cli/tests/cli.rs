@@ -613,3 +613,57 @@ fn serve_runs_with_the_server_malloc_settings_unless_the_user_set_their_own() {
         Some("glibc.malloc.check=0")
     );
 }
+
+/// `gras replay`: one scored row per input row in input order, a spike scored high and
+/// grouped into an event, and a clear error (exit 2, the line named) for bad input.
+#[test]
+fn replay_scores_every_row_and_refuses_bad_input_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    let mut body = String::from("timestamp,value\n");
+    for t in 0..24 * 40i64 {
+        let ts = chrono::DateTime::from_timestamp(1_704_067_200 + 3600 * t, 0).unwrap();
+        let noise = ((t * 7919) % 13) as f64 - 6.0;
+        let spike = if t == 24 * 30 { 400.0 } else { 0.0 };
+        let value = 100.0 + ((t % 24) as f64 / 24.0 * 6.283).sin() * 30.0 + noise + spike;
+        body.push_str(&format!("{},{value}\n", ts.format("%Y-%m-%d %H:%M:%S")));
+    }
+    std::fs::write(&csv, &body).unwrap();
+    let out_csv = dir.path().join("out.csv");
+    let out = gras(&[
+        "replay",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--out",
+        out_csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let scored = std::fs::read_to_string(&out_csv).unwrap();
+    let rows: Vec<&str> = scored.lines().collect();
+    assert_eq!(rows[0], "timestamp,value,anomaly_score,kind,event_id");
+    assert_eq!(rows.len(), body.lines().count());
+    let spike: Vec<&str> = rows[1 + 24 * 30].split(',').collect();
+    assert!(spike[2].parse::<f64>().unwrap() >= 0.99, "{spike:?}");
+    assert_eq!(spike[3], "spike");
+    assert!(!spike[4].is_empty());
+
+    for (bad, says) in [
+        (
+            "time,v\n2024-01-01 00:00:00,1\n",
+            "header must be `timestamp,value`",
+        ),
+        (
+            "timestamp,value\n2024-01-01 00:00:00,abc\n",
+            "in.csv:2: value \"abc\"",
+        ),
+        (
+            "timestamp,value\n2024-01-01 01:00:00,1\n2024-01-01 00:00:00,2\n",
+            "in.csv:3: timestamp 2024-01-01 00:00:00 is before",
+        ),
+    ] {
+        std::fs::write(&csv, bad).unwrap();
+        let out = gras(&["replay", "--csv", csv.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
+}

@@ -6,6 +6,7 @@
 //! ([`pipeline`]).
 
 pub mod alerts;
+pub mod anomaly;
 #[cfg(feature = "api")]
 pub mod api;
 pub mod artifact;
