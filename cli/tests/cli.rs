@@ -625,7 +625,8 @@ fn replay_scores_every_row_and_refuses_bad_input_clearly() {
         let ts = chrono::DateTime::from_timestamp(1_704_067_200 + 3600 * t, 0).unwrap();
         let noise = ((t * 7919) % 13) as f64 - 6.0;
         let spike = if t == 24 * 30 { 400.0 } else { 0.0 };
-        let value = 100.0 + ((t % 24) as f64 / 24.0 * 6.283).sin() * 30.0 + noise + spike;
+        let value =
+            100.0 + ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin() * 30.0 + noise + spike;
         body.push_str(&format!("{},{value}\n", ts.format("%Y-%m-%d %H:%M:%S")));
     }
     std::fs::write(&csv, &body).unwrap();
