@@ -2,7 +2,7 @@
 //! `expected`, `lower`, `upper` and `kind` out, using only the buckets before it.
 //!
 //! How a bucket is scored:
-//! 1. **Expected value** from up to three robust baselines ([`super::baseline`]): a fast
+//! 1. **Expected value** from up to three robust baselines (module `baseline`): a fast
 //!    level without seasons, a level plus the median of the last days at the same time of
 //!    day (when the bucket divides a day into 2..=1440 buckets), and the same with weeks
 //!    (up to 2,016 buckets a week). The detector follows whichever has had the smallest
