@@ -78,7 +78,7 @@ impl Tail {
 
     /// The conformal p-value of `v` in (0, 1]: `(m + 1) / (n + 1)` with `m` the decayed
     /// count of past values in `v`'s bin or above and `n` the decayed total. Where less than
-    /// one past value is that large, the exponential tail fitted to the top [`TAIL_SHARE`] of the
+    /// one past value is that large, the exponential tail fitted to the top 5% of the
     /// history lowers it further, so that more extreme values rank higher.
     pub fn p_value(&self, v: f64) -> f64 {
         let n = self.effective();
