@@ -327,6 +327,21 @@ pub fn progress(len: u64, what: &str, json: bool) -> indicatif::ProgressBar {
     bar
 }
 
+/// A CSV value cell: empty is missing (`None`), else a finite number, or an error naming
+/// `at` (`FILE:LINE`). Shared by `gras forecast` and `gras replay`.
+pub fn csv_value(value: &str, at: &str) -> Result<Option<f64>, Error> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ => Err(format!(
+            "{at}: value {value:?} is not a finite number (leave it empty when missing)"
+        )
+        .into()),
+    }
+}
+
 /// The embedded backend's alerts queue: JSON lines in `LAKE/.gras/alerts.jsonl`.
 pub fn alerts_queue(lake: &Path) -> Arc<gras_shared::queue::FileQueue> {
     Arc::new(gras_shared::queue::FileQueue::new(

@@ -104,20 +104,7 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, Error> {
                     at(n)
                 )
             })?;
-        let value = if value.is_empty() {
-            None
-        } else {
-            match value.parse::<f64>() {
-                Ok(v) if v.is_finite() => Some(v),
-                _ => {
-                    return Err(format!(
-                        "{}: value {value:?} is not a finite number (leave it empty when missing)",
-                        at(n)
-                    )
-                    .into())
-                }
-            }
-        };
+        let value = crate::commands::csv_value(value, &at(n))?;
         rows.push(Row {
             line: n,
             series: series.to_string(),

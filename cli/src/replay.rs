@@ -92,17 +92,7 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, Error> {
             )
         })?;
         let value_text = (*value).to_string();
-        let value = match value.parse::<f64>() {
-            _ if value.is_empty() => None,
-            Ok(v) if v.is_finite() => Some(v),
-            _ => {
-                return Err(format!(
-                    "{}: value {value:?} is not a finite number (leave it empty when missing)",
-                    at(n)
-                )
-                .into())
-            }
-        };
+        let value = crate::commands::csv_value(value, &at(n))?;
         if let Some(prev) = rows.last() {
             if secs < prev.secs {
                 return Err(format!(
