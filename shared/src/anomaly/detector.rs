@@ -319,16 +319,10 @@ mod tests {
         let mut x = seed | 1;
         (0..hours)
             .map(|h| {
-                let mut n = 0.0;
-                for _ in 0..12 {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    n += (x >> 11) as f64 / (1u64 << 53) as f64;
-                }
+                let n = super::super::approx_normal(&mut x);
                 let day = (h as f64 / 24.0 * std::f64::consts::TAU).sin() * 30.0;
                 let weekend = if (h / 24 + 3) % 7 >= 5 { -20.0 } else { 0.0 };
-                100.0 + day + weekend + (n - 6.0) * 5.0
+                100.0 + day + weekend + n * 5.0
             })
             .collect()
     }

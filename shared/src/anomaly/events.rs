@@ -187,8 +187,8 @@ pub fn group(
         events: Vec::new(),
         of_bucket: vec![None; n],
     };
-    // The open event: (index in events, its first bucket, its last qualifying bucket).
-    let mut open: Option<(usize, usize, usize)> = None;
+    // The open event: (index in events, its last qualifying bucket).
+    let mut open: Option<(usize, usize)> = None;
     let mut run_start: Option<usize> = None;
     let mut rebaselined = false;
     // Per event, its last qualifying bucket.
@@ -196,16 +196,16 @@ pub fn group(
     for i in 0..n {
         if !qualifies(b, i, cfg) {
             run_start = None;
-            if let Some((_, _, last)) = open {
+            if let Some((_, last)) = open {
                 if gap(last, i) >= i64::from(cfg.merge_gap) {
                     open = None;
                 }
             }
             continue;
         }
-        if let Some((e, first, last)) = open {
+        if let Some((e, last)) = open {
             if gap(last, i) <= i64::from(cfg.merge_gap) {
-                open = Some((e, first, i));
+                open = Some((e, i));
                 lasts[e] = i;
                 rebaselined |= b.scored[i].rebaselined;
                 extend(&mut out, e, last + 1, i, b, rebaselined);
@@ -234,7 +234,7 @@ pub fn group(
                 value: 0.0,
                 expected: 0.0,
             });
-            open = Some((e, start, i));
+            open = Some((e, i));
             lasts.push(i);
             run_start = None;
             extend(&mut out, e, start, i, b, rebaselined);
@@ -242,8 +242,8 @@ pub fn group(
     }
     // Close every event but one still within merge_gap of the newest bucket.
     let still_open = open
-        .filter(|(_, _, last)| n > 0 && gap(*last, n - 1) < i64::from(cfg.merge_gap))
-        .map(|(e, _, _)| e);
+        .filter(|(_, last)| n > 0 && gap(*last, n - 1) < i64::from(cfg.merge_gap))
+        .map(|(e, _)| e);
     for (k, ev) in out.events.iter_mut().enumerate() {
         if Some(k) != still_open {
             ev.end = Some(b.ts[lasts[k]]);

@@ -11,6 +11,20 @@ pub mod tail;
 use serde::{Deserialize, Serialize};
 
 pub use detector::{Detector, Scored};
+
+/// Deterministic test noise: an approximately standard normal draw (the sum of 12
+/// uniforms, less 6) from the xorshift state `x`, which it advances.
+#[cfg(test)]
+pub(crate) fn approx_normal(x: &mut u64) -> f64 {
+    let mut s = 0.0;
+    for _ in 0..12 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        s += (*x >> 11) as f64 / (1u64 << 53) as f64;
+    }
+    s - 6.0
+}
 pub use events::{Event, Severity};
 
 /// What kind of deviation an anomalous bucket or event is (contract §8 `kind`).
